@@ -1,0 +1,95 @@
+"""Metrics for every task: accuracy, AUROC, MCC, F1, Pearson r, R^2, Q3 ...
+
+All functions take numpy arrays. ``compute(task, outputs, y)`` picks the ones that fit.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+
+def softmax(z, axis=-1):
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def accuracy(y_true, y_pred) -> float:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float((y_true == y_pred).mean()) if len(y_true) else float("nan")
+
+
+def auroc(y_true, scores) -> float:
+    """Area under the ROC curve; nan when only one class is present."""
+    y_true = np.asarray(y_true).astype(int)
+    if len(np.unique(y_true)) < 2:
+        return float("nan")
+    return float(skm.roc_auc_score(y_true, scores))
+
+
+def mcc(y_true, y_pred) -> float:
+    return float(skm.matthews_corrcoef(y_true, y_pred))
+
+
+def f1(y_true, y_pred, average: str = "binary") -> float:
+    return float(skm.f1_score(y_true, y_pred, average=average, zero_division=0))
+
+
+def pearson_r(y_true, y_pred) -> float:
+    a, b = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def r2(y_true, y_pred) -> float:
+    a, b = np.asarray(y_true, float), np.asarray(y_pred, float)
+    ss_tot = ((a - a.mean()) ** 2).sum()
+    if ss_tot == 0:
+        return float("nan")
+    return float(1.0 - ((a - b) ** 2).sum() / ss_tot)
+
+
+def q3(y_true, y_pred, ignore_index: int = -100) -> float:
+    """Per-residue accuracy over non-padded positions (Q3 for 3-state secondary structure)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    keep = y_true != ignore_index
+    return float((y_true[keep] == y_pred[keep]).mean()) if keep.any() else float("nan")
+
+
+def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
+    return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+
+
+def roc_curve(y_true, scores):
+    fpr, tpr, _ = skm.roc_curve(np.asarray(y_true).astype(int), scores)
+    return fpr, tpr
+
+
+def compute(task: str, outputs: np.ndarray, y: np.ndarray) -> dict:
+    """Metrics for raw model outputs (logits or values) against labels."""
+    outputs, y = np.asarray(outputs), np.asarray(y)
+    if task == "regression":
+        pred = outputs.reshape(-1)
+        return {"pearson_r": pearson_r(y, pred), "r2": r2(y, pred)}
+    if task == "binary":
+        p = sigmoid(outputs.reshape(-1))
+        yp = (p >= 0.5).astype(int)
+        yt = y.astype(int)
+        return {"accuracy": accuracy(yt, yp), "auroc": auroc(yt, p), "mcc": mcc(yt, yp), "f1": f1(yt, yp)}
+    if task == "multiclass":
+        yp = outputs.argmax(-1)
+        return {"accuracy": accuracy(y, yp), "mcc": mcc(y, yp), "f1": f1(y, yp, average="macro")}
+    if task == "per_residue":
+        yp = outputs.argmax(-1)
+        keep = y != -100
+        return {"q3": q3(y, yp), "mcc": mcc(y[keep], yp[keep]) if keep.any() else float("nan")}
+    raise ValueError(task)
+
+
+# The metric a page shows first, and whether bigger is better.
+HEADLINE = {"regression": "pearson_r", "binary": "accuracy", "multiclass": "accuracy", "per_residue": "q3"}

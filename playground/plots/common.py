@@ -1,0 +1,77 @@
+"""Figures shared by every page: loss curves, metrics, confusion matrix, ROC, parity."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+TRAIN_COLOR = "#1f77b4"
+TEST_COLOR = "#ff7f0e"
+FONT = dict(size=14)
+
+
+def _layout(fig: go.Figure, title: str = "", height: int = 320, uirevision: str | None = "keep", **kw) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01), height=height, margin=dict(l=50, r=10, t=40, b=40),
+                      font=FONT, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+                      uirevision=uirevision, template="plotly_white", **kw)
+    return fig
+
+
+def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", height: int = 320) -> go.Figure:
+    """Train and test loss per epoch."""
+    ep = [h["epoch"] for h in history]
+    fig = go.Figure()
+    fig.add_scatter(x=ep, y=[h.get("train_loss") for h in history], mode="lines", name="train",
+                    line=dict(color=TRAIN_COLOR, width=2.5))
+    fig.add_scatter(x=ep, y=[h.get("test_loss") for h in history], mode="lines", name="test",
+                    line=dict(color=TEST_COLOR, width=2.5))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="loss", type="log" if log_y else "linear")
+    return _layout(fig, title, height)
+
+
+def metric_figure(history: list[dict], keys: list[str], title: str = "Metrics", height: int = 320) -> go.Figure:
+    ep = [h["epoch"] for h in history]
+    fig = go.Figure()
+    for k in keys:
+        fig.add_scatter(x=ep, y=[h.get(k) for h in history], mode="lines", name=k.replace("test_", ""))
+    fig.update_xaxes(title="epoch")
+    return _layout(fig, title, height)
+
+
+def confusion_figure(cm: np.ndarray, class_names: list[str], title: str = "Confusion matrix") -> go.Figure:
+    cm = np.asarray(cm)
+    fig = go.Figure(go.Heatmap(z=cm, x=[f"pred {c}" for c in class_names], y=[f"true {c}" for c in class_names],
+                               colorscale="Blues", text=cm, texttemplate="%{text}", showscale=False))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, 320)
+
+
+def roc_figure(fpr, tpr, auc: float, title: str = "ROC curve") -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=fpr, y=tpr, mode="lines", name=f"AUROC {auc:.3f}", line=dict(width=2.5))
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dash", color="gray"))
+    fig.update_xaxes(title="false positive rate", range=[0, 1])
+    fig.update_yaxes(title="true positive rate", range=[0, 1])
+    return _layout(fig, title, 320)
+
+
+def parity_figure(y_true, y_pred, r2: float | None = None, title: str = "Pred vs True") -> go.Figure:
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    lo = float(min(y_true.min(initial=0), y_pred.min(initial=0)))
+    hi = float(max(y_true.max(initial=1), y_pred.max(initial=1)))
+    fig = go.Figure()
+    fig.add_scatter(x=y_true, y=y_pred, mode="markers", name="test points", marker=dict(size=6, opacity=0.7))
+    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line=dict(dash="dash", color="gray"))
+    fig.update_xaxes(title="true")
+    fig.update_yaxes(title="predicted")
+    if r2 is not None and np.isfinite(r2):
+        title = f"{title} (R² = {r2:.3f})"
+    return _layout(fig, title, 320)
+
+
+def heatmap_figure(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: float | None = 0.0,
+                   height: int = 360, xtitle: str = "", ytitle: str = "") -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale=colorscale, zmid=zmid))
+    fig.update_xaxes(title=xtitle)
+    fig.update_yaxes(title=ytitle, autorange="reversed")
+    return _layout(fig, title, height)

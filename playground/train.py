@@ -1,0 +1,322 @@
+"""The Trainer: a training loop you can step, pause and resume.
+
+    trainer = Trainer(model, data, TrainConfig(optimizer="adam", lr=0.03, batch_size=10, seed=1))
+    trainer.run_epochs(100)          # or trainer.step(25) (mini-batches), or run_for(0.1) seconds
+    trainer.history[-1]              # {'epoch': 100, 'train_loss': ..., 'test_loss': ..., ...}
+    trainer.set_lr(0.003)            # change the learning rate mid-training, as TF Playground does
+
+The loss follows the task: MSE for regression, binary cross-entropy (on logits) for two
+classes, cross-entropy for several classes and for per-residue labels (padding = -100 is
+ignored). A loss that turns NaN or infinite stops training and is reported in
+``trainer.diverged`` ("diverged at epoch N"); it is never raised.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from playground import metrics as M
+from playground.data.split import SplitData
+from playground.seeding import seeded
+
+OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
+REGULARIZATION = {"none": "None", "l1": "L1", "l2": "L2"}
+# TensorFlow Playground's learning-rate list.
+LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    optimizer: str = "adam"        # 'sgd', 'momentum', 'adam', 'adamw'
+    lr: float = 0.03
+    batch_size: int = 10           # 0 (or >= the training-set size) means full batch
+    regularization: str = "none"   # 'none', 'l1', 'l2' (penalty on weights, not biases)
+    reg_rate: float = 0.0
+    momentum: float = 0.9          # for 'momentum'
+    weight_decay: float = 0.01     # for 'adamw' (decoupled decay)
+    seed: int = 0                  # fixes shuffling (and dropout)
+    device: str = "cpu"
+    warmup_steps: int = 0          # linear learning-rate warm-up over this many optimizer steps
+    grad_accum: int = 1            # mini-batches whose gradients add up before one optimizer step
+    grad_clip: float = 0.0         # clip the gradient norm (0 = off)
+    early_stopping: int = 0        # patience in epochs on the test loss (0 = off); best weights restored
+    track_metrics: bool = False    # also record accuracy/AUROC/... every epoch
+    eval_batch_size: int = 2048
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
+        if self.regularization not in REGULARIZATION:
+            raise ValueError(f"regularization must be one of {sorted(REGULARIZATION)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError("learning rate must be a positive number")
+        if self.batch_size < 0 or self.grad_accum < 1:
+            raise ValueError("batch size must be >= 0 and grad_accum >= 1")
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.01):
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(name)
+
+
+def loss_function(task: str):
+    """The loss for a task, taking (model output, labels)."""
+    if task == "regression":
+        return lambda out, y: F.mse_loss(out.reshape(y.shape), y)
+    if task == "binary":
+        return lambda out, y: F.binary_cross_entropy_with_logits(out.reshape(y.shape), y)
+    if task == "multiclass":
+        return lambda out, y: F.cross_entropy(out, y)
+    if task == "per_residue":
+        return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)
+    raise ValueError(task)
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, data: SplitData, config: TrainConfig | None = None):
+        self.config = config or TrainConfig()
+        self.device = torch.device(self.config.device)
+        self.model = model.to(self.device)
+        self.data = data.to(self.device)
+        self.task = data.task
+        self.loss_fn = loss_function(self.task)
+        self.optimizer = make_optimizer(self.config.optimizer, self.model.parameters(), self.config.lr,
+                                        self.config.momentum, self.config.weight_decay)
+        self._reg_params = [p for n, p in self.model.named_parameters() if p.dim() > 1]
+        self._gen = torch.Generator(device="cpu").manual_seed(int(self.config.seed))
+        with seeded(self.config.seed):  # dropout draws from the global generator
+            torch.manual_seed(int(self.config.seed) + 1)
+        self.n_train = len(self.data.y_train)
+        self.epoch = 0            # completed epochs
+        self.steps = 0            # mini-batches trained on
+        self.optimizer_steps = 0
+        self.seconds = 0.0        # time spent in step/run_epochs/run_for
+        self._chunk_t0: float | None = None
+        self.history: list[dict] = []
+        self.diverged: str | None = None
+        self.stopped: str | None = None   # early stopping message
+        self._perm = None
+        self._cursor = 0
+        self._running = torch.zeros((), device=self.device)
+        self._running_n = 0
+        self._best = (math.inf, 0, None)
+        self.history.append(self._evaluate_epoch())
+
+    # -- settings that may change while training -------------------------------------------
+    @property
+    def lr(self) -> float:
+        return self.config.lr
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate without resetting weights or optimizer state."""
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError("learning rate must be a positive number")
+        self.config.lr = float(lr)
+        self._apply_lr()
+
+    def set_regularization(self, kind: str, rate: float) -> None:
+        if kind not in REGULARIZATION:
+            raise ValueError(kind)
+        self.config.regularization, self.config.reg_rate = kind, float(rate)
+
+    def _apply_lr(self):
+        lr = self.config.lr
+        if self.config.warmup_steps > 0:
+            lr *= min(1.0, (self.optimizer_steps + 1) / self.config.warmup_steps)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+
+    @property
+    def done(self) -> bool:
+        return self.diverged is not None or self.stopped is not None
+
+    @property
+    def batch_size(self) -> int:
+        bs = self.config.batch_size
+        return self.n_train if bs <= 0 or bs >= self.n_train else bs
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+    # -- training --------------------------------------------------------------------------
+    def _penalty(self) -> torch.Tensor | float:
+        kind, rate = self.config.regularization, self.config.reg_rate
+        if kind == "none" or rate <= 0:
+            return 0.0
+        if kind == "l1":
+            return rate * sum(p.abs().sum() for p in self._reg_params)
+        return rate * 0.5 * sum((p * p).sum() for p in self._reg_params)
+
+    def _train_batch(self) -> None:
+        if self._perm is None:
+            self._perm = torch.randperm(self.n_train, generator=self._gen).to(self.device)
+            self._cursor = 0
+            self.model.train()
+        bs = self.batch_size
+        idx = self._perm[self._cursor: self._cursor + bs]
+        self._cursor += bs
+        out = self.model(self.data.x_train[idx])
+        loss = self.loss_fn(out, self.data.y_train[idx])
+        self._running += loss.detach()
+        self._running_n += 1
+        total = loss + self._penalty()
+        accum = self.config.grad_accum
+        (total / accum if accum > 1 else total).backward()
+        self.steps += 1
+        if self.steps % accum == 0 or self._cursor >= self.n_train:
+            if self.config.warmup_steps > 0:
+                self._apply_lr()
+            if self.config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer_steps += 1
+        if self._cursor >= self.n_train:
+            self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        self._perm = None
+        self.epoch += 1
+        running = self._running.item() / max(1, self._running_n)
+        self._running.zero_()
+        self._running_n = 0
+        if not math.isfinite(running):
+            self._diverge()
+            return
+        rec = self._evaluate_epoch(running)
+        self.history.append(rec)
+        if not (math.isfinite(rec["train_loss"]) and math.isfinite(rec["test_loss"])):
+            self._diverge()
+            return
+        if self.config.early_stopping > 0:
+            best_loss, best_epoch, _ = self._best
+            if rec["test_loss"] < best_loss - 1e-12:
+                self._best = (rec["test_loss"], self.epoch, copy.deepcopy(self.model.state_dict()))
+            elif self.epoch - best_epoch >= self.config.early_stopping:
+                self.model.load_state_dict(self._best[2])
+                self.stopped = (f"early stopping at epoch {self.epoch}: no improvement for "
+                                f"{self.config.early_stopping} epochs; best epoch {best_epoch} restored")
+
+    def _diverge(self) -> None:
+        self.diverged = (f"diverged at epoch {self.epoch}: the loss became NaN or infinite. "
+                         f"Try a smaller learning rate (now {self.config.lr:g}).")
+
+    def step(self, n: int = 1) -> dict:
+        """Train on ``n`` mini-batches (or fewer if training stops). Returns the latest record."""
+        t0 = self._chunk_t0 = time.perf_counter()
+        for _ in range(int(n)):
+            if self.done:
+                break
+            self._train_batch()
+        self._check_running()
+        self.seconds += time.perf_counter() - t0
+        self._chunk_t0 = None
+        return self.latest
+
+    def run_epochs(self, n: int = 1) -> dict:
+        """Train until ``n`` more epochs are complete (or training stops)."""
+        target = self.epoch + int(n)
+        t0 = self._chunk_t0 = time.perf_counter()
+        while self.epoch < target and not self.done:
+            self._train_batch()
+        self.seconds += time.perf_counter() - t0
+        self._chunk_t0 = None
+        return self.latest
+
+    def run_for(self, seconds: float, max_steps: int | None = None) -> dict:
+        """Train for about ``seconds`` of wall time (a redraw budget). Returns the latest record
+        with ``steps_done`` added."""
+        t0 = self._chunk_t0 = time.perf_counter()
+        deadline = t0 + seconds
+        done = 0
+        while not self.done and time.perf_counter() < deadline and (max_steps is None or done < max_steps):
+            self._train_batch()
+            done += 1
+        self._check_running()
+        self.seconds += time.perf_counter() - t0
+        self._chunk_t0 = None
+        return {**self.latest, "steps_done": done}
+
+    def _check_running(self) -> None:
+        if self._running_n and not self.done and not math.isfinite(self._running.item()):
+            self._diverge()
+
+    # -- evaluation ------------------------------------------------------------------------
+    @property
+    def latest(self) -> dict:
+        rec = dict(self.history[-1])
+        rec["steps"] = self.steps
+        if self.diverged:
+            rec["diverged"] = self.diverged
+        return rec
+
+    @torch.no_grad()
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw model outputs (logits or values) for inputs ``x``, in eval mode, batched."""
+        was_training = self.model.training
+        self.model.eval()
+        bs = self.config.eval_batch_size
+        x = x.to(self.device)
+        outs = [self.model(x[i: i + bs]) for i in range(0, len(x), bs)] if len(x) else []
+        if was_training:
+            self.model.train()
+        if not outs:
+            return torch.empty(0)
+        return torch.cat(outs)
+
+    def predict(self, x: torch.Tensor) -> np.ndarray:
+        """Predictions a person reads: probability of class 1 (binary), class probabilities
+        (multiclass, per-residue), or the value (regression)."""
+        out = self.outputs(x).float().cpu()
+        if self.task == "binary":
+            return torch.sigmoid(out.reshape(len(out), -1)[:, 0]).numpy()
+        if self.task in ("multiclass", "per_residue"):
+            return torch.softmax(out, -1).numpy()
+        return out.reshape(len(out), -1)[:, 0].numpy()
+
+    def evaluate(self, split: str = "test") -> dict:
+        x, y = (self.data.x_test, self.data.y_test) if split == "test" else (self.data.x_train, self.data.y_train)
+        out = self.outputs(x)
+        res = {"loss": float(self.loss_fn(out, y)) if len(y) else float("nan")}
+        if len(y):
+            res.update(M.compute(self.task, out.float().cpu().numpy(), y.cpu().numpy()))
+        return res
+
+    def _evaluate_epoch(self, running_train_loss: float | None = None) -> dict:
+        small = self.n_train <= 4096
+        elapsed = self.seconds + (time.perf_counter() - self._chunk_t0 if self._chunk_t0 is not None else 0.0)
+        rec = {"epoch": self.epoch, "step": self.steps, "seconds": round(elapsed, 4)}
+        with torch.no_grad():
+            was_training = self.model.training
+            self.model.eval()
+            if small or running_train_loss is None:
+                rec["train_loss"] = float(self.loss_fn(self.outputs(self.data.x_train), self.data.y_train))
+            else:
+                rec["train_loss"] = running_train_loss
+            out_test = self.outputs(self.data.x_test)
+            rec["test_loss"] = float(self.loss_fn(out_test, self.data.y_test)) if len(self.data.y_test) else float("nan")
+            if self.config.track_metrics and len(self.data.y_test):
+                m = M.compute(self.task, out_test.float().cpu().numpy(), self.data.y_test.cpu().numpy())
+                rec.update({f"test_{k}": v for k, v in m.items()})
+            if was_training:
+                self.model.train()
+        return rec
+
+    def history_frame(self):
+        import pandas as pd
+        return pd.DataFrame(self.history)

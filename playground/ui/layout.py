@@ -1,0 +1,52 @@
+"""Page setup and the shared sidebar (seed, device)."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+import playground
+from playground.ui.state import PageState
+
+CSS = """
+<style>
+.block-container {padding-top: 2.2rem;}
+div[data-testid="stMetricValue"] {font-size: 1.6rem;}
+</style>
+"""
+
+
+def setup_page(title: str, icon: str = "🧬", layout: str = "wide") -> None:
+    """First call of every page: title, wide layout, one torch thread per process."""
+    st.set_page_config(page_title=f"{title} · Sequence DL Playground", page_icon=icon, layout=layout)
+    playground.configure_torch_threads()
+    st.markdown(CSS, unsafe_allow_html=True)
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def sidebar(state: PageState) -> tuple[int, str]:
+    """The shared sidebar: seed and device. Returns (seed, device actually used)."""
+    with st.sidebar:
+        st.markdown("### ⚙️ Run settings")
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=state.key("seed"),
+                        help="Fixes the data, the initial weights and the shuffling: same seed, same run.")
+        options = ["cpu", "cuda"] if cuda_available() else ["cpu"]
+        if state.get("device") not in options:
+            st.warning("CUDA was asked for but no GPU is available here; using the CPU.")
+            state.set("device", "cpu")
+        st.selectbox("Device", options, key=state.key("device"),
+                     format_func=lambda d: {"cpu": "CPU", "cuda": "CUDA (GPU)"}[d],
+                     help="CUDA appears when PyTorch sees a GPU.")
+        device = state.get("device")
+        name = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
+        st.caption(f"Running on **{name}** · torch {torch.__version__}")
+    for w in state.warnings:
+        st.warning(w, icon="🔗")
+    return int(state.get("seed")), device
+
+
+def show_error(message: str, hint: str | None = None) -> None:
+    """A friendly error box (never a traceback)."""
+    st.error(message + (f"\n\n**What to do:** {hint}" if hint else ""), icon="🚫")

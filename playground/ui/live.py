@@ -1,0 +1,100 @@
+"""Live training: Play / Pause / Step / Reset outside a fragment that trains a time-boxed
+chunk of steps and redraws, several times a second, while playing.
+
+    live = LiveTraining("basics")
+    trainer = live.ensure(signature, make_trainer)   # rebuilt when the signature changes
+    live.controls()                                  # the buttons
+    live.run(draw)                                   # draw(trainer) inside the fragment
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from playground.train import Trainer
+
+TICK_SECONDS = 0.15     # fragment interval while playing
+TRAIN_BUDGET = 0.10     # seconds of training per redraw
+
+
+class LiveTraining:
+    def __init__(self, key: str):
+        self.key = key
+
+    # session-state slots
+    @property
+    def _tk(self):
+        return f"{self.key}._trainer"
+
+    @property
+    def _pk(self):
+        return f"{self.key}._playing"
+
+    @property
+    def _sk(self):
+        return f"{self.key}._signature"
+
+    @property
+    def trainer(self) -> Trainer | None:
+        return st.session_state.get(self._tk)
+
+    @property
+    def playing(self) -> bool:
+        return bool(st.session_state.get(self._pk, False))
+
+    def set_playing(self, value: bool) -> None:
+        st.session_state[self._pk] = bool(value)
+
+    def ensure(self, signature: str, factory: Callable[[], Trainer]) -> Trainer:
+        """Return the session's trainer, building a new one when the settings that define the
+        run (data, model, optimizer ...) changed. Training stops on a rebuild."""
+        ss = st.session_state
+        if ss.get(self._tk) is None or ss.get(self._sk) != signature:
+            ss[self._tk] = factory()
+            ss[self._sk] = signature
+            ss[self._pk] = False
+        return ss[self._tk]
+
+    def reset(self) -> None:
+        st.session_state[self._sk] = None
+        st.session_state[self._pk] = False
+
+    def _toggle(self):
+        tr = self.trainer
+        self.set_playing(not self.playing and not (tr is not None and tr.done))
+
+    def _step(self):
+        self.set_playing(False)
+        tr = self.trainer
+        if tr is not None and not tr.done:
+            tr.run_epochs(1)
+
+    def controls(self, step_label: str = "Step (1 epoch)") -> None:
+        c1, c2, c3 = st.columns(3)
+        tr = self.trainer
+        done = tr is not None and tr.done
+        c1.button("⏸ Pause" if self.playing else "▶ Play", key=f"{self.key}.play", on_click=self._toggle,
+                  type="primary", disabled=done and not self.playing, use_container_width=True)
+        c2.button("⏭ " + step_label, key=f"{self.key}.step", on_click=self._step, disabled=done,
+                  use_container_width=True)
+        c3.button("↺ Reset", key=f"{self.key}.reset", on_click=self.reset, use_container_width=True,
+                  help="New initial weights from the seed; epoch back to 0.")
+
+    def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS):
+        """Train (when playing) and draw inside a fragment that reruns every ``interval`` s."""
+        playing = self.playing
+
+        @st.fragment(run_every=interval if playing else None)
+        def _live():
+            tr = self.trainer
+            if tr is None:
+                return
+            if self.playing and not tr.done:
+                tr.run_for(budget)
+            if self.playing and tr.done:
+                self.set_playing(False)
+                st.rerun()  # full rerun: stops the timer and updates the buttons
+            draw(tr)
+
+        _live()

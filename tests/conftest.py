@@ -1,0 +1,42 @@
+"""Shared test fixtures. Tests never touch the network."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("PLAYGROUND_NUM_THREADS", "1")
+# fair-esm / torch.hub must never download in tests: point the hub at an empty temp dir.
+os.environ.setdefault("TORCH_HOME", str(ROOT / ".pytest_cache" / "torch_home"))
+
+APP_TIMEOUT = 60  # AppTest default_timeout (first run imports torch)
+
+
+@pytest.fixture
+def app_test():
+    """Factory: app_test("pages/1_Neural_Network_Basics.py", query={"seed": "3"})."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(path: str, query: dict | None = None):
+        at = AppTest.from_file(str(ROOT / path), default_timeout=APP_TIMEOUT)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        return at
+
+    return make
+
+
+def plotly_specs(at) -> list[dict]:
+    """The figure JSON of every plotly chart on an AppTest page."""
+    import json
+
+    out = []
+    for el in at.get("plotly_chart"):
+        out.append(json.loads(el.proto.spec))
+    return out
