@@ -24,7 +24,6 @@ from torch.nn import functional as F
 
 from playground import metrics as M
 from playground.data.split import SplitData
-from playground.seeding import seeded
 
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 REGULARIZATION = {"none": "None", "l1": "L1", "l2": "L2"}
@@ -98,8 +97,8 @@ class Trainer:
                                         self.config.momentum, self.config.weight_decay)
         self._reg_params = [p for n, p in self.model.named_parameters() if p.dim() > 1]
         self._gen = torch.Generator(device="cpu").manual_seed(int(self.config.seed))
-        with seeded(self.config.seed):  # dropout draws from the global generator
-            torch.manual_seed(int(self.config.seed) + 1)
+        # Dropout draws from torch's global generator: seed it so a lone run is reproducible.
+        torch.manual_seed(int(self.config.seed))
         self.n_train = len(self.data.y_train)
         self.epoch = 0            # completed epochs
         self.steps = 0            # mini-batches trained on

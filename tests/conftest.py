@@ -32,11 +32,28 @@ def app_test():
     return make
 
 
+def _decode_arrays(obj):
+    """Plotly 7 writes numpy arrays as {'dtype', 'bdata' (base64)[, 'shape']}: decode them to lists."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        if set(obj) >= {"dtype", "bdata"} and set(obj) <= {"dtype", "bdata", "shape"}:
+            arr = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=obj["dtype"])
+            if "shape" in obj:
+                shape = obj["shape"]
+                shape = [int(s) for s in (shape.split(",") if isinstance(shape, str) else shape)]
+                arr = arr.reshape(shape)
+            return arr.tolist()
+        return {k: _decode_arrays(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode_arrays(v) for v in obj]
+    return obj
+
+
 def plotly_specs(at) -> list[dict]:
-    """The figure JSON of every plotly chart on an AppTest page."""
+    """The figure JSON of every plotly chart on an AppTest page (numpy arrays decoded)."""
     import json
 
-    out = []
-    for el in at.get("plotly_chart"):
-        out.append(json.loads(el.proto.spec))
-    return out
+    return [_decode_arrays(json.loads(el.proto.spec)) for el in at.get("plotly_chart")]

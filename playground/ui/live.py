@@ -14,8 +14,8 @@ import streamlit as st
 
 from playground.train import Trainer
 
-TICK_SECONDS = 0.15     # fragment interval while playing
-TRAIN_BUDGET = 0.10     # seconds of training per redraw
+TICK_SECONDS = 0.05     # timer while playing: the browser asks again this soon after a redraw
+TRAIN_BUDGET = 0.08     # seconds of training per redraw (~6 redraws/s with drawing)
 
 
 class LiveTraining:
@@ -70,16 +70,30 @@ class LiveTraining:
         if tr is not None and not tr.done:
             tr.run_epochs(1)
 
-    def controls(self, step_label: str = "Step (1 epoch)") -> None:
+    def controls(self, step_label: str = "Step") -> None:
         c1, c2, c3 = st.columns(3)
         tr = self.trainer
         done = tr is not None and tr.done
         c1.button("⏸ Pause" if self.playing else "▶ Play", key=f"{self.key}.play", on_click=self._toggle,
-                  type="primary", disabled=done and not self.playing, use_container_width=True)
+                  type="primary", disabled=done and not self.playing, width="stretch")
         c2.button("⏭ " + step_label, key=f"{self.key}.step", on_click=self._step, disabled=done,
-                  use_container_width=True)
-        c3.button("↺ Reset", key=f"{self.key}.reset", on_click=self.reset, use_container_width=True,
+                  width="stretch", help="Train one epoch, then pause.")
+        c3.button("↺ Reset", key=f"{self.key}.reset", on_click=self.reset, width="stretch",
                   help="New initial weights from the seed; epoch back to 0.")
+
+    def throttle(self, name: str, build: Callable[[], object], seconds: float = 0.5):
+        """While playing, rebuild an expensive figure at most every ``seconds`` and reuse the
+        last one in between (a redraw then costs almost nothing). Always fresh when paused."""
+        import time
+
+        slot = f"{self.key}._cache.{name}"
+        now = time.perf_counter()
+        cached = st.session_state.get(slot)
+        if self.playing and cached is not None and now - cached[0] < seconds:
+            return cached[1]
+        value = build()
+        st.session_state[slot] = (now, value)
+        return value
 
     def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS):
         """Train (when playing) and draw inside a fragment that reruns every ``interval`` s."""

@@ -1,0 +1,218 @@
+"""Neural Network Basics: TensorFlow Playground, with a real PyTorch model underneath."""
+import numpy as np
+import streamlit as st
+
+from playground import TrainConfig, Trainer
+from playground import plots
+from playground.basics import network_snapshot, output_on_grid, parameter_lines
+from playground.codegen import toy_script
+from playground.data import toy
+from playground.landscape import descent_path
+from playground.metrics import accuracy, confusion, r2
+from playground.models import ACTIVATION_LABELS, MLPSpec, build_model
+from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure
+from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
+from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+
+setup_page("Neural Network Basics", "🧠")
+
+N_POINTS = 500
+BATCH_CHOICES = (1, 2, 5, 10, 20, 30, 50, 100, 0)
+REG_RATES = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+GD_RATES = (0.0001, 0.001, 0.003, 0.01, 0.03, 0.1)
+DEFAULT_NEURONS = (4, 2, 2, 2, 2, 2)
+
+state = PageState("basics", [
+    Param("dataset", "circle", choices=tuple(toy.TOY_SETS)),
+    Param("noise", 0, "int", lo=0, hi=50),
+    Param("train_pct", 50, "int", lo=10, hi=90),
+    Param("batch", 10, "int", choices=BATCH_CHOICES),
+    Param("features", ["x1", "x2"], "list", choices=tuple(toy.FEATURES), max_len=7),
+    Param("layers", 2, "int", lo=0, hi=6),
+    *[Param(f"n{i + 1}", DEFAULT_NEURONS[i], "int", lo=1, hi=32) for i in range(6)],
+    Param("activation", "tanh", choices=tuple(ACTIVATION_LABELS)),
+    Param("lr", 0.03, "float", choices=tuple(LEARNING_RATES)),
+    Param("optimizer", "sgd", choices=tuple(OPTIMIZERS)),
+    Param("reg", "none", choices=tuple(REGULARIZATION)),
+    Param("reg_rate", 0.0, "float", choices=REG_RATES),
+    Param("log_y", False, "bool"),
+    Param("show_test", False, "bool"),
+    Param("discretize", False, "bool"),
+    Param("gd_lr", 0.003, "float", choices=GD_RATES),
+    Param("gd_steps", 100, "int", lo=5, hi=1000),
+])
+state.load()
+seed, device = sidebar(state)
+K = state.key
+
+st.title("🧠 Neural network basics")
+st.caption("Everything TensorFlow Playground does, with a real PyTorch MLP underneath. Pick data, build a "
+           "network, press ▶ Play. Every setting is in the page's link: copy it to share this exact screen.")
+
+# ---- hyper-parameters (top bar, as in TF Playground) -------------------------------------------------
+live = LiveTraining("basics")
+top = st.columns([3, 1.3, 1.3, 1.3, 1.3, 1.3])
+with top[1]:
+    st.select_slider("Learning rate", LEARNING_RATES, key=K("lr"), format_func=lambda v: f"{v:g}")
+with top[2]:
+    st.selectbox("Activation", tuple(ACTIVATION_LABELS), key=K("activation"), format_func=ACTIVATION_LABELS.get)
+with top[3]:
+    st.selectbox("Optimizer", tuple(OPTIMIZERS), key=K("optimizer"), format_func=OPTIMIZERS.get)
+with top[4]:
+    st.selectbox("Regularization", tuple(REGULARIZATION), key=K("reg"), format_func=REGULARIZATION.get)
+with top[5]:
+    st.select_slider("Regularization rate", REG_RATES, key=K("reg_rate"), format_func=lambda v: f"{v:g}",
+                     disabled=state.get("reg") == "none")
+
+# ---- data, features and network ----------------------------------------------------------------------
+c_data, c_net = st.columns([1, 2])
+with c_data:
+    st.markdown("#### Data")
+    st.selectbox("Data set", tuple(toy.TOY_SETS), key=K("dataset"), format_func=lambda k: toy.TOY_SETS[k].label)
+    ds = toy.TOY_SETS[state.get("dataset")]
+    st.caption(f"{ds.problem.capitalize()} · {ds.description}")
+    st.slider("Ratio of training to test data (%)", 10, 90, step=5, key=K("train_pct"))
+    st.slider("Noise (%)", 0, 50, step=5, key=K("noise"))
+    st.select_slider("Batch size", BATCH_CHOICES, key=K("batch"), format_func=lambda b: "full" if b == 0 else str(b))
+
+    def _regenerate():
+        st.session_state[K("seed")] = int(st.session_state.get(K("seed"), 0)) + 1
+
+    st.button("🎲 Regenerate data", on_click=_regenerate, help="New random data: the seed goes up by one.")
+with c_net:
+    st.markdown("#### Features and hidden layers")
+    allowed = toy.FEATURES_1D if ds.dims == 1 else tuple(toy.FEATURES)
+    current = [f for f in state.get("features") if f in allowed] or ["x1"]
+    if current != state.get("features"):
+        state.set("features", current)
+    st.pills("Input features", allowed, selection_mode="multi", key=K("features"),
+             format_func=lambda f: toy.FEATURES[f][0],
+             help="What the network sees. 1-D data sets only have X₁.")
+    st.slider("Hidden layers", 0, 6, key=K("layers"))
+    n_layers = state.get("layers")
+    if n_layers:
+        ncols = st.columns(6)
+        for i in range(n_layers):
+            ncols[i].number_input(f"Layer {i + 1}", 1, 32, step=1, key=K(f"n{i + 1}"), help="neurons")
+
+features = toy.valid_features(state.get("dataset"), state.get("features") or ["x1"])
+hidden = tuple(int(state.get(f"n{i + 1}")) for i in range(n_layers))
+spec = MLPSpec(len(features), hidden, state.get("activation"), 1)
+config = TrainConfig(optimizer=state.get("optimizer"), lr=float(state.get("lr")), batch_size=int(state.get("batch")),
+                     regularization=state.get("reg"), reg_rate=float(state.get("reg_rate")), seed=seed, device=device)
+
+
+def make_trainer() -> Trainer:
+    data = toy.make_split(state.get("dataset"), N_POINTS, state.get("noise") / 100, state.get("train_pct") / 100,
+                          seed, features)
+    return Trainer(build_model(spec, seed), data, TrainConfig(**vars(config)))
+
+
+signature = repr((state.get("dataset"), state.get("noise"), state.get("train_pct"), features, spec.to_dict(),
+                  config.optimizer, config.batch_size, seed, device))
+try:
+    trainer = live.ensure(signature, make_trainer)
+except (ValueError, RuntimeError) as e:
+    show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
+    st.stop()
+trainer.set_lr(config.lr)
+trainer.set_regularization(config.regularization, config.reg_rate)
+
+with top[0]:
+    live.controls()
+
+d1, d2, d3 = st.columns(3)
+d1.toggle("Log-scale loss", key=K("log_y"))
+d2.toggle("Show test data", key=K("show_test"))
+d3.toggle("Discretize output", key=K("discretize"))
+
+
+# ---- the live view -----------------------------------------------------------------------------------
+def draw(tr: Trainer) -> None:
+    rec = tr.latest
+    m = st.columns(4)
+    m[0].metric("Epoch", f"{tr.epoch:,}")
+    m[1].metric("Training loss", f"{rec['train_loss']:.4f}")
+    m[2].metric("Test loss", f"{rec['test_loss']:.4f}")
+    m[3].metric("Steps", f"{tr.steps:,}")
+    if tr.diverged:
+        st.error(f"⚠️ Training {tr.diverged}", icon="💥")
+    data = tr.data
+    col_net, col_out = st.columns([1.1, 1])
+    with col_net:
+        net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features)))
+        st.plotly_chart(net, key="basics.net", config={"displayModeBar": False})
+    with col_out:
+        pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
+        P = data.meta
+        show_test = state.get("show_test")
+        y_tr, y_te = data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
+        if ds.dims == 2:
+            fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_test"] if show_test else None,
+                                y_te if show_test else None, ds.problem, state.get("discretize"))
+        else:
+            fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_test"] if show_test else None,
+                               y_te if show_test else None)
+        st.plotly_chart(fig, key="basics.output", config={"displayModeBar": False})
+    col_loss, col_pvt = st.columns(2)
+    with col_loss:
+        st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y")), key="basics.loss",
+                        config={"displayModeBar": False})
+    with col_pvt:
+        st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te)), key="basics.pvt",
+                        config={"displayModeBar": False})
+
+
+def pred_vs_true(tr: Trainer, y_te: np.ndarray):
+    """Regression: the course's "Pred vs True" scatter with R². Classification: the confusion matrix."""
+    y_pred = tr.predict(tr.data.x_test)
+    if ds.problem == "regression":
+        return plots.parity_figure(y_te, y_pred, r2(y_te, y_pred))
+    finite = np.isfinite(y_pred)
+    y_hat = np.where(finite, y_pred >= 0.5, 0).astype(int)
+    acc = accuracy(y_te.astype(int), y_hat) if len(y_te) else float("nan")
+    return plots.confusion_figure(confusion(y_te.astype(int), y_hat, 2), ["0", "1"],
+                                  title=f"Test set · accuracy {acc:.1%}")
+
+
+live.run(draw)
+
+# ---- explanations ------------------------------------------------------------------------------------
+tab_params, tab_gd, tab_code = st.tabs(["🔢 Parameters", "⛰️ Gradient descent", "🐍 PyTorch code"])
+with tab_params:
+    st.markdown(f"**{spec.describe()}**")
+    st.code("\n".join(parameter_lines(spec)), language=None)
+    st.caption("Each neuron has one weight per input plus one bias.")
+
+with tab_gd:
+    st.markdown("One neuron with no activation is the line **y = w·x + b**. The contours are the training loss "
+                "for every (w, b); the red dots are where full-batch gradient descent goes, one step at a time. "
+                "Try 0.0001 (crawls), 0.003 (converges) and 0.1 (overshoots and diverges).")
+    g1, g2 = st.columns(2)
+    g1.select_slider("Learning rate (gradient-descent view)", GD_RATES, key=K("gd_lr"), format_func=lambda v: f"{v:g}")
+    g2.slider("Steps", 5, 500, step=5, key=K("gd_steps"))
+    gd_set = state.get("dataset") if ds.dims == 1 else "linear"
+    if ds.dims != 1:
+        st.caption("This view uses the 1-D **Linear (βx)** data set (the current one is 2-D).")
+    gd_data = toy.make_split(gd_set, 200, state.get("noise") / 100, 0.5, seed, ["x1"])
+    path = descent_path(gd_data, float(state.get("gd_lr")), int(state.get("gd_steps")), "sgd", seed, w0=-1.5, b0=1.5)
+    st.plotly_chart(landscape_figure(path), key="basics.landscape")
+    final = path.loss[-1] if len(path.loss) else float("nan")
+    if path.diverged or not np.isfinite(final) or final > path.loss[0]:
+        st.error(f"Diverged: with learning rate {state.get('gd_lr'):g} every step overshoots the minimum "
+                 f"by more than it corrects, so the loss grows (from {path.loss[0]:.3g} to {final:.3g}) "
+                 "instead of shrinking.", icon="💥")
+    else:
+        st.info(f"After {len(path.w) - 1} steps: w = {path.w[-1]:.3f}, b = {path.b[-1]:.3f}, loss = {final:.4f} "
+                f"(best possible: w = {path.w_best:.3f}, b = {path.b_best:.3f}).")
+
+with tab_code:
+    st.markdown("The same run as a plain PyTorch script: `MLP(...)` ↔ the network boxes, "
+                f"`{spec.activation}` ↔ the activation dropdown, `lr={config.lr:g}` ↔ the learning-rate slider. "
+                "It regenerates the same data with the same seed, so it trains the same network.")
+    code = toy_script(state.get("dataset"), N_POINTS, state.get("noise") / 100, state.get("train_pct") / 100,
+                      features, spec, config, epochs=max(trainer.epoch, 100), seed=seed)
+    st.download_button("⬇️ Download train_mlp.py", code, file_name="train_mlp.py", mime="text/x-python")
+    st.code(code, language="python")
+
+state.sync()

@@ -1,0 +1,170 @@
+"""Figures of the Neural Network Basics page: the output view, the network diagram and
+the loss landscape."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from playground.data.toy import RANGE
+from playground.plots.common import _layout
+
+# TF Playground's colours: orange for negative / class 0, blue for positive / class 1.
+ORANGE = "#f59322"
+BLUE = "#0877bd"
+DIVERGING = [[0.0, ORANGE], [0.5, "#e8eaeb"], [1.0, BLUE]]
+
+
+def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarray, y_train: np.ndarray,
+                  points_test: np.ndarray | None, y_test: np.ndarray | None, problem: str,
+                  discretize: bool = False, title: str = "Output") -> go.Figure:
+    """2-D: heatmap of the model's output over the input square with the data on top."""
+    t = np.linspace(-RANGE, RANGE, resolution)
+    z = grid_pred.reshape(resolution, resolution)
+    if problem == "classification":
+        z = (z >= 0.5).astype(float) if discretize else z
+        zmin, zmax, zmid = 0.0, 1.0, 0.5
+        cbar = "P(class 1)"
+    else:
+        z = np.sign(z) if discretize else z
+        zmin, zmax, zmid = -1.0, 1.0, 0.0
+        cbar = "output"
+    fig = go.Figure(go.Heatmap(x=t, y=t, z=np.round(z, 3), colorscale=DIVERGING, zmin=zmin, zmax=zmax, zmid=zmid,
+                               opacity=0.85, colorbar=dict(title=cbar, thickness=12), hoverinfo="skip"))
+
+    def add_points(P, yv, name, hollow):
+        if P is None or len(P) == 0:
+            return
+        if problem == "classification":
+            colors = np.where(yv >= 0.5, BLUE, ORANGE)
+        else:
+            colors = yv
+        marker = dict(size=8, color=colors, line=dict(color="black" if hollow else "white", width=1))
+        if problem != "classification":
+            marker.update(colorscale=DIVERGING, cmin=-1, cmax=1)
+        if hollow:
+            marker.update(symbol="circle-open-dot")
+        fig.add_scatter(x=P[:, 0], y=P[:, 1], mode="markers", name=name, marker=marker,
+                        hovertemplate="x1=%{x:.2f}<br>x2=%{y:.2f}<extra>" + name + "</extra>")
+
+    add_points(points_train, y_train, "train", False)
+    add_points(points_test, y_test, "test", True)
+    fig.update_xaxes(range=[-RANGE, RANGE], title="x1", constrain="domain")
+    fig.update_yaxes(range=[-RANGE, RANGE], title="x2", scaleanchor="x", scaleratio=1)
+    return _layout(fig, title, 440)
+
+
+def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=None, y_test=None,
+                 title: str = "Data and fitted curve") -> go.Figure:
+    """1-D regression: the data and the network's curve."""
+    fig = go.Figure()
+    fig.add_scatter(x=np.asarray(x_train).reshape(-1), y=y_train, mode="markers", name="train",
+                    marker=dict(color=BLUE, size=6, opacity=0.7))
+    if x_test is not None and len(x_test):
+        fig.add_scatter(x=np.asarray(x_test).reshape(-1), y=y_test, mode="markers", name="test",
+                        marker=dict(color=ORANGE, size=6, symbol="circle-open", line=dict(width=1.5)))
+    fig.add_scatter(x=x_grid.reshape(-1), y=np.round(pred, 4), mode="lines", name="network",
+                    line=dict(color="black", width=3))
+    fig.update_xaxes(title="x1", range=[-RANGE, RANGE])
+    fig.update_yaxes(title="y")
+    return _layout(fig, title, 440)
+
+
+def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weights: list[np.ndarray],
+                   biases: list[np.ndarray], tile: int = 12) -> go.Figure:
+    """The network as TF Playground draws it.
+
+    layer_names: names of the nodes in each column (features, hidden layers, output).
+    tiles: per column, an array (n_nodes, tile, tile) of what each node outputs over the input
+      square (values in about [-1, 1]).
+    weights: per link layer, the (out, in) weight matrix; biases per hidden/output layer.
+    Links are blue for positive and orange for negative weights, thicker for larger |w|;
+    hover a link's midpoint or a node to read its value.
+    """
+    n_cols = len(layer_names)
+    gap_x, gap_y = tile * 3.2, tile * 0.45
+    max_nodes = max(len(c) for c in layer_names)
+    height_units = max_nodes * (tile + gap_y)
+    centers = []
+    for ci, names in enumerate(layer_names):
+        x0 = ci * (tile + gap_x)
+        total = len(names) * (tile + gap_y)
+        y_off = (height_units - total) / 2
+        centers.append([(x0 + tile / 2, y_off + i * (tile + gap_y) + tile / 2) for i in range(len(names))])
+
+    fig = go.Figure()
+    # links, bucketed by sign and width so a big network stays a handful of traces
+    all_w = np.concatenate([np.abs(w).ravel() for w in weights]) if weights else np.array([1.0])
+    all_w = all_w[np.isfinite(all_w)]
+    wmax = float(all_w.max()) if all_w.size and all_w.max() > 0 else 1.0
+    buckets: dict[tuple[bool, int], tuple[list, list]] = {}
+    mid_x, mid_y, mid_txt = [], [], []
+    for li, W in enumerate(weights):
+        src, dst = centers[li], centers[li + 1]
+        for j in range(W.shape[0]):
+            for i in range(W.shape[1]):
+                w = float(W[j, i])
+                width_level = int(np.clip(np.ceil(abs(w) / wmax * 5), 1, 5)) if np.isfinite(w) else 1
+                xs, ys = buckets.setdefault((w >= 0, width_level), ([], []))
+                x1, y1 = src[i][0] + tile / 2, src[i][1]
+                x2, y2 = dst[j][0] - tile / 2, dst[j][1]
+                xs += [x1, x2, np.nan]
+                ys += [y1, y2, np.nan]
+                mid_x.append((x1 + x2) / 2)
+                mid_y.append((y1 + y2) / 2)
+                mid_txt.append(f"{layer_names[li][i]} → {layer_names[li + 1][j]}<br>w = {w:.3f}")
+    for (pos, level), (xs, ys) in sorted(buckets.items()):
+        fig.add_scatter(x=np.array(xs), y=np.array(ys), mode="lines", hoverinfo="skip", showlegend=False,
+                        line=dict(color=BLUE if pos else ORANGE, width=0.6 + level * 0.9), opacity=0.75)
+    fig.add_scatter(x=np.array(mid_x), y=np.array(mid_y), mode="markers", marker=dict(size=8, opacity=0), hovertext=mid_txt,
+                    hoverinfo="text", showlegend=False, name="weights")
+    # node maps: one heatmap per column (NaN between nodes)
+    node_x, node_y, node_txt = [], [], []
+    for ci, names in enumerate(layer_names):
+        T = tiles[ci]
+        n = len(names)
+        if n == 0:
+            continue
+        rows = int(round(height_units))
+        z = np.full((rows, tile), np.nan)
+        for ni in range(n):
+            cy = centers[ci][ni][1]
+            r0 = int(round(cy - tile / 2))
+            z[max(0, r0): r0 + tile] = np.round(T[ni][: rows - max(0, r0)], 2)
+            b_txt = ""
+            if ci > 0 and ci - 1 < len(biases):
+                b_txt = f"<br>bias = {float(biases[ci - 1][ni]):.3f}"
+            node_x.append(centers[ci][ni][0])
+            node_y.append(cy)
+            node_txt.append(names[ni] + b_txt)
+        x0 = ci * (tile + gap_x)
+        fig.add_trace(go.Heatmap(z=z, x0=x0 + 0.5, dx=1, y0=0.5, dy=1, colorscale=DIVERGING, zmin=-1, zmax=1,
+                                 showscale=False, hoverinfo="skip"))
+    fig.add_scatter(x=np.array(node_x), y=np.array(node_y), mode="markers", marker=dict(size=tile * 2, opacity=0, symbol="square"),
+                    hovertext=node_txt, hoverinfo="text", showlegend=False, name="nodes")
+    for ci, names in enumerate(layer_names):
+        label = "inputs" if ci == 0 else ("output" if ci == n_cols - 1 else f"layer {ci}")
+        fig.add_annotation(x=ci * (tile + gap_x) + tile / 2, y=-tile * 0.6, text=label, showarrow=False,
+                           font=dict(size=13))
+    for name, (cx, cy) in zip(layer_names[0], centers[0]):
+        fig.add_annotation(x=cx - tile / 2 - 1, y=cy, text=name, showarrow=False, xanchor="right",
+                           font=dict(size=13))
+    fig.update_xaxes(visible=False, range=[-tile * 2.6, (n_cols - 1) * (tile + gap_x) + tile * 1.3])
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", scaleratio=1)
+    return _layout(fig, "Network", max(440, min(760, 60 + max_nodes * 46)))
+
+
+def landscape_figure(path, title: str = "Loss landscape of y = w·x + b") -> go.Figure:
+    """Contours of the training loss over (w, b) with the optimizer's path."""
+    fig = go.Figure(go.Contour(x=path.w_grid, y=path.b_grid, z=np.log10(path.loss_grid + 1e-9),
+                               colorscale="Viridis", contours=dict(showlabels=False), ncontours=25,
+                               colorbar=dict(title="log₁₀ loss", thickness=12), hoverinfo="skip"))
+    inside = (np.abs(path.w - path.w_best) < 50) & (np.abs(path.b - path.b_best) < 50)
+    fig.add_scatter(x=path.w[inside], y=path.b[inside], mode="lines+markers", name="optimizer path",
+                    line=dict(color="white", width=2), marker=dict(size=5, color="#ff4136"),
+                    customdata=np.stack([np.arange(len(path.w))[inside], path.loss[inside]], 1),
+                    hovertemplate="step %{customdata[0]}<br>w=%{x:.3f} b=%{y:.3f}<br>loss=%{customdata[1]:.4g}<extra></extra>")
+    fig.add_scatter(x=[path.w_best], y=[path.b_best], mode="markers", name="minimum",
+                    marker=dict(symbol="star", size=16, color="gold", line=dict(color="black", width=1)))
+    fig.update_xaxes(title="w (weight)", range=[path.w_grid[0], path.w_grid[-1]])
+    fig.update_yaxes(title="b (bias)", range=[path.b_grid[0], path.b_grid[-1]])
+    return _layout(fig, title, 420, uirevision=None)
