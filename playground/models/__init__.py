@@ -8,3 +8,4 @@ __all__ = ["ACTIVATIONS", "ACTIVATION_LABELS", "SPECS", "ModelSpec", "build_mode
 from playground.models.rnn import RNNSpec  # noqa: E402
 from playground.models.transformer import TransformerSpec  # noqa: E402
 from playground.models.hybrid import HybridSpec, TokenCNNSpec  # noqa: E402
+from playground.models.cnn import CNNSpec, LogisticRegressionSpec  # noqa: E402
