@@ -2,9 +2,9 @@
 import numpy as np
 import streamlit as st
 
-from playground import TrainConfig, Trainer
+from playground import Trainer
 from playground import plots
-from playground.basics import network_snapshot, output_on_grid, parameter_lines
+from playground.basics import N_POINTS, make_trainer, network_snapshot, output_on_grid, parameter_lines, run_parts
 from playground.codegen import toy_script
 from playground.data import toy
 from playground.landscape import descent_path
@@ -16,7 +16,6 @@ from playground.ui import LiveTraining, PageState, Param, setup_page, show_error
 
 setup_page("Neural Network Basics", "🧠")
 
-N_POINTS = 500
 BATCH_CHOICES = (1, 2, 5, 10, 20, 30, 50, 100, 0)
 REG_RATES = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 GD_RATES = (0.0001, 0.001, 0.003, 0.01, 0.03, 0.1)
@@ -95,23 +94,12 @@ with c_net:
         for i in range(n_layers):
             ncols[i].number_input(f"Layer {i + 1}", 1, 32, step=1, key=K(f"n{i + 1}"), help="neurons")
 
-features = toy.valid_features(state.get("dataset"), state.get("features") or ["x1"])
-hidden = tuple(int(state.get(f"n{i + 1}")) for i in range(n_layers))
-spec = MLPSpec(len(features), hidden, state.get("activation"), 1)
-config = TrainConfig(optimizer=state.get("optimizer"), lr=float(state.get("lr")), batch_size=int(state.get("batch")),
-                     regularization=state.get("reg"), reg_rate=float(state.get("reg_rate")), seed=seed, device=device)
-
-
-def make_trainer() -> Trainer:
-    data = toy.make_split(state.get("dataset"), N_POINTS, state.get("noise") / 100, state.get("train_pct") / 100,
-                          seed, features)
-    return Trainer(build_model(spec, seed), data, TrainConfig(**vars(config)))
-
-
+settings = state.values()
+features, spec, config = run_parts(settings)
 signature = repr((state.get("dataset"), state.get("noise"), state.get("train_pct"), features, spec.to_dict(),
                   config.optimizer, config.batch_size, seed, device))
 try:
-    trainer = live.ensure(signature, make_trainer)
+    trainer = live.ensure(signature, lambda: make_trainer(settings))
 except (ValueError, RuntimeError) as e:
     show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
     st.stop()

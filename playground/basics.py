@@ -8,9 +8,38 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from playground.data import toy
 from playground.data.toy import FEATURES, TOY_SETS, featurize, grid
+from playground.models.base import build_model
 from playground.models.mlp import MLP, MLPSpec
-from playground.train import Trainer
+from playground.train import TrainConfig, Trainer
+
+N_POINTS = 500
+# The page's settings (also its URL query parameters) and their defaults.
+DEFAULTS = {"dataset": "circle", "noise": 0, "train_pct": 50, "batch": 10, "features": ["x1", "x2"], "layers": 2,
+            "n1": 4, "n2": 2, "n3": 2, "n4": 2, "n5": 2, "n6": 2, "activation": "tanh", "lr": 0.03,
+            "optimizer": "sgd", "reg": "none", "reg_rate": 0.0, "seed": 0, "device": "cpu"}
+
+
+def run_parts(settings: dict) -> tuple[list[str], MLPSpec, TrainConfig]:
+    """Features, network spec and training config from the page's settings (missing keys take defaults)."""
+    s = {**DEFAULTS, **settings}
+    features = toy.valid_features(s["dataset"], s["features"] or ["x1"])
+    hidden = tuple(int(s[f"n{i + 1}"]) for i in range(int(s["layers"])))
+    spec = MLPSpec(len(features), hidden, s["activation"], 1)
+    config = TrainConfig(optimizer=s["optimizer"], lr=float(s["lr"]), batch_size=int(s["batch"]),
+                         regularization=s["reg"], reg_rate=float(s["reg_rate"]), seed=int(s["seed"]),
+                         device=s["device"])
+    return features, spec, config
+
+
+def make_trainer(settings: dict) -> Trainer:
+    """The run the Neural Network Basics page trains for these settings (seeded data, weights, shuffling).
+    Lessons and notebooks use it to reproduce a page exactly."""
+    s = {**DEFAULTS, **settings}
+    features, spec, config = run_parts(s)
+    data = toy.make_split(s["dataset"], N_POINTS, s["noise"] / 100, s["train_pct"] / 100, int(s["seed"]), features)
+    return Trainer(build_model(spec, int(s["seed"])), data, config)
 
 
 def output_on_grid(trainer: Trainer, dataset: str, features, resolution: int = 50) -> tuple[np.ndarray, np.ndarray]:
