@@ -224,7 +224,7 @@ def jaspar_motif(query: str, release: str = JASPAR_RELEASE) -> Motif:
 
 def resolve_motif(text: str, release: str = JASPAR_RELEASE) -> Motif:
     """What a person typed -> a Motif: a JASPAR ID or TF name, or a consensus sequence
-    (only DNA/IUPAC letters, at least 4 of them; 'consensus:ACGT...' forces a consensus)."""
+    (only A C G T N, or at least 4 IUPAC letters; 'consensus:ACGT...' forces a consensus)."""
     t = text.strip()
     if not t:
         raise ValueError("No motif given. Pick one from the list, type a JASPAR ID/name, or a consensus such as "
@@ -233,7 +233,8 @@ def resolve_motif(text: str, release: str = JASPAR_RELEASE) -> Motif:
         return consensus_motif(t.split(":", 1)[1])
     if t in KNOWN_MOTIFS or _ID_RE.match(t):
         return jaspar_motif(t, release)
-    if len(t) >= 4 and all(c in IUPAC for c in t.upper()) and (t.upper() == t or t.lower() == t):
+    same_case = t.upper() == t or t.lower() == t
+    if same_case and (all(c in "ACGTN" for c in t.upper()) or (len(t) >= 4 and all(c in IUPAC for c in t.upper()))):
         return consensus_motif(t)
     return jaspar_motif(t, release)
 
