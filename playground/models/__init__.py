@@ -9,3 +9,4 @@ from playground.models.rnn import RNNSpec  # noqa: E402
 from playground.models.transformer import TransformerSpec  # noqa: E402
 from playground.models.hybrid import HybridSpec, TokenCNNSpec  # noqa: E402
 from playground.models.cnn import CNNSpec, LogisticRegressionSpec  # noqa: E402
+from playground.models.esm_head import ESMHeadSpec  # noqa: E402
