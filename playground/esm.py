@@ -43,6 +43,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -283,6 +284,7 @@ class ESMHandle:
 _MODELS: "collections.OrderedDict[str, ESMHandle]" = collections.OrderedDict()
 _MODELS_LOCK = threading.RLock()      # guards the dict
 _LOAD_LOCK = threading.Lock()         # one load at a time (memory), without blocking cache look-ups
+_ALIVE: "weakref.WeakValueDictionary[str, ESMHandle]" = weakref.WeakValueDictionary()  # evicted but still in use
 MAX_CACHED_MODELS = int(os.environ.get("PLAYGROUND_ESM_CACHE_MODELS", "3"))
 
 
@@ -292,7 +294,8 @@ def get_loaded(key: str) -> ESMHandle | None:
         h = _MODELS.get(key)
         if h is not None:
             _MODELS.move_to_end(key)
-        return h
+            return h
+        return _ALIVE.get(key)
 
 
 def loaded_models() -> list[ESMHandle]:
@@ -313,6 +316,7 @@ def _cached(key: str, build: Callable[[], ESMHandle]) -> ESMHandle:
         _freeze(h.model)
         with _MODELS_LOCK:
             _MODELS[key] = h
+            _ALIVE[key] = h
             while len(_MODELS) > MAX_CACHED_MODELS:
                 old, _ = _MODELS.popitem(last=False)
                 EMBEDDING_CACHE.clear(old)
@@ -322,6 +326,7 @@ def _cached(key: str, build: Callable[[], ESMHandle]) -> ESMHandle:
 def unload(key: str) -> None:
     with _MODELS_LOCK:
         _MODELS.pop(key, None)
+        _ALIVE.pop(key, None)
     clear_embedding_cache(key)
 
 
