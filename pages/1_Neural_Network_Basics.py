@@ -64,7 +64,7 @@ with top[5]:
                      disabled=state.get("reg") == "none")
 
 # ---- data, features and network ----------------------------------------------------------------------
-c_data, c_net = st.columns([1, 2])
+c_data, c_view = st.columns([1.3, 3], gap="medium")
 with c_data:
     st.markdown("#### Data")
     st.selectbox("Data set", tuple(toy.TOY_SETS), key=K("dataset"), format_func=lambda k: toy.TOY_SETS[k].label)
@@ -78,21 +78,20 @@ with c_data:
         st.session_state[K("seed")] = int(st.session_state.get(K("seed"), 0)) + 1
 
     st.button("🎲 Regenerate data", on_click=_regenerate, help="New random data: the seed goes up by one.")
-with c_net:
+with c_data:
     st.markdown("#### Features and hidden layers")
     allowed = toy.FEATURES_1D if ds.dims == 1 else tuple(toy.FEATURES)
     current = [f for f in state.get("features") if f in allowed] or ["x1"]
     if current != state.get("features"):
         state.set("features", current)
-    st.pills("Input features", allowed, selection_mode="multi", key=K("features"),
-             format_func=lambda f: toy.FEATURES[f][0],
-             help="What the network sees. 1-D data sets only have X₁.")
+    st.multiselect("Input features", allowed, key=K("features"), format_func=lambda f: toy.FEATURES[f][0],
+                   help="What the network sees. 1-D data sets only offer X₁, X₁² and sin(X₁).")
     st.slider("Hidden layers", 0, 6, key=K("layers"))
     n_layers = state.get("layers")
     if n_layers:
-        ncols = st.columns(6)
+        ncols = st.columns(3)
         for i in range(n_layers):
-            ncols[i].number_input(f"Layer {i + 1}", 1, 32, step=1, key=K(f"n{i + 1}"), help="neurons")
+            ncols[i % 3].number_input(f"Layer {i + 1}", 1, 32, step=1, key=K(f"n{i + 1}"), help="neurons")
 
 settings = state.values()
 features, spec, config = run_parts(settings)
@@ -109,10 +108,11 @@ trainer.set_regularization(config.regularization, config.reg_rate)
 with top[0]:
     live.controls()
 
-d1, d2, d3 = st.columns(3)
-d1.toggle("Log-scale loss", key=K("log_y"))
-d2.toggle("Show test data", key=K("show_test"))
-d3.toggle("Discretize output", key=K("discretize"))
+with c_data:
+    st.markdown("#### Display")
+    st.toggle("Log-scale loss", key=K("log_y"))
+    st.toggle("Show test data", key=K("show_test"))
+    st.toggle("Discretize output", key=K("discretize"))
 
 
 # ---- the live view -----------------------------------------------------------------------------------
@@ -163,7 +163,8 @@ def pred_vs_true(tr: Trainer, y_te: np.ndarray):
                                   title=f"Test set · accuracy {acc:.1%}")
 
 
-live.run(draw)
+with c_view:
+    live.run(draw)
 
 # ---- explanations ------------------------------------------------------------------------------------
 tab_params, tab_gd, tab_code = st.tabs(["🔢 Parameters", "⛰️ Gradient descent", "🐍 PyTorch code"])

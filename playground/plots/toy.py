@@ -23,13 +23,11 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     if problem == "classification":
         z = (z >= 0.5).astype(float) if discretize else z
         zmin, zmax, zmid = 0.0, 1.0, 0.5
-        cbar = "P(class 1)"
     else:
         z = np.sign(z) if discretize else z
         zmin, zmax, zmid = -1.0, 1.0, 0.0
-        cbar = "output"
     fig = go.Figure(go.Heatmap(x=t, y=t, z=np.round(z, 3), colorscale=DIVERGING, zmin=zmin, zmax=zmax, zmid=zmid,
-                               opacity=0.85, colorbar=dict(title=cbar, thickness=12), hoverinfo="skip"))
+                               opacity=0.85, showscale=False, hoverinfo="skip"))
 
     def add_points(P, yv, name, hollow):
         if P is None or len(P) == 0:
@@ -49,8 +47,11 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     add_points(points_train, y_train, "train", False)
     add_points(points_test, y_test, "test", True)
     fig.update_xaxes(range=[-RANGE, RANGE], title="x1", constrain="domain")
-    fig.update_yaxes(range=[-RANGE, RANGE], title="x2", scaleanchor="x", scaleratio=1)
-    return _layout(fig, title, 440)
+    fig.update_yaxes(range=[-RANGE, RANGE], title="x2", scaleanchor="x", scaleratio=1, constrain="domain")
+    key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
+    fig = _layout(fig, f"{title} <span style='font-size:12px'>({key})</span>", 440)
+    fig.update_layout(margin=dict(l=40, r=10, t=40, b=35))
+    return fig
 
 
 def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=None, y_test=None,
@@ -81,7 +82,7 @@ def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weight
     hover a link's midpoint or a node to read its value.
     """
     n_cols = len(layer_names)
-    gap_x, gap_y = tile * 3.2, tile * 0.45
+    gap_x, gap_y = tile * 2.4, tile * 0.45
     max_nodes = max(len(c) for c in layer_names)
     height_units = max_nodes * (tile + gap_y)
     centers = []
