@@ -75,6 +75,8 @@ class HybridSpec(ModelSpec):
     hidden: int = 128
     head_dropout: float = 0.3
     positional: str = "none"      # the notes have none; 'sinusoidal' lets attention see distances
+    norm: str = "post"            # nn.TransformerEncoderLayer's default (post-LN); 'pre' trains more easily
+    pooling: str = "mean"         # the notes' mean over positions; 'max' keeps a single strong position
     n_outputs: int = 2
 
     def __post_init__(self):
@@ -87,6 +89,10 @@ class HybridSpec(ModelSpec):
                              f"the number of heads ({self.heads})")
         if self.positional not in POSITIONAL or self.positional == "learned":
             raise ValueError("positional must be 'none' or 'sinusoidal' for the hybrid")
+        if self.pooling not in ("mean", "max"):
+            raise ValueError("pooling must be 'mean' or 'max'")
+        if self.norm not in ("pre", "post"):
+            raise ValueError("norm must be 'pre' or 'post'")
         if not (0 <= self.dropout < 1 and 0 <= self.head_dropout < 1):
             raise ValueError("dropout must be in [0, 1)")
 
@@ -99,8 +105,10 @@ class HybridSpec(ModelSpec):
 
 
 HYBRID_COURSE = HybridSpec()
+# A CPU-sized variant: 16x fewer parameters; sinusoidal positions (so attention can see how far apart two
+# motifs are), pre-LN (trains without warm-up) and max pooling (one informative position is not averaged away).
 HYBRID_SMALL = HybridSpec(embed_dim=16, conv1_channels=32, conv2_channels=64, pool_positions=32, heads=4, ff=128,
-                          layers=2, hidden=32, positional="sinusoidal")
+                          layers=2, hidden=32, positional="sinusoidal", norm="pre", pooling="max")
 
 
 class HybridCNNTransformer(nn.Module):
@@ -114,7 +122,7 @@ class HybridCNNTransformer(nn.Module):
         self.act = nn.GELU()
         self.pool = nn.AdaptiveMaxPool1d(spec.pool_positions)
         self.positions = PositionalEncoding(spec.positional, d, spec.pool_positions)
-        self.encoder = TransformerEncoder(d, spec.heads, spec.ff, spec.layers, spec.dropout, norm="post",
+        self.encoder = TransformerEncoder(d, spec.heads, spec.ff, spec.layers, spec.dropout, norm=spec.norm,
                                           activation="relu")
         self.head = nn.Sequential(nn.Linear(d, spec.hidden), nn.GELU(), nn.Dropout(spec.head_dropout),
                                   nn.Linear(spec.hidden, spec.n_outputs))
@@ -147,7 +155,11 @@ class HybridCNNTransformer(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x, pad, _ = self.encode(tokens)
-        return self.head(masked_mean(x, pad))
+        if self.spec.pooling == "max":
+            pooled = torch.nan_to_num(x.masked_fill(pad[..., None], float("-inf")).amax(1), neginf=0.0)
+        else:
+            pooled = masked_mean(x, pad)
+        return self.head(pooled)
 
     @torch.no_grad()
     def attention(self, tokens: torch.Tensor) -> list[torch.Tensor]:

@@ -86,6 +86,7 @@ class MultiHeadSelfAttention(nn.Module):
     """
 
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0):
+        """``dropout`` here drops attention weights (0 = off: on a CPU it costs more than the rest)."""
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by the number of heads ({heads})")
@@ -103,14 +104,14 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None):
         """x (B, L, d_model), pad (B, L) True at padding -> (output (B, L, d_model), weights (B, heads, L, L))."""
         q, k, v = self.split_heads(self.q(x)), self.split_heads(self.k(x)), self.split_heads(self.v(x))
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)            # (B, heads, L, L)
-        if pad is not None:
+        scores = (q / math.sqrt(self.d_k)) @ k.transpose(-2, -1)          # Q Kᵀ / √d_k: (B, heads, L, L)
+        if pad is not None and bool(pad.any()):
             keys_pad = pad[:, None, None, :]
             scores = scores.masked_fill(keys_pad, torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores, dim=-1)
-        if pad is not None:
-            weights = weights.masked_fill(keys_pad, 0.0)                   # exactly 0 (also if all keys are padding)
-        mixed = self.dropout(weights) @ v                                  # (B, heads, L, d_k)
+            weights = torch.softmax(scores, dim=-1).masked_fill(keys_pad, 0.0)   # exactly 0 for padded keys
+        else:
+            weights = torch.softmax(scores, dim=-1)
+        mixed = (self.dropout(weights) if self.dropout.p > 0 else weights) @ v   # (B, heads, L, d_k)
         b, _, n, _ = mixed.shape
         mixed = mixed.transpose(1, 2).reshape(b, n, self.d_model)          # concatenate the heads
         return self.out(mixed), weights
@@ -127,12 +128,12 @@ class EncoderLayer(nn.Module):
     residual connection and LayerNorm (pre-LN or post-LN)."""
 
     def __init__(self, d_model: int, heads: int, ff: int, dropout: float = 0.1, norm: str = "pre",
-                 activation: str = "gelu"):
+                 activation: str = "gelu", attention_dropout: float = 0.0):
         super().__init__()
         if norm not in NORM:
             raise ValueError(f"LayerNorm placement must be one of {sorted(NORM)}")
         self.norm = norm
-        self.attention = MultiHeadSelfAttention(d_model, heads, dropout)
+        self.attention = MultiHeadSelfAttention(d_model, heads, attention_dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.feed_forward = FeedForward(d_model, ff, dropout, activation)
         self.norm2 = nn.LayerNorm(d_model)
@@ -158,9 +159,9 @@ class TransformerEncoder(nn.Module):
     """A stack of encoder layers; returns the final vectors and every layer's attention weights."""
 
     def __init__(self, d_model: int, heads: int, ff: int, layers: int, dropout: float = 0.1, norm: str = "pre",
-                 activation: str = "gelu"):
+                 activation: str = "gelu", attention_dropout: float = 0.0):
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, ff, dropout, norm, activation)
+        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, ff, dropout, norm, activation, attention_dropout)
                                     for _ in range(layers))
         self.final_norm = nn.LayerNorm(d_model) if norm == "pre" else nn.Identity()
 
@@ -189,7 +190,8 @@ class TransformerSpec(ModelSpec):
     heads: int = 4
     layers: int = 2
     ff: int = 64
-    dropout: float = 0.1
+    dropout: float = 0.1         # after attention, in and after the feed-forward block
+    attention_dropout: float = 0.0   # on the attention weights themselves
     norm: str = "pre"            # 'pre' or 'post' LayerNorm
     positional: str = "sinusoidal"   # 'sinusoidal', 'learned', 'none'
     pooling: str = "mean"        # 'mean', 'cls', 'per_position'
@@ -203,7 +205,7 @@ class TransformerSpec(ModelSpec):
                 raise ValueError(f"{name} must be at least {lo}")
         if self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by the number of heads ({self.heads})")
-        if not 0.0 <= self.dropout < 1.0:
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.attention_dropout < 1.0):
             raise ValueError("dropout must be in [0, 1)")
         for name, options in (("norm", NORM), ("positional", POSITIONAL), ("pooling", POOLING)):
             if getattr(self, name) not in options:
@@ -228,7 +230,8 @@ class TransformerClassifier(nn.Module):
         extra = 1 if spec.pooling == "cls" else 0
         self.positions = PositionalEncoding(spec.positional, spec.d_model, spec.max_len + extra)
         self.input_dropout = nn.Dropout(spec.dropout)
-        self.encoder = TransformerEncoder(spec.d_model, spec.heads, spec.ff, spec.layers, spec.dropout, spec.norm)
+        self.encoder = TransformerEncoder(spec.d_model, spec.heads, spec.ff, spec.layers, spec.dropout, spec.norm,
+                                          attention_dropout=spec.attention_dropout)
         self.head = nn.Linear(spec.d_model, spec.n_outputs)
 
     @property

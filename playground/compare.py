@@ -1,0 +1,186 @@
+"""Run comparison: train several architectures on the same data and split, side by side.
+
+    specs = default_specs("dna", data)             # CNN, LSTM, Transformer, hybrid (small sizes)
+    runs = compare(data, specs, epochs=10, config=TrainConfig(lr=0.003, batch_size=32), seed=0)
+    results_table(runs)                            # name, parameters, seconds, best validation metric
+
+Every run starts from ``build_model(spec, seed)`` and trains with the same TrainConfig (so the
+same shuffling) on the same SplitData. ``Comparison`` does the same in time-boxed chunks, so a
+page can show a progress bar and stay responsive: ``comparison.run_for(0.5)`` trains for about
+half a second and returns.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import math
+
+from playground import metrics as M
+from playground.data.split import SplitData
+from playground.models.base import ModelSpec, build_model, count_parameters
+from playground.models.hybrid import HYBRID_SMALL, TokenCNNSpec
+from playground.models.rnn import RNNSpec
+from playground.models.transformer import TransformerSpec
+from playground.train import TrainConfig, Trainer
+
+FAMILIES = {"cnn": "CNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "hybrid": "Hybrid CNN+Transformer"}
+METRIC_LABELS = {"accuracy": "accuracy", "q3": "Q3 (per-residue accuracy)", "pearson_r": "Pearson r", "mcc": "MCC",
+                 "f1": "F1", "auroc": "AUROC", "r2": "R²"}
+
+
+def vocab_size(alphabet: str) -> int:
+    """Token ids including padding (0) and unknown: DNA 6, protein 22."""
+    return {"dna": 6, "protein": 22}[alphabet]
+
+
+def default_specs(alphabet: str, data: SplitData, families=("cnn", "lstm", "transformer", "hybrid")) -> dict:
+    """Small specs (seconds per epoch on one CPU core) for the families that fit the task.
+    The hybrid pools to a fixed number of positions, so it cannot label residues: it is left
+    out for per-residue tasks."""
+    V = vocab_size(alphabet)
+    per_pos = data.task == "per_residue"
+    out = data.n_outputs
+    specs: dict[str, ModelSpec] = {}
+    for fam in families:
+        if fam == "cnn":
+            specs["CNN"] = TokenCNNSpec(vocab_size=V - 1, embed_dim=16, channels=(32, 32), kernel=7,
+                                        pooling="per_position" if per_pos else "max", n_outputs=out)
+        elif fam in ("lstm", "gru"):
+            specs[FAMILIES[fam]] = RNNSpec(cell=fam, vocab_size=V, embed_dim=16, hidden=32, layers=1,
+                                           bidirectional=True, output="per_position" if per_pos else "pooled",
+                                           n_outputs=out)
+        elif fam == "transformer":
+            specs["Transformer"] = TransformerSpec(vocab_size=V, d_model=32, heads=4, layers=2, ff=64, dropout=0.1,
+                                                   pooling="per_position" if per_pos else "mean",
+                                                   max_len=max(64, int(data.x_train.shape[1])), n_outputs=out)
+        elif fam == "hybrid":
+            if per_pos:
+                continue
+            L = int(data.x_train.shape[1])
+            specs["Hybrid CNN+Transformer"] = dataclasses.replace(
+                HYBRID_SMALL, vocab_size=V - 1, n_outputs=out, pool_positions=max(8, min(64, L // 2)))
+        else:
+            raise ValueError(f"unknown family {fam!r}; choose from {sorted(FAMILIES)}")
+    return specs
+
+
+def headline_metric(task: str) -> str:
+    return M.HEADLINE[task]
+
+
+@dataclass
+class Run:
+    """One finished (or running) training run of a comparison."""
+
+    name: str
+    spec: dict
+    params: int
+    epochs: int
+    seconds: float
+    history: list[dict]
+    metric: str                  # e.g. 'accuracy' (validation = the held-out split)
+    data_key: str = ""           # which data set and split it ran on
+    seed: int = 0
+    status: str = "running"      # 'running', 'done', 'diverged'
+    note: str = ""
+
+    @property
+    def best(self) -> float:
+        vals = [h.get(f"test_{self.metric}") for h in self.history[1:]]
+        vals = [v for v in vals if v is not None and math.isfinite(v)]
+        return max(vals) if vals else float("nan")
+
+    @property
+    def best_epoch(self) -> int | None:
+        vals = [(h.get(f"test_{self.metric}"), h["epoch"]) for h in self.history[1:]]
+        vals = [(v, e) for v, e in vals if v is not None and math.isfinite(v)]
+        return max(vals, key=lambda t: (t[0], -t[1]))[1] if vals else None
+
+    @property
+    def final_test_loss(self) -> float:
+        return float(self.history[-1]["test_loss"]) if self.history else float("nan")
+
+    def row(self) -> dict:
+        return {"model": self.name, "parameters": self.params, "epochs": self.epochs,
+                "seconds": round(self.seconds, 2), f"best validation {self.metric}": round(self.best, 4),
+                "best epoch": self.best_epoch, "final validation loss": round(self.final_test_loss, 4),
+                "status": self.status, "data": self.data_key, "seed": self.seed}
+
+
+class Comparison:
+    """Train ``specs`` one after another on ``data`` for ``epochs`` each, in time-boxed chunks."""
+
+    def __init__(self, data: SplitData, specs: dict, epochs: int, config: TrainConfig | None = None, seed: int = 0,
+                 data_key: str = ""):
+        if not specs:
+            raise ValueError("choose at least one model to compare")
+        if epochs < 1:
+            raise ValueError("train for at least one epoch")
+        self.data = data
+        self.specs = dict(specs)
+        self.epochs = int(epochs)
+        self.config = config or TrainConfig()
+        self.seed = int(seed)
+        self.data_key = data_key
+        self.metric = headline_metric(data.task)
+        self.runs: list[Run] = []
+        self._queue = list(self.specs.items())
+        self._trainer: Trainer | None = None
+
+    def _start_next(self) -> None:
+        name, spec = self._queue.pop(0)
+        model = build_model(spec, self.seed)
+        cfg = dataclasses.replace(self.config, seed=self.seed, track_metrics=True)
+        self._trainer = Trainer(model, self.data, cfg)
+        self.runs.append(Run(name, spec.to_dict(), count_parameters(model), 0, 0.0, self._trainer.history,
+                             self.metric, self.data_key, self.seed))
+
+    @property
+    def done(self) -> bool:
+        return not self._queue and self._trainer is None
+
+    @property
+    def current(self) -> str | None:
+        return self.runs[-1].name if self._trainer is not None else (self._queue[0][0] if self._queue else None)
+
+    @property
+    def progress(self) -> float:
+        total = len(self.specs) * self.epochs
+        finished = sum(r.epochs for r in self.runs)
+        return min(1.0, finished / total)
+
+    def run_for(self, seconds: float) -> bool:
+        """Train for about ``seconds``; returns True when every run has finished."""
+        deadline = time.perf_counter() + seconds
+        while not self.done and time.perf_counter() < deadline:
+            if self._trainer is None:
+                self._start_next()
+            tr, run = self._trainer, self.runs[-1]
+            left = self.epochs * tr.steps_per_epoch - tr.steps
+            tr.run_for(max(0.0, deadline - time.perf_counter()), max_steps=max(1, left))
+            run.epochs, run.seconds, run.history = tr.epoch, tr.seconds, tr.history
+            if tr.diverged:
+                run.status, run.note = "diverged", tr.diverged
+            if tr.epoch >= self.epochs or tr.done:
+                if run.status == "running":
+                    run.status = "done"
+                self._trainer = None
+        return self.done
+
+    def run_all(self) -> list[Run]:
+        while not self.run_for(60.0):
+            pass
+        return self.runs
+
+
+def compare(data: SplitData, specs: dict, epochs: int, config: TrainConfig | None = None, seed: int = 0,
+            data_key: str = "") -> list[Run]:
+    """Train every spec for ``epochs`` on the same data and split; blocking (for notebooks, tests)."""
+    return Comparison(data, specs, epochs, config, seed, data_key).run_all()
+
+
+def results_table(runs: list[Run]) -> list[dict]:
+    """One row per run: parameters, seconds, best validation metric ..."""
+    return [r.row() for r in runs]
