@@ -394,7 +394,7 @@ def tab_embeddings():
              format_func={"pca": "PCA", "tsne": "t-SNE (scikit-learn)"}.get)
     if pooling == "mean":
         X, labels, ids = res.vectors, d["labels"], res.ids
-        label_name, cont = d["label_name"] or "class", d["continuous"]
+        label_name, cont = d["label_name"], d["continuous"]
     else:                                   # one point per residue, coloured by its label or its amino acid
         rng = np.random.default_rng(seed)
         pairs = [(i, j) for i, a in enumerate(res.per_residue) for j in range(len(a))]

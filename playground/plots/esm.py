@@ -106,10 +106,11 @@ def projection_figure(xy: np.ndarray, labels, ids: list[str], caption: str, untr
         labels = [str(v) for v in labels]
         for k, lab in enumerate(sorted(set(labels))):
             idx = [i for i, v in enumerate(labels) if v == lab]
-            fig.add_scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{label_name} {lab}",
+            name = f"{label_name} {lab}".strip()
+            fig.add_scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
                             text=[ids[i] for i in idx], marker=dict(size=8, opacity=0.8,
                                                                     color=MODEL_COLORS[k % len(MODEL_COLORS)]),
-                            hovertemplate="%{text}<extra>" + f"{label_name} {lab}" + "</extra>")
+                            hovertemplate="%{text}<extra>" + name + "</extra>")
     fig.update_xaxes(title="component 1")
     fig.update_yaxes(title="component 2")
     fig = _layout(fig, titled(caption, untrained), 440)
