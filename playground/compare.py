@@ -20,12 +20,13 @@ import math
 from playground import metrics as M
 from playground.data.split import SplitData
 from playground.models.base import ModelSpec, build_model, count_parameters
-from playground.models.hybrid import HYBRID_SMALL, TokenCNNSpec
+from playground.models.hybrid import HYBRID_SMALL, HybridSpec, TokenCNNSpec
 from playground.models.rnn import RNNSpec
 from playground.models.transformer import TransformerSpec
 from playground.train import TrainConfig, Trainer
 
-FAMILIES = {"cnn": "CNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "hybrid": "Hybrid CNN+Transformer"}
+FAMILIES = {"cnn": "CNN", "rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer",
+            "hybrid": "Hybrid CNN+Transformer"}
 METRIC_LABELS = {"accuracy": "accuracy", "q3": "Q3 (per-residue accuracy)", "pearson_r": "Pearson r", "mcc": "MCC",
                  "f1": "F1", "auroc": "AUROC", "r2": "R²"}
 
@@ -47,7 +48,7 @@ def default_specs(alphabet: str, data: SplitData, families=("cnn", "lstm", "tran
         if fam == "cnn":
             specs["CNN"] = TokenCNNSpec(vocab_size=V - 1, embed_dim=16, channels=(32, 32), kernel=7,
                                         pooling="per_position" if per_pos else "max", n_outputs=out)
-        elif fam in ("lstm", "gru"):
+        elif fam in ("rnn", "lstm", "gru"):
             specs[FAMILIES[fam]] = RNNSpec(cell=fam, vocab_size=V, embed_dim=16, hidden=32, layers=1,
                                            bidirectional=True, output="per_position" if per_pos else "pooled",
                                            n_outputs=out)
@@ -64,6 +65,44 @@ def default_specs(alphabet: str, data: SplitData, families=("cnn", "lstm", "tran
         else:
             raise ValueError(f"unknown family {fam!r}; choose from {sorted(FAMILIES)}")
     return specs
+
+
+def make_spec(family: str, alphabet: str, data: SplitData, hp: dict | None = None) -> ModelSpec:
+    """A spec for one family from a page's settings ``hp`` (missing keys: the small defaults).
+
+    Transformer: d_model heads layers ff dropout norm positional pooling; RNN (cell 'rnn'/'lstm'/'gru'):
+    cell hidden layers bidirectional output embed_dim; CNN: channels kernel pooling embed_dim;
+    hybrid: every HybridSpec field. The output layer and the per-residue/pooled choice follow the task."""
+    hp = dict(hp or {})
+    V = vocab_size(alphabet)
+    per_pos = data.task == "per_residue"
+    out = data.n_outputs
+    L = int(data.x_train.shape[1])
+    if family == "transformer":
+        pooling = "per_position" if per_pos else hp.pop("pooling", "mean")
+        return TransformerSpec(**{**dict(d_model=32, heads=4, layers=2, ff=64, dropout=0.1), **hp},
+                               vocab_size=V, pooling=pooling, max_len=max(64, L), n_outputs=out)
+    if family in ("rnn", "lstm", "gru"):
+        cell = hp.pop("cell", "lstm" if family == "rnn" else family)
+        output = "per_position" if per_pos else hp.pop("output", "pooled")
+        hp.pop("output", None)
+        return RNNSpec(**{**dict(embed_dim=16, hidden=32, layers=1, bidirectional=True), **hp}, cell=cell,
+                       vocab_size=V, output=output, n_outputs=out)
+    if family == "cnn":
+        pooling = "per_position" if per_pos else hp.pop("pooling", "max")
+        hp.pop("pooling", None)
+        return TokenCNNSpec(**{**dict(embed_dim=16, channels=(32, 32), kernel=7), **hp}, vocab_size=V - 1,
+                            pooling=pooling, n_outputs=out)
+    if family == "hybrid":
+        if per_pos:
+            raise ValueError("the hybrid CNN+Transformer max-pools the sequence to a fixed number of positions, so it "
+                             "classifies whole sequences and cannot label every residue; choose the Transformer, "
+                             "an RNN or the CNN for per-residue tasks")
+        base = dataclasses.asdict(HYBRID_SMALL)
+        base.update(hp)
+        base.update(vocab_size=V - 1, n_outputs=out)
+        return HybridSpec(**base)
+    raise ValueError(f"unknown model family {family!r}; choose from {sorted(FAMILIES)}")
 
 
 def headline_metric(task: str) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from playground.data.split import SplitData, split_indices
-from playground.encoding import PROTEIN, Alphabet, tokenize
+from playground.encoding import DNA, PROTEIN, Alphabet, tokenize
 
 AMINO = PROTEIN.letters
 CHARGED = "DEKR"
@@ -86,6 +86,8 @@ class ProteinSet:
     alphabet: Alphabet = PROTEIN
     warnings: list[str] = field(default_factory=list)
     ids: list[str] | None = None
+    sites: list | None = None              # planted motif sites per sequence (generated DNA sets)
+    motif_names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -322,9 +324,15 @@ def per_residue_targets(labels: list[str], class_names: list[str], length: int,
     return out
 
 
+def default_k(alphabet: Alphabet) -> int:
+    """k-mer size for near-duplicate detection: 3 for proteins (8000 possible 3-mers), 8 for DNA."""
+    return 3 if alphabet.name == "protein" else 8
+
+
 def to_split(ps: ProteinSet, split: str = "random", train_fraction: float = 0.8, seed: int = 0,
-             max_length: int | None = None, k: int = 3, threshold: float = 0.5) -> SplitData:
+             max_length: int | None = None, k: int | None = None, threshold: float = 0.5) -> SplitData:
     """Tokenise (0 = padding) and split. ``split``: 'random' or 'cluster' (no near-duplicates)."""
+    k = k or default_k(ps.alphabet)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}")
     n = len(ps.seqs)
@@ -351,10 +359,62 @@ def to_split(ps: ProteinSet, split: str = "random", train_fraction: float = 0.8,
             "kmer_k": k, "threshold": threshold}
     if ps.task == "per_residue":
         meta["residue_labels"] = list(ps.y)
+        meta["residue_masks"] = list(ps.mask) if ps.mask is not None else None
+    if ps.sites is not None:
+        meta["sites"] = ps.sites
+        meta["motif_names"] = ps.motif_names
     tr_t, te_t = torch.as_tensor(tr, dtype=torch.long), torch.as_tensor(te, dtype=torch.long)
     n_classes = len(ps.class_names) if ps.task in ("binary", "multiclass", "per_residue") else 1
     return SplitData(x[tr_t], y[tr_t], x[te_t], y[te_t], ps.task, n_classes=n_classes,
                      class_names=list(ps.class_names), meta=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# the page's built-in sets
+BUILTIN = {
+    "dna_grammar": "DNA · motif grammar (two motifs at a fixed spacing)",
+    "dna_planted": "DNA · one planted motif (CTCF)",
+    "protein_solubility": "Protein · soluble or not (generated)",
+    "protein_score": "Protein · solubility score, regression (generated)",
+    "protein_ss": "Protein · secondary structure per residue (generated)",
+}
+GRAMMAR_HOW = ("Random DNA (50% GC). **Positive** only when motif A ({a}) is followed, {spacing} bases after its end, "
+               "by motif B ({b}); each site is drawn from the motif's JASPAR matrix. **Negatives**, in equal shares: "
+               "background only, A alone, B alone, and A and B at another spacing or in the other order. Neither motif "
+               "alone tells the class: the model has to relate two positions {span} bases apart.")
+
+
+def from_dna(ds, description: str = "") -> ProteinSet:
+    """Wrap a ``playground.data.dna.DNADataset`` (same fields) for tokenising and splitting here."""
+    return ProteinSet(list(ds.seqs), ds.y, ds.task, list(ds.class_names), description=description,
+                      alphabet=DNA, warnings=list(getattr(ds, "warnings", [])), ids=getattr(ds, "ids", None),
+                      sites=list(ds.sites) if getattr(ds, "sites", None) else None,
+                      motif_names=[m.name for m in getattr(ds, "motifs", [])] or None)
+
+
+def builtin_set(name: str, n: int = 1000, length: int = 60, seed: int = 0) -> ProteinSet:
+    """One of the page's generated sets. ``length``: DNA length, or the longest protein (the
+    shortest is half as long)."""
+    if name not in BUILTIN:
+        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(BUILTIN)}")
+    if name.startswith("dna_"):
+        from playground.data import dna
+
+        if name == "dna_grammar":
+            ds = dna.motif_grammar(n=n, length=length, seed=seed)
+            a, b = ds.motifs
+            spacing = ds.settings["spacing"]
+            how = GRAMMAR_HOW.format(a=a.label, b=b.label, spacing=spacing, span=a.width + spacing)
+        else:
+            ds = dna.planted_motif("CTCF", n=n, length=length, seed=seed)
+            how = (f"Random DNA (50% GC); half of the sequences (label 1) carry one CTCF site "
+                   f"({ds.motifs[0].label}, {ds.motifs[0].width} bases, drawn from its JASPAR matrix) at a random "
+                   "position. One motif, anywhere: a CNN's home ground.")
+        return from_dna(ds, how)
+    lo = max(10, length // 2)
+    if name == "protein_ss":
+        return secondary_structure_set(n, lo, length, seed=seed)
+    return solubility_set(n, lo, length, seed=seed, task="binary" if name == "protein_solubility" else "regression")
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,7 +449,7 @@ def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
 def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = False,
                       label_col: str | None = None, per_residue_col: str | None = None,
                       mask_col: str | None = None, map_rare: bool = False, max_length: int = MAX_PROTEIN_LENGTH,
-                      truncate: bool = False, label_kind: str = "auto") -> ProteinSet:
+                      truncate: bool = False, label_kind: str = "auto", alphabet: Alphabet = PROTEIN) -> ProteinSet:
     """Read an uploaded protein file (CSV / TSV / FASTA) with the shared parser.
 
     Sequence-level labels: a label column (CSV/TSV) or ``label=`` in the FASTA header.
@@ -398,13 +458,14 @@ def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = F
     optional ``mask`` column of 1/0 per residue (0 = ignore). Letters: the 20 amino acids
     and X; B Z U O (J) are mapped to X only when ``map_rare``. Sequences longer than
     ``max_length`` are an error unless ``truncate``. Raises SequenceFileError (a ValueError)
-    with the line, the position and what to do.
+    with the line, the position and what to do. ``alphabet=DNA`` reads DNA the same way
+    (U -> T offered instead of the rare amino acids).
     """
     from playground.data.parsing import SequenceFileError, parse_sequence_file
 
     if not 1 <= max_length <= 100_000:
         raise ValueError("max_length must be between 1 and 100000")
-    common = dict(alphabet=PROTEIN, map_aliases=map_rare, max_length=max_length,
+    common = dict(alphabet=alphabet, map_aliases=map_rare, max_length=max_length,
                   length_policy="truncate" if truncate else "pad")
     if not per_residue:
         parsed = parse_sequence_file(data, filename, label_col=label_col, label_required=True,
@@ -413,7 +474,7 @@ def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = F
         y = parsed.labels.astype(np.float32) if task in ("binary", "regression") else parsed.labels
         return ProteinSet(parsed.seqs, y, task, list(parsed.class_names),
                           description=f"Uploaded '{filename}': {parsed.summary()}.", warnings=list(parsed.warnings),
-                          ids=list(parsed.ids))
+                          ids=list(parsed.ids), alphabet=alphabet)
 
     fmt, columns = _header_columns(data, filename)
     if per_residue_col is None:
@@ -473,5 +534,5 @@ def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = F
     if n_ignored:
         warnings.append(f"{n_ignored} residue label(s) are masked and ignored by the loss and Q3.")
     return ProteinSet(parsed.seqs, labels, "per_residue", order, mask=masks,
-                      description=f"Uploaded '{filename}': {len(parsed.seqs)} proteins, per-residue classes "
-                                  f"{', '.join(order)}.", warnings=warnings, ids=list(parsed.ids))
+                      description=f"Uploaded '{filename}': {len(parsed.seqs)} sequences, per-residue classes "
+                                  f"{', '.join(order)}.", warnings=warnings, ids=list(parsed.ids), alphabet=alphabet)
