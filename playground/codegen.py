@@ -138,3 +138,478 @@ for epoch in range(1, {epochs} + 1):
         print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
 print(f"final test loss: {{test_loss:.6f}}")
 '''
+
+
+# =================================================================================================
+# Every other architecture: CNN, logistic regression, MLP on one-hot, RNN/LSTM/GRU, Transformer,
+# hybrid CNN + Transformer, token CNN. The script carries the playground's own model code (copied
+# from playground/models/*.py with its helpers), the data (the page's own sequences when they are
+# small enough, else a small generated task of the same shape), and the Trainer's loop, so the
+# numbers it prints are the page's. ``python script.py --weights bundle.pt`` loads the weights of
+# a downloaded model bundle instead of training.
+# =================================================================================================
+import ast as _ast  # noqa: E402
+
+import numpy as np  # noqa: E402
+import importlib as _importlib  # noqa: E402
+
+EMBED_LIMIT = 400_000            # letters: bigger data sets are replaced by a generated task
+_SKIP_NAMES = {"ModelSpec", "register", "ClassVar"}
+_SOURCE_CACHE: dict = {}
+
+
+def _module_parts(modname: str):
+    """(source, top-level definitions by name, playground imports by local name, other import lines)."""
+    if modname in _SOURCE_CACHE:
+        return _SOURCE_CACHE[modname]
+    src = inspect.getsource(_importlib.import_module(modname))
+    tree = _ast.parse(src)
+    defs, imports, external = {}, {}, []
+    for node in tree.body:
+        if isinstance(node, (_ast.FunctionDef, _ast.ClassDef)):
+            defs[node.name] = node
+        elif isinstance(node, _ast.Assign):
+            for t in node.targets:
+                if isinstance(t, _ast.Name):
+                    defs[t.id] = node
+        elif isinstance(node, _ast.AnnAssign) and isinstance(node.target, _ast.Name):
+            defs[node.target.id] = node
+        elif isinstance(node, _ast.ImportFrom):
+            if node.module == "__future__":
+                continue
+            if node.module and node.module.startswith("playground"):
+                for a in node.names:
+                    imports[a.asname or a.name] = (node.module, a.name)
+            else:
+                external.append(_ast.get_source_segment(src, node))
+        elif isinstance(node, _ast.Import):
+            if not any(a.name.startswith("playground") for a in node.names):
+                external.append(_ast.get_source_segment(src, node))
+    _SOURCE_CACHE[modname] = (src, defs, imports, external)
+    return _SOURCE_CACHE[modname]
+
+
+def _definition_text(src: str, node) -> str:
+    """The source of a top-level definition, without @register and the ModelSpec base class."""
+    lines = src.splitlines()
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+    text = lines[start: node.end_lineno]
+    out = []
+    for ln in text:
+        if ln.strip() == "@register":
+            continue
+        if ln.startswith("class ") and "(ModelSpec)" in ln:
+            ln = ln.replace("(ModelSpec)", "")
+        out.append(ln)
+    return "\n".join(out)
+
+
+def _collect(modname: str, name: str, out: dict, external: list, visiting: set) -> None:
+    key = (modname, name)
+    if key in out or key in visiting or name in _SKIP_NAMES:
+        return
+    src, defs, imports, ext = _module_parts(modname)
+    for line in ext:
+        if line not in external:
+            external.append(line)
+    if name not in defs:
+        if name in imports:
+            _collect(*imports[name], out, external, visiting)
+        return
+    node = defs[name]
+    visiting.add(key)
+    used = {n.id for n in _ast.walk(node) if isinstance(n, _ast.Name)}
+    for dep in sorted(used):
+        if dep == name:
+            continue
+        if dep in defs:
+            _collect(modname, dep, out, external, visiting)
+        elif dep in imports and imports[dep][1] not in _SKIP_NAMES:
+            _collect(*imports[dep], out, external, visiting)
+    visiting.discard(key)
+    out[key] = _definition_text(src, node)
+
+
+def model_source(spec) -> tuple[str, str]:
+    """(import lines, the definitions) a spec's network needs, copied from the playground."""
+    cls = type(spec)
+    out: dict = {}
+    external: list = []
+    _collect(cls.__module__, cls.__name__, out, external, set())
+    names = [n for _, n in out]
+    if len(set(names)) != len(names):  # pragma: no cover - two modules define the same helper name
+        raise ValueError(f"name clash in generated code: {names}")
+    return "\n".join(external), "\n\n\n".join(out.values())
+
+
+def _py(v) -> str:
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_py(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, float):
+        return repr(float(f"{v:.10g}"))
+    return repr(v)
+
+
+def spec_call(spec) -> str:
+    d = spec.to_dict()
+    d.pop("kind", None)
+    args = ", ".join(f"{k}={_py(v)}" for k, v in d.items())
+    return f"{type(spec).__name__}({args})"
+
+
+def _wrap_list(name: str, items: list, per_line: int = 1) -> str:
+    if not items:
+        return f"{name} = []"
+    rows = [", ".join(repr(x) for x in items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return f"{name} = [\n    " + ",\n    ".join(rows) + ",\n]"
+
+
+_GEN_MOTIFS = ("TGACTCA", "GATAAGA", "CCGCCCC", "CACGTGA", "TTTATTA", "GGAAGTG", "AACAATG", "CATTCCA")
+
+
+def _generator_code(alphabet: str, task: str, n_classes: int) -> str:
+    """A small data generator whose labels follow a rule a model can learn."""
+    if alphabet == "dna" and task != "per_residue":
+        return f'''MOTIFS = {list(_GEN_MOTIFS[:max(2, n_classes)])!r}
+
+
+def make_data(n, length, seed):
+    """Random DNA; the label says which motif was planted (binary: CLASS 1 = {_GEN_MOTIFS[0]} present),
+    or for regression the GC content plus 1 for each planted {_GEN_MOTIFS[0]}."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        s = list(rng.choice(list("ACGT"), length))
+        k = i % {max(2, n_classes)}
+        if TASK == "binary" and k == 0:
+            pass                                  # class 0: no motif
+        elif TASK != "regression" or k == 0:
+            m = MOTIFS[0] if TASK in ("binary", "regression") else MOTIFS[k]
+            at = int(rng.integers(0, max(1, length - len(m) + 1)))
+            s[at:at + len(m)] = list(m)[: length - at]
+        seq = "".join(s)
+        seqs.append(seq)
+        if TASK == "regression":
+            labels.append((seq.count("G") + seq.count("C")) / length + seq.count(MOTIFS[0]))
+        else:
+            labels.append(min(k, 1) if TASK == "binary" else k)
+    return seqs, labels
+'''
+    letters = "ACGT" if alphabet == "dna" else "ACDEFGHIKLMNPQRSTVWY"
+    k = max(2, n_classes)
+    groups = [letters[i::k] for i in range(k)]
+    return f'''GROUPS = {groups!r}          # letters grouped; the label follows the groups
+
+
+def make_data(n, length, seed):
+    """Random {'DNA' if alphabet == 'dna' else 'proteins'} built from segments, each rich (80%) in one group
+    of letters. Per-residue: each residue is labelled with its segment's group. Otherwise the class is
+    the group the sequence is rich in (regression: the fraction of group-0 letters)."""
+    rng = np.random.default_rng(seed)
+    alphabet = list({letters!r})
+    seqs, labels = [], []
+    for i in range(n):
+        s, lab = [], []
+        rich = i % len(GROUPS)
+        while len(s) < length:
+            g = int(rng.integers(0, len(GROUPS))) if TASK == "per_residue" else rich
+            seg = int(rng.integers(4, 12))
+            for _ in range(seg):
+                pool = GROUPS[g] if rng.random() < 0.8 else alphabet
+                s.append(str(rng.choice(list(pool))))
+                lab.append(CLASS_NAMES[g] if TASK == "per_residue" else "")
+        seq = "".join(s[:length])
+        seqs.append(seq)
+        if TASK == "per_residue":
+            labels.append("".join(lab[:length]))
+        elif TASK == "regression":
+            labels.append(sum(c in GROUPS[0] for c in seq) / length)
+        else:
+            labels.append(min(rich, 1) if TASK == "binary" else rich)
+    return seqs, labels
+'''
+
+
+def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=(), epochs: int = 10,
+                    seed: int = 0, train: tuple | None = None, test: tuple | None = None,
+                    generate: tuple[int, int] = (600, 50), train_fraction: float = 0.75, title: str = "",
+                    too_large: int | None = None) -> str:
+    """A runnable script that trains ``spec`` on sequences as the playground's Trainer does.
+
+    ``input``: an InputSpec (one-hot or tokens; alphabet). ``train`` / ``test``: (sequences, labels)
+    of the page's own split to embed (labels: class ids, values, or per-residue label strings);
+    without them, or when they are larger than EMBED_LIMIT letters, the script generates ``generate``
+    = (n, length) sequences with a learnable rule and splits them with ``train_fraction``."""
+    if input.kind not in ("one_hot", "tokens"):
+        raise ValueError(f"code generation covers one-hot and token models, not {input.kind!r}")
+    if task not in ("binary", "multiclass", "regression", "per_residue"):
+        raise ValueError(task)
+    alphabet = input.alphabet or "dna"
+    letters = "ACGT" if alphabet == "dna" else "ACDEFGHIKLMNPQRSTVWY"
+    unknown = "N" if alphabet == "dna" else "X"
+    n_classes = 1 if task == "regression" else (len(class_names) or max(2, int(getattr(spec, "n_outputs", 2))))
+    names = list(class_names) or [str(i) for i in range(n_classes)]
+    if task == "per_residue" and not all(len(c) == 1 for c in names):
+        names = [str(i) for i in range(n_classes)]
+    fixed_length = input.length if input.kind == "one_hot" else None
+    embedded = train is not None and test is not None and \
+        sum(len(s) for s in list(train[0]) + list(test[0])) <= EMBED_LIMIT
+    imports, model_code = model_source(spec)
+    base_imports = ["import torch", "from torch import nn", "from torch.nn import functional as F"]
+    extra = [ln for ln in imports.splitlines() if ln not in base_imports and "ClassVar" not in ln]
+    std = sorted(ln for ln in extra if "torch" not in ln and "numpy" not in ln)
+    imports = "\n".join(std + ["import numpy as np"] + base_imports +
+                         [ln for ln in extra if ln not in std and ln != "import numpy as np"])
+    length = fixed_length or generate[1]
+    note = ""
+    if train is not None and not embedded:
+        too_large = len(train[0]) + len(test[0])
+    if too_large:
+        note = (f"# The page's data set ({too_large:,} sequences) is too large to embed here;\n"
+                "# this script generates a small task of the same shape. Save the page's data as CSV and set\n"
+                "# DATA_CSV to train on it.\n")
+    if embedded:
+        def lab(v):
+            if task == "per_residue":
+                return v
+            return float(v) if task == "regression" else int(v)
+        data_code = (f"# The page's own training and test sequences ({len(train[0])} + {len(test[0])}).\n"
+                     + _wrap_list("TRAIN_SEQS", list(train[0])) + "\n" + _wrap_list("TRAIN_LABELS", [lab(v) for v in train[1]], 20)
+                     + "\n" + _wrap_list("TEST_SEQS", list(test[0])) + "\n" + _wrap_list("TEST_LABELS", [lab(v) for v in test[1]], 20)
+                     + "\n")
+        split_code = "train_seqs, train_labels, test_seqs, test_labels = TRAIN_SEQS, TRAIN_LABELS, TEST_SEQS, TEST_LABELS"
+    else:
+        data_code = note + _generator_code(alphabet, task, n_classes)
+        split_code = f"""seqs, labels = make_data({generate[0]}, {length}, SEED)
+train_seqs, train_labels, test_seqs, test_labels = split(seqs, labels, {train_fraction:g}, SEED)"""
+    bs = config.batch_size
+    loss_line = {
+        "regression": "F.mse_loss(out.reshape(y.shape), y)",
+        "binary": "F.binary_cross_entropy_with_logits(out.reshape(y.shape), y)",
+        "multiclass": "F.cross_entropy(out, y)",
+        "per_residue": "F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)",
+    }[task]
+    clip = (f"\n            nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"
+            if config.grad_clip > 0 else "")
+    warm = ""
+    if config.warmup_steps > 0:
+        warm = (f"\n            for g in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps\n"
+                f"                g['lr'] = LR * min(1.0, (optimizer_steps + 1) / {config.warmup_steps})")
+    reg = regularization_code(config).replace("\n        ", "\n            ").replace(
+        "model.parameters() if p.dim() > 1", "model.parameters() if p.dim() > 1")
+    encode = ("one_hot(seqs, LENGTH)" if input.kind == "one_hot" else "tokenize(seqs)")
+    y_dtype = "torch.long" if task in ("multiclass", "per_residue") else "torch.float32"
+    desc = spec.describe()
+    return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
+
+Model: {desc}
+Task: {task.replace('_', '-')}{' (classes: ' + ', '.join(names) + ')' if task != 'regression' else ''}; input: {input.describe()}.
+
+    python this_file.py                      # train as the playground does, print the losses
+    python this_file.py --epochs 30          # longer
+    python this_file.py --weights model.pt   # load a bundle saved with 'Download model' and evaluate it
+
+Needs only torch and numpy. The model code below is the playground's own (playground/models/).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+{imports}
+
+SEED = {seed}
+EPOCHS = {epochs}
+LR = {config.lr:g}
+BATCH_SIZE = {bs}                # 0 = the whole training set in one batch
+TASK = "{task}"
+CLASS_NAMES = {names!r}
+LETTERS, UNKNOWN = "{letters}", "{unknown}"   # token ids: 0 = padding, letters 1..{len(letters)}, unknown {len(letters) + 1}
+LENGTH = {fixed_length if fixed_length else 'None'}                # {'the one-hot length the model reads' if fixed_length else 'token models read any length'}
+DATA_CSV = None              # e.g. "my_data.csv" with columns 'sequence' and 'label' (labels as in CLASS_NAMES)
+
+
+# ---- the data ------------------------------------------------------------------------------
+{data_code}
+
+def split(seqs, labels, train_fraction, seed):
+    """The playground's seeded split."""
+    perm = np.random.default_rng(seed + 7919).permutation(len(seqs))
+    n_train = min(max(int(round(len(seqs) * train_fraction)), 1), len(seqs) - 1)
+    tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
+    return [seqs[i] for i in tr], [labels[i] for i in tr], [seqs[i] for i in te], [labels[i] for i in te]
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    seqs = [r["sequence"].strip().upper() for r in rows]
+    if TASK == "regression":
+        labels = [float(r["label"]) for r in rows]
+    elif TASK == "per_residue":
+        labels = [r["label"].strip() for r in rows]
+    else:
+        labels = [CLASS_NAMES.index(r["label"].strip()) for r in rows]
+    return seqs, labels
+
+
+def tokenize(seqs, length=None):
+    """Letters -> token ids (0 = padding on the right)."""
+    length = length or max(len(s) for s in seqs)
+    out = torch.zeros(len(seqs), length, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids = [LETTERS.index(c) + 1 if c in LETTERS else len(LETTERS) + 1 for c in s[:length]]
+        out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
+def one_hot(seqs, length):
+    """(batch, letters, length): one 1 per column; {unknown} and padding are all zeros."""
+    tok = tokenize(seqs, length)
+    eye = torch.cat([torch.zeros(1, len(LETTERS)), torch.eye(len(LETTERS)), torch.zeros(1, len(LETTERS))])
+    return eye[tok].permute(0, 2, 1).contiguous()
+
+
+def targets(labels, length):
+    if TASK != "per_residue":
+        return torch.tensor(labels, dtype={y_dtype})
+    y = torch.full((len(labels), length), -100, dtype=torch.long)   # -100 = padding (ignored by the loss)
+    for i, lab in enumerate(labels):
+        for j, c in enumerate(lab[:length]):
+            y[i, j] = CLASS_NAMES.index(c)
+    return y
+
+
+# ---- the model (copied from the playground) ------------------------------------------------
+{model_code}
+
+
+def loss_fn(out, y):
+    return {loss_line}
+
+
+def evaluate(model, x, y, batch=2048):
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return loss_fn(out, y).item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--weights", help="a model bundle (.pt) saved from the playground: evaluate it instead of training")
+    args = ap.parse_args()
+
+    if DATA_CSV:
+        all_seqs, all_labels = read_csv(DATA_CSV)
+        train_seqs, train_labels, test_seqs, test_labels = split(all_seqs, all_labels, {train_fraction:g}, SEED)
+    else:
+        {split_code.replace(chr(10), chr(10) + "        ")}
+    seqs = train_seqs + test_seqs
+    width = LENGTH or max(len(s) for s in seqs)
+    x = {encode}
+    y = targets(train_labels + test_labels, width)
+    n_train = len(train_seqs)
+    x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    print(f"{{len(train_seqs)}} training and {{len(test_seqs)}} test sequences; input {{tuple(x.shape)}}")
+
+    spec = {spec_call(spec)}
+    torch.manual_seed(SEED)                   # same seed -> the playground's initial weights
+    model = spec.build()
+    print(spec.describe(), "-", sum(p.numel() for p in model.parameters()), "parameters")
+    if args.weights:
+        bundle = torch.load(args.weights, map_location="cpu", weights_only=True)   # plain data only: safe
+        model.load_state_dict(bundle["state_dict"])
+        print(f"loaded {{args.weights}}: trained {{bundle['training'].get('epochs')}} epochs on {{bundle['dataset']!r}}")
+        print(f"final test loss: {{evaluate(model, x_test, y_test):.6f}}")
+        return
+
+    torch.manual_seed(SEED)                   # dropout draws from this, as in the playground's Trainer
+    optimizer = {optimizer_code(config)}
+    shuffle = torch.Generator().manual_seed(SEED)
+    batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
+    optimizer_steps = 0
+    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  test loss {{evaluate(model, x_test, y_test):.4f}}")
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(n_train, generator=shuffle)
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            out = model(x_train[idx])
+            loss = loss_fn(out, y_train[idx]){reg}
+            loss.backward(){warm}{clip}
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            optimizer_steps += 1
+        train_loss, test_loss = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
+        if epoch % max(1, args.epochs // 10) == 0 or epoch == 1:
+            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
+    print(f"final test loss: {{test_loss:.6f}}")
+    torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}}}, "trained_model.pt")
+    print("weights saved to trained_model.pt")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _decode_rows(x, input) -> list[str]:
+    """Tensors back to sequences (one-hot: all-zero columns read as the unknown letter)."""
+    from playground import encoding
+
+    a = encoding.ALPHABETS[input.alphabet or "dna"]
+    if input.kind == "one_hot":
+        letters = np.array(list(a.letters + a.unknown))
+        xx = x.detach().cpu()
+        idx = xx.argmax(1).numpy()
+        idx[(xx.abs().sum(1) == 0).numpy()] = len(a.letters)
+        return ["".join(letters[row]) for row in idx]
+    return [encoding.decode(row.tolist(), a) for row in x.detach().cpu()]
+
+
+def _labels(y, task: str, names: list[str]) -> list:
+    if task == "per_residue":
+        sym = names if all(len(c) == 1 for c in names) else [str(i) for i in range(len(names))]
+        return ["".join(sym[int(v)] for v in row if int(v) >= 0) for row in y.cpu()]
+    return y.cpu().tolist()
+
+
+def script_for_trainer(trainer, spec, input=None, *, epochs: int | None = None, title: str = "",
+                       class_names=None) -> str:
+    """The generated script for a page's run: its spec, settings, seed and (when small) its own
+    train/test sequences, so the printed losses are the page's."""
+    from playground.bundle import infer_input
+
+    data = trainer.data
+    inp = input or infer_input(spec, data)
+    names = list(class_names if class_names is not None else data.class_names)
+    if data.task == "binary" and len(names) != 2:
+        names = ["0", "1"]
+    if inp.kind == "features":
+        raise ValueError("toy-feature models use toy_script")
+    n_letters = (data.x_train[0].numel() if inp.kind == "tokens" else data.x_train.shape[2]) * (
+        len(data.x_train) + len(data.x_test))
+    train = test = None
+    if n_letters <= EMBED_LIMIT:
+        train = (_decode_rows(data.x_train, inp), _labels(data.y_train, data.task, names))
+        test = (_decode_rows(data.x_test, inp), _labels(data.y_test, data.task, names))
+    length = inp.length or int(data.x_train.shape[-1])
+    return sequence_script(spec, trainer.config, task=data.task, input=inp, class_names=names,
+                           epochs=int(epochs or max(trainer.epoch, 10)), seed=int(trainer.config.seed),
+                           train=train, test=test, generate=(600, min(length, 200)), title=title,
+                           too_large=None if train is not None else len(data.x_train) + len(data.x_test))
+
+
+def script_for_bundle(bundle, epochs: int | None = None) -> str:
+    """A script for a saved model (generated data of the bundle's shape; ``--weights`` loads it)."""
+    from playground.train import TrainConfig as _TC
+
+    tr = bundle.training or {}
+    cfg = _TC(optimizer=tr.get("optimizer", "adam"), lr=float(tr.get("lr", 0.003)),
+              batch_size=int(tr.get("batch_size", 32)), seed=int(tr.get("seed", 0)))
+    length = bundle.input.length or 50
+    return sequence_script(bundle.spec, cfg, task=bundle.task, input=bundle.input, class_names=bundle.classes,
+                           epochs=int(epochs or tr.get("epochs") or 10), seed=int(tr.get("seed", 0)),
+                           generate=(600, length), title=bundle.title())
