@@ -13,6 +13,7 @@ from playground.models import ACTIVATION_LABELS, MLPSpec, build_model
 from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+from playground.ui.runs import model_panel
 
 setup_page("Neural Network Basics", "🧠")
 
@@ -98,7 +99,9 @@ features, spec, config = run_parts(settings)
 signature = repr((state.get("dataset"), state.get("noise"), state.get("train_pct"), features, spec.to_dict(),
                   config.optimizer, config.batch_size, seed, device))
 try:
-    trainer = live.ensure(signature, lambda: make_trainer(settings))
+    trainer = live.ensure(signature, lambda: make_trainer(settings),
+                          run_info=dict(spec=spec, page="basics", dataset=toy.TOY_SETS[state.get("dataset")].label,
+                                        parameters={"features": "/".join(features), "activation": spec.activation}))
 except (ValueError, RuntimeError) as e:
     show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
     st.stop()
@@ -167,7 +170,8 @@ with c_view:
     live.run(draw)
 
 # ---- explanations ------------------------------------------------------------------------------------
-tab_params, tab_gd, tab_code = st.tabs(["🔢 Parameters", "⛰️ Gradient descent", "🐍 PyTorch code"])
+tab_params, tab_gd, tab_code, tab_save = st.tabs(["🔢 Parameters", "⛰️ Gradient descent", "🐍 PyTorch code",
+                                                  "💾 Save & export"])
 with tab_params:
     st.markdown(f"**{spec.describe()}**")
     st.code("\n".join(parameter_lines(spec)), language=None)
@@ -203,5 +207,9 @@ with tab_code:
                       features, spec, config, epochs=max(trainer.epoch, 100), seed=seed)
     st.download_button("⬇️ Download train_mlp.py", code, file_name="train_mlp.py", mime="text/x-python")
     st.code(code, language="python")
+
+with tab_save:
+    model_panel(trainer, spec, page="basics", dataset=toy.TOY_SETS[state.get("dataset")].label, code=code,
+                settings={"features": "/".join(features), "activation": spec.activation})
 
 state.sync()

@@ -46,14 +46,22 @@ class LiveTraining:
     def set_playing(self, value: bool) -> None:
         st.session_state[self._pk] = bool(value)
 
-    def ensure(self, signature: str, factory: Callable[[], Trainer]) -> Trainer:
+    def ensure(self, signature: str, factory: Callable[[], Trainer], run_info: dict | None = None) -> Trainer:
         """Return the session's trainer, building a new one when the settings that define the
-        run (data, model, optimizer ...) changed. Training stops on a rebuild."""
+        run (data, model, optimizer ...) changed. Training stops on a rebuild.
+
+        ``run_info`` (optional) records the run in the session's run list and model list
+        (Run history, Predict pages): ``dict(spec=..., page=..., dataset=..., parameters=...,
+        label_names=..., input=...)``, the keywords of ``playground.ui.runs.track``."""
         ss = st.session_state
         if ss.get(self._tk) is None or ss.get(self._sk) != signature:
             ss[self._tk] = factory()
             ss[self._sk] = signature
             ss[self._pk] = False
+        if run_info is not None:
+            from playground.ui.runs import track
+
+            track(self.key, ss[self._tk], **run_info)
         return ss[self._tk]
 
     def reset(self) -> None:

@@ -1,0 +1,290 @@
+"""Predict: a saved model + your sequences -> a table of predictions to download."""
+import hashlib
+
+import numpy as np
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from playground.bundle import MAX_BUNDLE_BYTES, BundleError, load_bundle
+from playground.data.parsing import MAX_BYTES, SequenceFileError
+from playground.predict import (LONG_POLICIES, MAX_SEQUENCES, aligned_text, can_explain, explain, input_rules,
+                                length_limit, load_model, predict, read_input, residue_symbols)
+from playground.ui import PageState, Param, setup_page, show_error, sidebar
+from playground.ui.runs import get_model, png_config, session_models
+
+setup_page("Predict", "🔮")
+
+state = PageState("predict", [
+    Param("source", "session", choices=("session", "upload")),
+    Param("input", "paste", choices=("paste", "file")),
+    Param("long", "reject", choices=tuple(LONG_POLICIES)),
+    Param("map_aliases", False, "bool"),
+    Param("explain_class", 0, "int", lo=0, hi=50),
+])
+state.load()
+seed, device = sidebar(state)
+K = state.key
+ss = st.session_state
+TABLE_ROWS_SHOWN = 100_000
+
+
+def stop_page() -> None:
+    state.sync()
+    st.stop()
+
+
+st.title("🔮 Predict")
+st.caption("Pick a model you trained in this session (or upload a saved bundle), give it sequences, and get a "
+           "table of predictions to sort and download. Nothing you paste leaves this session.")
+
+# ---- 1. the model ------------------------------------------------------------------------------
+st.markdown("#### 1 · Model")
+st.radio("Model from", ("session", "upload"), key=K("source"), horizontal=True,
+         format_func={"session": "This session's models", "upload": "Upload a bundle (.pt)"}.get)
+bundle, bundle_key = None, None
+if state.get("source") == "session":
+    options = dict(session_models())
+    if not options:
+        st.info("No trained models in this session yet. Train one on a page (▶ Play or Step): it appears here "
+                "automatically. Or upload a bundle saved earlier.", icon="🧠")
+        for col, (path, label, icon) in zip(st.columns(3), (
+                ("pages/1_Neural_Network_Basics.py", "Neural network basics", "🧠"),
+                ("pages/2_DNA_CNN.py", "DNA & CNNs", "🧬"), ("pages/3_Sequence_Models.py", "Sequence models", "🔁"))):
+            try:
+                col.page_link(path, label=label, icon=icon)
+            except StreamlitAPIException:      # the page is run on its own (tests): no navigation
+                col.markdown(f"{icon} {label}")
+        stop_page()
+    if ss.get("predict._model") not in options:
+        ss["predict._model"] = next(iter(options))
+    st.selectbox("Model", list(options), key="predict._model", format_func=options.get)
+    mid = ss["predict._model"]
+    cached = ss.get("predict._session_bundle")
+    live_tr = None
+    if mid.startswith("live:"):
+        live_tr = ss.get("_runs.live", {}).get(mid[5:], {}).get("trainer")
+    stamp = (mid, id(live_tr), getattr(live_tr, "steps", None))
+    if cached is not None and cached[0] == stamp:
+        bundle = cached[1]
+    else:
+        try:
+            bundle = get_model(mid)
+        except BundleError as e:
+            show_error(e.message, e.hint)
+            stop_page()
+        ss["predict._session_bundle"] = (stamp, bundle)
+    if bundle is None:
+        show_error("That model is no longer available.", "Pick another one from the list.")
+        stop_page()
+    bundle_key = ("session",) + stamp
+else:
+    up = st.file_uploader(f"Model bundle (.pt, up to {MAX_BUNDLE_BYTES // 1_000_000} MB)", type=["pt"],
+                          key="predict._bundle_file",
+                          help="The file from a page's '⬇️ Model (.pt)' button. Files are checked before use: "
+                               "anything that could run code is refused.")
+    if up is None:
+        st.info("Upload a model bundle saved from a playground page (**⬇️ Model (.pt)** in its Save & export "
+                "panel).", icon="⬆️")
+        stop_page()
+    raw = up.getvalue()
+    digest = hashlib.sha1(raw).hexdigest()
+    cached = ss.get("predict._uploaded_bundle")
+    if cached is not None and cached[0] == digest:
+        bundle = cached[1]
+    else:
+        try:
+            bundle = load_bundle(raw, filename=up.name)
+        except BundleError as e:
+            show_error(e.message, e.hint)
+            stop_page()
+        ss["predict._uploaded_bundle"] = (digest, bundle)
+    bundle_key = ("upload", digest)
+
+left, right = st.columns([1.25, 1])
+with left:
+    rows = bundle.summary()
+    st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows))
+with right:
+    st.markdown("**What this model reads**")
+    st.write(input_rules(bundle))
+    limit = length_limit(bundle)
+    st.caption(f"Limits: up to **{MAX_SEQUENCES:,} sequences** and **{MAX_BYTES // 1_000_000} MB** per run"
+               + (f"; sequences up to **{limit:,} letters**" if limit else "")
+               + ". Large inputs run in batches with a progress bar.")
+
+if ss.get("predict._result_for") != bundle_key:
+    ss.pop("predict._result", None)
+
+# ---- 2. the sequences --------------------------------------------------------------------------
+st.markdown("#### 2 · " + ("Points" if bundle.input.kind == "features" else "Sequences"))
+features = bundle.input.kind == "features"
+
+
+def example_text() -> str:
+    rng = np.random.default_rng(seed)
+    if features:
+        dims = 2 if any("2" in f for f in bundle.input.features) else 1
+        pts = rng.uniform(-5, 5, size=(12, dims))
+        return "\n".join(",".join(f"{v:.2f}" for v in p) for p in pts)
+    a = "ACGT" if bundle.input.alphabet == "dna" else "ACDEFGHIKLMNPQRSTVWY"
+    L = bundle.input.length or (60 if bundle.input.alphabet == "dna" else 80)
+    out = []
+    for i in range(12):
+        n = L if bundle.input.length else int(rng.integers(L // 2, L + 1))
+        out.append(f">example{i + 1}\n" + "".join(rng.choice(list(a), n)))
+    return "\n".join(out)
+
+
+def fill_example():
+    ss["predict._text"] = example_text()
+    state.set("input", "paste")
+
+
+c1, c2 = st.columns([3, 1])
+with c1:
+    st.radio("Input", ("paste", "file"), key=K("input"), horizontal=True,
+             format_func={"paste": "Paste", "file": "Upload FASTA / CSV"}.get)
+with c2:
+    st.button("🎲 Example input", on_click=fill_example, help="Random sequences of the right kind, to try the page.")
+upload = None
+if state.get("input") == "paste":
+    placeholder = ("1.5, -2\n-3, 0.5" if features else
+                   ">seq1\nACGTACGTTGCA…\n>seq2\n…\n\nor one sequence per line")
+    st.text_area("Sequences (FASTA or one per line)" if not features else "Points (x1, x2 per line)",
+                 key="predict._text", height=180, placeholder=placeholder)
+else:
+    upload = st.file_uploader("FASTA, CSV or TSV (a 'sequence' column), plain or .gz",
+                              type=["fa", "fasta", "fna", "faa", "fas", "csv", "tsv", "txt", "gz"],
+                              key="predict._seq_file")
+o1, o2 = st.columns(2)
+if bundle.input.kind == "one_hot" and bundle.input.length:
+    o1.radio(f"Sequences longer than {bundle.input.length}", tuple(LONG_POLICIES), key=K("long"),
+             format_func=LONG_POLICIES.get, horizontal=True)
+if not features:
+    alias = "Map U → T (RNA)" if bundle.input.alphabet == "dna" else "Map rare letters (B Z U O J) → X"
+    o2.toggle(alias, key=K("map_aliases"))
+
+go_clicked = st.button("🔮 Predict", type="primary", key="predict.go")
+if go_clicked:
+    text = ss.get("predict._text", "") if state.get("input") == "paste" else None
+    if state.get("input") == "file" and upload is None:
+        show_error("No file was uploaded.", "Choose a FASTA or CSV file above, or paste sequences.")
+        stop_page()
+    try:
+        parsed = read_input(bundle, text=text, data=upload.getvalue() if upload is not None else None,
+                            filename=upload.name if upload is not None else "pasted text",
+                            long_policy=state.get("long"), map_aliases=state.get("map_aliases"))
+    except SequenceFileError as e:
+        show_error(f"Could not read the {'file' if upload is not None else 'pasted text'}: {e.message}", e.hint)
+        stop_page()
+    bar = st.progress(0.0, text="Starting …")
+
+    def progress(done, total, msg):
+        bar.progress(min(1.0, done / max(1, total)), text=msg)
+
+    try:
+        model = load_model(bundle, device)
+        result = predict(bundle, parsed, model=model, progress=progress)
+    except (BundleError, SequenceFileError) as e:
+        bar.empty()
+        show_error(e.message, e.hint)
+        stop_page()
+    except (ValueError, RuntimeError) as e:
+        bar.empty()
+        show_error(f"The model could not predict these inputs: {e}", "Check that they are the kind this model "
+                   "was trained on (see 'What this model reads').")
+        stop_page()
+    bar.empty()
+    ss["predict._result"] = result
+    ss["predict._model_obj"] = (bundle_key, model)
+    ss["predict._result_for"] = bundle_key
+    ss.pop("predict._pick", None)
+
+result = ss.get("predict._result")
+if result is None:
+    stop_page()
+
+# ---- 3. the predictions ------------------------------------------------------------------------
+st.markdown("#### 3 · Predictions")
+for w in result.warnings:
+    st.warning(w, icon="ℹ️")
+m = st.columns(4)
+m[0].metric("Sequences" if not features else "Points", f"{len(result):,}")
+m[1].metric("Seconds", f"{result.seconds:.2f}")
+m[2].metric("Per second", f"{result.sequences_per_second:,.0f}" if result.seconds > 0 else "–")
+if result.task in ("binary", "multiclass"):
+    counts = {c: 0 for c in result.classes}
+    for p in result.predicted:
+        counts[p] += 1
+    m[3].metric("Predicted", " · ".join(f"{c}: {n}" for c, n in counts.items())[:60])
+elif result.task == "regression":
+    m[3].metric("Mean prediction", f"{float(np.mean(result.values)):.4g}")
+
+frame = result.frame(max_sequence_chars=80)
+config = {}
+for col in frame.columns:
+    if col.startswith("P(") or col in ("confidence", "mean confidence"):
+        config[col] = st.column_config.ProgressColumn(col, min_value=0.0, max_value=1.0, format="%.3f")
+if "sequence" in frame.columns:
+    config["sequence"] = st.column_config.TextColumn("sequence", width="large")
+
+
+def on_pick():
+    sel = ss.get("predict._table")
+    rows = getattr(getattr(sel, "selection", None), "rows", None) or (sel or {}).get("selection", {}).get("rows", [])
+    if rows:
+        ss["predict._pick"] = int(rows[0]) + 1
+
+
+st.caption("Click a column header to sort. " + ("Click a row to explain that sequence below." if can_explain(bundle)
+                                               or result.task == "per_residue" else ""))
+st.dataframe(frame.iloc[:TABLE_ROWS_SHOWN], hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
+             column_config=config, key="predict._table", on_select=on_pick, selection_mode="single-row")
+st.download_button("⬇️ Predictions (CSV)", result.to_csv(), file_name="predictions.csv", mime="text/csv",
+                   key="predict.dl_csv", on_click="ignore", type="primary",
+                   help="Every row with the full sequences and all probabilities.")
+
+# ---- 4. one sequence: per-residue labels, saliency / mutagenesis -------------------------------
+explainable = can_explain(bundle)
+if result.task == "per_residue" or explainable:
+    st.markdown("#### 4 · " + ("Per-residue labels" if result.task == "per_residue" else "Why? Saliency and mutagenesis"))
+    if ss.get("predict._pick", 1) > len(result):
+        ss["predict._pick"] = 1
+    if "predict._pick" not in ss:
+        ss["predict._pick"] = 1
+    c1, c2 = st.columns([1, 3])
+    c1.number_input(f"Sequence (1–{len(result)})", 1, len(result), step=1, key="predict._pick")
+    i = int(ss["predict._pick"]) - 1
+    c2.markdown(f"**{result.ids[i]}** · predicted **{result.predicted[i]}**")
+    if result.task == "per_residue":
+        sym = residue_symbols(result.classes)
+        legend = " · ".join(f"{s} = {c}" for s, c in zip(sym, result.classes))
+        st.code(aligned_text(result.seqs[i], result.per_residue[i]), language=None)
+        st.caption(f"Each residue's predicted label under it ({legend}); positions every 60.")
+    else:
+        target = None
+        if bundle.task == "multiclass":
+            names = bundle.classes
+            if state.get("explain_class") >= len(names):
+                state.set("explain_class", 0)
+            st.selectbox("Explain the score of class", list(range(len(names))), key=K("explain_class"),
+                         format_func=lambda k: names[k])
+            target = int(state.get("explain_class"))
+        from playground.plots.dna import ism_figure, saliency_figure
+
+        got = ss.get("predict._model_obj")
+        model = got[1] if got is not None and got[0] == bundle_key else load_model(bundle, device)
+        try:
+            why = explain(bundle, model, result.seqs[i], target)
+        except (BundleError, ValueError) as e:
+            show_error(f"Cannot explain this sequence: {e}", "Pick another sequence.")
+            stop_page()
+        st.plotly_chart(saliency_figure(why["saliency"], why["seq"], title=f"Saliency of {result.ids[i]}"),
+                        key="predict.saliency", config=png_config(f"saliency_{result.ids[i]}"))
+        st.plotly_chart(ism_figure(why["ism"], why["seq"], title=f"In-silico mutagenesis of {result.ids[i]}"),
+                        key="predict.ism", config=png_config(f"ism_{result.ids[i]}"))
+        st.caption("**Saliency**: gradient × input, how much the base at each position pushes the output up or down. "
+                   "**In-silico mutagenesis**: every base changed to every other base; red raises the output "
+                   "(logit), blue lowers it.")
+
+state.sync()
