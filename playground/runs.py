@@ -166,5 +166,34 @@ def histories_csv(records: list[RunRecord]) -> str:
     return buf.getvalue()
 
 
-__all__ = ["RunRecord", "run_record", "runs_frame", "history_frame", "history_csv", "histories_csv", "BEST",
+RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+              "#17becf")
+
+
+def overlay_figure(records: list[RunRecord], metric: str = "test_loss", x: str = "epoch", log_y: bool = False,
+                   height: int = 420):
+    """Chosen runs' curves of one metric on one chart (x: 'epoch' or 'seconds')."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from playground.plots.common import _layout, column
+
+    fig = go.Figure()
+    for i, r in enumerate(records):
+        ys = column(r.history, metric)
+        if not np.isfinite(ys).any():
+            continue
+        fig.add_scatter(x=column(r.history, x), y=ys, mode="lines+markers" if len(ys) < 30 else "lines",
+                        name=r.label, line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5),
+                        hovertemplate=f"run #{r.run_id}<br>{x} %{{x}}<br>{METRIC_LABELS.get(metric, metric)} "
+                                      "%{y:.4f}<extra></extra>")
+    fig.update_xaxes(title="seconds of training" if x == "seconds" else "epoch")
+    fig.update_yaxes(title=METRIC_LABELS.get(metric, metric), type="log" if log_y else "linear")
+    _layout(fig, f"{METRIC_LABELS.get(metric, metric).capitalize()} of the chosen runs", height)
+    fig.update_layout(legend=dict(orientation="v", y=1, x=1.02, xanchor="left", yanchor="top"),
+                      margin=dict(l=60, r=10, t=50, b=50))
+    return fig
+
+
+__all__ = ["overlay_figure", "RunRecord", "run_record", "runs_frame", "history_frame", "history_csv", "histories_csv", "BEST",
            "METRIC_LABELS", "HEADLINE", "new_run_id"]
