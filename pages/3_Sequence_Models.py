@@ -349,7 +349,7 @@ n_test = len(test_idx)
 if int(state.get("seq_idx")) >= n_test:
     state.set("seq_idx", 0)
 
-tabs = st.tabs(["🔎 Attention maps", "🧮 How attention is computed", "📍 Positional encoding", "🏁 Run comparison",
+tabs = c_view.tabs(["🔎 Attention maps", "🧮 How attention is computed", "📍 Positional encoding", "🏁 Run comparison",
                 "🔢 Model & parameters"])
 
 

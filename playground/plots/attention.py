@@ -36,8 +36,9 @@ def attention_grid_figure(weights: np.ndarray, labels: list[str], motifs: list[l
     cols = n_heads + 1
     names = [f"layer {l + 1} · {'head ' + str(h + 1) if h < n_heads else 'average'}"
              for l in range(n_layers) for h in range(cols)]
-    fig = make_subplots(rows=n_layers, cols=cols, subplot_titles=names, horizontal_spacing=0.02,
-                        vertical_spacing=0.08 if n_layers > 1 else 0.1)
+    height = max(320, int((cell + 50) * n_layers + 60))
+    fig = make_subplots(rows=n_layers, cols=cols, subplot_titles=names, horizontal_spacing=0.025,
+                        vertical_spacing=min(0.3, 70 / height) if n_layers > 1 else 0.1)
     tickvals, ticktext = _ticks(labels, 12)
     zmax = float(np.quantile(weights, 0.995)) if weights.size else 1.0
     for l in range(n_layers):
@@ -54,7 +55,6 @@ def attention_grid_figure(weights: np.ndarray, labels: list[str], motifs: list[l
     fig.update_layout(coloraxis=dict(colorscale=ATTN_SCALE, cmin=0, cmax=max(zmax, 1e-6),
                                      colorbar=dict(title="weight", thickness=12)))
     fig.update_annotations(font_size=11)
-    height = max(300, int(cell * n_layers + 80))
     return _layout(fig, title, height, uirevision=None)
 
 
@@ -74,7 +74,7 @@ def _add_motif_boxes(fig: go.Figure, motifs, row=None, col=None) -> None:
 
 
 def attention_heatmap_figure(matrix: np.ndarray, labels: list[str], title: str = "Attention",
-                             motifs: list[list[int]] | None = None, height: int = 520,
+                             motifs: list[list[int]] | None = None, height: int = 600,
                              motif_names: tuple[str, str] = ("motif A", "motif B")) -> go.Figure:
     """One map, large, with the residues/bases on both axes."""
     matrix = np.asarray(matrix, dtype=float)
@@ -83,17 +83,20 @@ def attention_heatmap_figure(matrix: np.ndarray, labels: list[str], title: str =
                                colorbar=dict(title="weight", thickness=12),
                                text=[[f"{labels[i]} → {labels[j]}" for j in range(n)] for i in range(n)],
                                hovertemplate="%{text}<br>weight %{z:.3f}<extra></extra>"))
-    tv, tt = _ticks(labels, 60)
+    tv, tt = _ticks(labels, 30)
     fig.update_xaxes(tickvals=tv, ticktext=tt, title="key (attended to)", tickfont=dict(size=9), showgrid=False)
     fig.update_yaxes(tickvals=tv, ticktext=tt, title="query (attending)", autorange="reversed",
                      tickfont=dict(size=9), showgrid=False, scaleanchor="x")
     _add_motif_boxes(fig, motifs)
+    fig = _layout(fig, title, height, uirevision=None)
+    fig.update_layout(legend=dict(orientation="h", y=-0.2, x=0, xanchor="left", yanchor="top"),
+                      margin=dict(l=50, r=10, t=40, b=120))
     if motifs:
         for i, m in enumerate(motifs[:2]):
             if m:
                 fig.add_scatter(x=[None], y=[None], mode="lines", line=dict(color=MOTIF_COLORS[i], width=3),
                                 name=f"queries in {motif_names[i]} → keys in {motif_names[1 - i]}")
-    return _layout(fig, title, height, uirevision=None)
+    return fig
 
 
 def matrix_figure(mat: np.ndarray, row_labels: list[str], col_labels: list[str], title: str, fmt: str = ".2f",
