@@ -210,17 +210,25 @@ for w in result.warnings:
     st.warning(w, icon="ℹ️")
 m = st.columns(4)
 m[0].metric("Sequences" if not features else "Points", f"{len(result):,}")
-m[1].metric("Seconds", f"{result.seconds:.2f}")
+m[1].metric("Time", f"{result.seconds * 1000:.0f} ms" if result.seconds < 1 else f"{result.seconds:.1f} s")
 m[2].metric("Per second", f"{result.sequences_per_second:,.0f}" if result.seconds > 0 else "–")
 if result.task in ("binary", "multiclass"):
     counts = {c: 0 for c in result.classes}
     for p in result.predicted:
         counts[p] += 1
-    m[3].metric("Predicted", " · ".join(f"{c}: {n}" for c, n in counts.items())[:60])
+    if result.task == "binary":
+        pos = result.classes[1]
+        m[3].metric(f"Predicted {pos}", f"{counts[pos]:,} of {len(result):,}")
+    else:
+        top = max(counts, key=counts.get)
+        m[3].metric("Most often predicted", f"{top} ({counts[top]:,})",
+                    help=" · ".join(f"{c}: {n}" for c, n in counts.items()))
 elif result.task == "regression":
     m[3].metric("Mean prediction", f"{float(np.mean(result.values)):.4g}")
 
 frame = result.frame(max_sequence_chars=80)
+if "sequence" in frame.columns:     # on screen the long sequences go last (the CSV keeps id, sequence first)
+    frame = frame[[c for c in frame.columns if c not in ("sequence", "length")] + ["length", "sequence"]]
 config = {}
 for col in frame.columns:
     if col.startswith("P(") or col in ("confidence", "mean confidence"):

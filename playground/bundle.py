@@ -40,7 +40,7 @@ from playground.models.base import ModelSpec, count_parameters, spec_from_dict
 
 FORMAT = "sequence-dl-playground/model-bundle"
 FORMAT_VERSION = 1
-MAX_BUNDLE_BYTES = 500 * 1024 * 1024       # 500 MB: the largest file the loader reads
+MAX_BUNDLE_BYTES = 200 * 1000 * 1000        # 200 MB: the largest file the loader reads (Streamlit's upload limit)
 MAX_PARAMETERS = 150_000_000
 SUFFIX = ".pt"
 
