@@ -4,11 +4,12 @@ import streamlit as st
 
 from playground import Trainer
 from playground import plots
-from playground.basics import N_POINTS, make_trainer, network_snapshot, output_on_grid, parameter_lines, run_parts
+from playground.basics import (N_POINTS, compare_optimizers, make_trainer, network_snapshot, output_on_grid,
+                               parameter_lines, run_parts)
 from playground.codegen import toy_script
 from playground.data import toy
 from playground.landscape import descent_path
-from playground.metrics import accuracy, confusion, r2
+from playground.metrics import accuracy, confusion, mcc, r2
 from playground.models import ACTIVATION_LABELS, MLPSpec, build_model
 from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
@@ -20,6 +21,10 @@ setup_page("Neural Network Basics", "🧠")
 BATCH_CHOICES = (1, 2, 5, 10, 20, 30, 50, 100, 0)
 REG_RATES = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 GD_RATES = (0.0001, 0.001, 0.003, 0.01, 0.03, 0.1)
+BALANCE_CHOICES = (5, 10, 25, 50)          # % of points in class 1 (lesson 10: MCC vs accuracy)
+WARMUP_CHOICES = (0, 10, 20, 50, 100, 200, 500)
+ACCUM_CHOICES = (1, 2, 4, 8)
+CMP_EPOCHS = (20, 50, 100, 200)
 DEFAULT_NEURONS = (4, 2, 2, 2, 2, 2)
 
 state = PageState("basics", [
@@ -40,6 +45,11 @@ state = PageState("basics", [
     Param("discretize", False, "bool"),
     Param("gd_lr", 0.003, "float", choices=GD_RATES),
     Param("gd_steps", 100, "int", lo=5, hi=1000),
+    Param("balance", 50, "int", choices=BALANCE_CHOICES),
+    Param("overfit", False, "bool"),
+    Param("warmup", 0, "int", choices=WARMUP_CHOICES),
+    Param("accum", 1, "int", choices=ACCUM_CHOICES),
+    Param("cmp_epochs", 50, "int", choices=CMP_EPOCHS),
 ])
 state.load()
 seed, device = sidebar(state)
@@ -73,7 +83,20 @@ with c_data:
     st.caption(f"{ds.problem.capitalize()} · {ds.description}")
     st.slider("Ratio of training to test data (%)", 10, 90, step=5, key=K("train_pct"))
     st.slider("Noise (%)", 0, 50, step=5, key=K("noise"))
+    st.select_slider("Class 1 share (%)", BALANCE_CHOICES, key=K("balance"), format_func=lambda v: f"{v} %",
+                     disabled=ds.problem != "classification",
+                     help="Fewer class-1 points make an imbalanced set: 10 % means 90 % of the points are class 0.")
     st.select_slider("Batch size", BATCH_CHOICES, key=K("batch"), format_func=lambda b: "full" if b == 0 else str(b))
+    tricks_on = state.get("overfit") or state.get("warmup") or state.get("accum") != 1
+    with st.expander("🧪 Training tricks", expanded=bool(tricks_on)):
+        st.select_slider("Warm-up (optimizer steps)", WARMUP_CHOICES, key=K("warmup"),
+                         help="The learning rate grows linearly from ~0 to its value over this many optimizer steps.")
+        st.select_slider("Gradient accumulation (batches per step)", ACCUM_CHOICES, key=K("accum"),
+                         help="Add up the gradients of this many mini-batches before one optimizer step: "
+                              "batch 5 × 4 behaves like batch 20.")
+        st.toggle("Overfit one batch (sanity check)", key=K("overfit"),
+                  help="Train on the first batch of training points only (10 when the batch is 'full'). "
+                       "A working set-up drives their loss to about 0.")
 
     def _regenerate():
         st.session_state[K("seed")] = int(st.session_state.get(K("seed"), 0)) + 1
@@ -97,7 +120,8 @@ with c_data:
 settings = state.values()
 features, spec, config = run_parts(settings)
 signature = repr((state.get("dataset"), state.get("noise"), state.get("train_pct"), features, spec.to_dict(),
-                  config.optimizer, config.batch_size, seed, device))
+                  config.optimizer, config.batch_size, seed, device, state.get("balance"), state.get("overfit"),
+                  config.warmup_steps, config.grad_accum))
 try:
     trainer = live.ensure(signature, lambda: make_trainer(settings),
                           run_info=dict(spec=spec, page="basics", dataset=toy.TOY_SETS[state.get("dataset")].label,
@@ -121,11 +145,18 @@ with c_data:
 # ---- the live view -----------------------------------------------------------------------------------
 def draw(tr: Trainer) -> None:
     rec = tr.latest
-    m = st.columns(4)
+    classification = ds.problem == "classification"
+    m = st.columns(6 if classification else 4)
     m[0].metric("Epoch", f"{tr.epoch:,}")
     m[1].metric("Training loss", f"{rec['train_loss']:.4f}")
     m[2].metric("Test loss", f"{rec['test_loss']:.4f}")
     m[3].metric("Steps", f"{tr.steps:,}")
+    if classification:
+        ev = tr.evaluate("test") if not tr.diverged else {}
+        m[4].metric("Test accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–")
+        m[5].metric("Test MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
+                    help="Matthews correlation coefficient: 0 for a constant or random guess, 1 for perfect, "
+                         "whatever the class balance.")
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     data = tr.data
@@ -162,16 +193,18 @@ def pred_vs_true(tr: Trainer, y_te: np.ndarray):
     finite = np.isfinite(y_pred)
     y_hat = np.where(finite, y_pred >= 0.5, 0).astype(int)
     acc = accuracy(y_te.astype(int), y_hat) if len(y_te) else float("nan")
+    mc = mcc(y_te.astype(int), y_hat) if len(y_te) else float("nan")
     return plots.confusion_figure(confusion(y_te.astype(int), y_hat, 2), ["0", "1"],
-                                  title=f"Test set · accuracy {acc:.1%}")
+                                  title=f"Test set · accuracy {acc:.1%} · MCC {mc:.2f}")
 
 
 with c_view:
     live.run(draw)
 
 # ---- explanations ------------------------------------------------------------------------------------
-tab_params, tab_gd, tab_code, tab_save = st.tabs(["🔢 Parameters", "⛰️ Gradient descent", "🐍 PyTorch code",
-                                                  "💾 Save & export"])
+tab_params, tab_gd, tab_cmp, tab_code, tab_save = st.tabs(["🔢 Parameters", "⛰️ Gradient descent",
+                                                           "⚖️ Compare optimizers", "🐍 PyTorch code",
+                                                           "💾 Save & export"])
 with tab_params:
     st.markdown(f"**{spec.describe()}**")
     st.code("\n".join(parameter_lines(spec)), language=None)
@@ -199,12 +232,32 @@ with tab_gd:
         st.info(f"After {len(path.w) - 1} steps: w = {path.w[-1]:.3f}, b = {path.b[-1]:.3f}, loss = {final:.4f} "
                 f"(best possible: w = {path.w_best:.3f}, b = {path.b_best:.3f}).")
 
+with tab_cmp:
+    st.markdown("The current network trained from the **same initial weights, data and shuffling** with each "
+                "optimizer at the current learning rate, one test-loss curve each.")
+    c1, c2 = st.columns([2, 1])
+    c1.select_slider("Epochs per optimizer", CMP_EPOCHS, key=K("cmp_epochs"))
+    cmp_sig = repr((signature, config.lr, state.get("cmp_epochs")))
+    if c2.button("▶ Run the comparison", key="basics.compare_run", type="primary"):
+        with st.spinner("Training with SGD, momentum, Adam and AdamW …"):
+            st.session_state["basics._compare"] = (cmp_sig, compare_optimizers(settings,
+                                                                                epochs=int(state.get("cmp_epochs"))))
+    got = st.session_state.get("basics._compare")
+    if got and got[0] == cmp_sig:
+        st.plotly_chart(plots.runs_figure({OPTIMIZERS[k]: h for k, h in got[1].items()}, "test_loss",
+                                          "Test loss by optimizer", log_y=state.get("log_y")), key="basics.compare")
+        st.caption(" · ".join(f"{OPTIMIZERS[k]}: {h[-1]['test_loss']:.4f}" for k, h in got[1].items()))
+    elif got:
+        st.caption("The settings changed since the last comparison: run it again.")
+
 with tab_code:
     st.markdown("The same run as a plain PyTorch script: `MLP(...)` ↔ the network boxes, "
                 f"`{spec.activation}` ↔ the activation dropdown, `lr={config.lr:g}` ↔ the learning-rate slider. "
                 "It regenerates the same data with the same seed, so it trains the same network.")
     code = toy_script(state.get("dataset"), N_POINTS, state.get("noise") / 100, state.get("train_pct") / 100,
-                      features, spec, config, epochs=max(trainer.epoch, 100), seed=seed)
+                      features, spec, config, epochs=max(trainer.epoch, 100), seed=seed,
+                      positive_fraction=state.get("balance") / 100 if ds.problem == "classification" else 0.5,
+                      overfit_batch=(state.get("batch") or 10) if state.get("overfit") else 0)
     st.download_button("⬇️ Download train_mlp.py", code, file_name="train_mlp.py", mime="text/x-python")
     st.code(code, language="python")
 

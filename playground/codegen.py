@@ -70,10 +70,33 @@ def mlp_class_code(spec: MLPSpec) -> str:
 
 
 def toy_script(dataset: str, n: int, noise: float, train_fraction: float, features, spec: MLPSpec,
-               config: TrainConfig, epochs: int = 100, seed: int = 0) -> str:
-    """A runnable script that trains ``spec`` on the toy data set as the page does."""
+               config: TrainConfig, epochs: int = 100, seed: int = 0, positive_fraction: float = 0.5,
+               overfit_batch: int = 0) -> str:
+    """A runnable script that trains ``spec`` on the toy data set as the page does.
+    ``positive_fraction`` (class balance), ``overfit_batch`` (train on that many examples only),
+    ``config.warmup_steps`` and ``config.grad_accum`` are written out when they are in use."""
     gen = toy.GENERATORS[dataset]
     gen_src = inspect.getsource(gen)
+    imbalanced = toy.TOY_SETS[dataset].problem == "classification" and positive_fraction != 0.5
+    if imbalanced:
+        gen_src += "\n\n" + inspect.getsource(toy.imbalance)
+        data_line = (f"X, y = {gen.__name__}(n={4 * n}, noise={noise:g}, seed=SEED)\n"
+                     f"X, y = imbalance(X, y, n={n}, positive_fraction={positive_fraction:g}, seed=SEED)"
+                     f"  # {positive_fraction:.0%} class 1")
+    else:
+        data_line = f"X, y = {gen.__name__}(n={n}, noise={noise:g}, seed=SEED)"
+    overfit = ""
+    if overfit_batch:
+        overfit = (f"\n# sanity check: train on the first {overfit_batch} training examples only\n"
+                   f"n_train = min({overfit_batch}, n_train)\n"
+                   f"x_train, y_train = x_train[:n_train], y_train[:n_train]\n")
+    accum, warmup = int(config.grad_accum), int(config.warmup_steps)
+    lr_line = f"LR, WARMUP = {config.lr:g}, {warmup}  # linear learning-rate warm-up over WARMUP optimizer steps\n" \
+        if warmup else ""
+    warm_code = ("\n            for group in optimizer.param_groups:  # warm-up\n"
+                 "                group[\"lr\"] = LR * min(1.0, (optimizer_steps + 1) / WARMUP)") if warmup else ""
+    backward = f"(loss / {accum}).backward()  # gradient accumulation: {accum} batches per step" if accum > 1 \
+        else "loss.backward()"
     task = "binary" if toy.TOY_SETS[dataset].problem == "classification" else "regression"
     loss_expr, loss_comment = loss_code(task)
     feats = toy.valid_features(dataset, features)
@@ -98,7 +121,7 @@ SEED = {seed}
 # ---- the data: {toy.TOY_SETS[dataset].description}
 {gen_src}
 
-X, y = {gen.__name__}(n={n}, noise={noise:g}, seed=SEED)
+{data_line}
 features = np.stack([
         {feat_lines}
     ], 1).astype(np.float32)
@@ -107,7 +130,7 @@ n_train = min(max(int(round(len(X) * {train_fraction:g})), 1), len(X) - 1)
 train_idx, test_idx = np.sort(perm[:n_train]), np.sort(perm[n_train:])
 x_train, y_train = torch.tensor(features[train_idx]), torch.tensor(y[train_idx], dtype=torch.float32)
 x_test, y_test = torch.tensor(features[test_idx]), torch.tensor(y[test_idx], dtype=torch.float32)
-
+{overfit}
 
 # ---- the network
 {mlp_class_code(spec)}
@@ -116,10 +139,11 @@ torch.manual_seed(SEED)                   # same seed -> same initial weights as
 model = MLP()
 loss_fn = {loss_expr}  # {loss_comment}
 optimizer = {optimizer_code(config)}
-shuffle = torch.Generator().manual_seed(SEED)
+{lr_line}shuffle = torch.Generator().manual_seed(SEED)
 
 # ---- the training loop
 batch_size = {batch}
+batches = optimizer_steps = 0
 for epoch in range(1, {epochs} + 1):
     model.train()
     order = torch.randperm(n_train, generator=shuffle)
@@ -127,9 +151,12 @@ for epoch in range(1, {epochs} + 1):
         idx = order[start:start + batch_size]
         out = model(x_train[idx]).squeeze(-1)
         loss = loss_fn(out, y_train[idx]){regularization_code(config)}
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        {backward}
+        batches += 1
+        if batches % {accum} == 0 or start + batch_size >= n_train:{warm_code}
+            optimizer.step()
+            optimizer.zero_grad()
+            optimizer_steps += 1
     model.eval()
     with torch.no_grad():
         train_loss = loss_fn(model(x_train).squeeze(-1), y_train).item()

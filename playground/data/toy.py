@@ -148,6 +148,29 @@ def generate(name: str, n: int = 500, noise: float = 0.0, seed: int = 0):
     return X.astype(np.float32), y.astype(np.float32)
 
 
+def imbalance(X: np.ndarray, y: np.ndarray, n: int, positive_fraction: float, seed: int):
+    """Keep ``n`` points of which ``positive_fraction`` are class 1 (the rest class 0), drawn
+    without replacement from a larger pool ``X, y``: e.g. 0.1 gives a 90 %-imbalanced set."""
+    rng = np.random.default_rng(seed + 104729)
+    n_pos = int(round(n * positive_fraction))
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if n_pos > len(pos) or n - n_pos > len(neg):
+        raise ValueError("not enough points of one class for this class balance; lower the noise")
+    keep = np.sort(np.concatenate([rng.choice(pos, n_pos, replace=False), rng.choice(neg, n - n_pos, replace=False)]))
+    return X[keep], y[keep]
+
+
+def generate_balanced(name: str, n: int = 500, noise: float = 0.0, seed: int = 0, positive_fraction: float = 0.5):
+    """``generate``, optionally with a chosen share of class 1 (classification sets only).
+    0.5 is the plain data set; other shares pick ``n`` points from a pool of ``4 n``."""
+    if positive_fraction == 0.5 or TOY_SETS[name].problem != "classification":
+        return generate(name, n, noise, seed)
+    if not 0.0 < positive_fraction < 1.0:
+        raise ValueError("the share of class 1 must be between 0 and 1")
+    X, y = generate(name, 4 * n, noise, seed)
+    return imbalance(X, y, n, positive_fraction, seed)
+
+
 def valid_features(name: str, features) -> list[str]:
     """The chosen features that make sense for the data set's dimension (at least x1)."""
     dims = TOY_SETS[name].dims
@@ -161,9 +184,10 @@ def featurize(X: np.ndarray, features) -> np.ndarray:
 
 
 def make_split(name: str, n: int = 500, noise: float = 0.0, train_fraction: float = 0.5, seed: int = 0,
-               features=("x1", "x2")) -> SplitData:
-    """A toy set, featurised and split, ready for the Trainer."""
-    X, y = generate(name, n, noise, seed)
+               features=("x1", "x2"), positive_fraction: float = 0.5) -> SplitData:
+    """A toy set, featurised and split, ready for the Trainer. ``positive_fraction`` < 0.5
+    makes a classification set imbalanced (e.g. 0.1: 90 % class 0)."""
+    X, y = generate_balanced(name, n, noise, seed, positive_fraction)
     feats = valid_features(name, features)
     task = "binary" if TOY_SETS[name].problem == "classification" else "regression"
     data = SplitData.from_arrays(featurize(X, feats), y, task, train_fraction, seed,

@@ -44,6 +44,18 @@ def metric_figure(history: list[dict], keys: list[str], title: str = "Metrics", 
     return _layout(fig, title, height)
 
 
+def runs_figure(histories: dict, key: str = "test_loss", title: str = "Test loss", log_y: bool = False,
+                height: int = 340) -> go.Figure:
+    """One curve per run (e.g. per optimizer) of one history field, on one plot."""
+    fig = go.Figure()
+    for name, history in histories.items():
+        fig.add_scatter(x=column(history, "epoch"), y=column(history, key), mode="lines", name=str(name),
+                        line=dict(width=2.5))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title=key.replace("_", " "), type="log" if log_y else "linear")
+    return _layout(fig, title, height)
+
+
 def confusion_figure(cm: np.ndarray, class_names: list[str], title: str = "Confusion matrix") -> go.Figure:
     cm = np.asarray(cm)
     fig = go.Figure(go.Heatmap(z=cm, x=[f"pred {c}" for c in class_names], y=[f"true {c}" for c in class_names],
