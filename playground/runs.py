@@ -19,8 +19,8 @@ import math
 from playground.metrics import HEADLINE
 
 # the metric a run is ranked by, per task, and whether bigger is better
-BEST = {"binary": ("test_auroc", True), "multiclass": ("test_accuracy", True), "regression": ("test_pearson_r", True),
-        "per_residue": ("test_q3", True)}
+BEST = {"binary": ("test_auroc", "test_accuracy"), "multiclass": ("test_accuracy", "test_f1"),
+        "regression": ("test_pearson_r", "test_r2"), "per_residue": ("test_q3", "test_accuracy")}
 METRIC_LABELS = {"test_loss": "test loss", "train_loss": "training loss", "test_accuracy": "test accuracy",
                  "test_auroc": "test AUROC", "test_mcc": "test MCC", "test_f1": "test F1", "test_pearson_r": "test Pearson r",
                  "test_r2": "test R²", "test_q3": "test Q3"}
@@ -68,15 +68,12 @@ class RunRecord:
 
     def best(self) -> tuple[str, float, int] | None:
         """(metric, best value, epoch): the task's headline metric if recorded, else the lowest test loss."""
-        key, bigger = BEST.get(self.task, ("test_loss", False))
-        vals = [(r.get(key), r.get("epoch", i)) for i, r in enumerate(self.history) if _finite(r.get(key))]
-        if not vals:
-            key, bigger = "test_loss", False
+        for key in (*BEST.get(self.task, ()), "test_loss"):
             vals = [(r.get(key), r.get("epoch", i)) for i, r in enumerate(self.history) if _finite(r.get(key))]
-        if not vals:
-            return None
-        v, ep = (max if bigger else min)(vals, key=lambda t: t[0])
-        return key, float(v), int(ep)
+            if vals:
+                v, ep = (min if key == "test_loss" else max)(vals, key=lambda t: t[0])
+                return key, float(v), int(ep)
+        return None
 
     def row(self) -> dict:
         b = self.best()

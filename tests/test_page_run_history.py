@@ -63,3 +63,28 @@ def test_run_records_are_plain_data():
     assert len(runs_frame([rec])) == 1
     fig = overlay_figure([rec], "test_auroc", x="seconds")
     assert fig.layout.xaxis.title.text == "seconds of training" and len(fig.data) == 1
+
+
+def test_comparison_runs_recorded_as_plain_data_show_up(app_test):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string('''
+import streamlit as st
+from playground.ui.runs import record_history
+if "recorded" not in st.session_state:
+    hist = [{"epoch": 0, "seconds": 0.0, "train_loss": 0.7, "test_loss": 0.7},
+            {"epoch": 1, "seconds": 1.2, "train_loss": 0.4, "test_loss": 0.5, "test_accuracy": 0.8},
+            {"epoch": 2, "seconds": 2.5, "train_loss": 0.3, "test_loss": 0.45, "test_accuracy": 0.85}]
+    record_history(page="seq", dataset="planted pair", model="LSTM", history=hist, seconds=2.5,
+                   task="multiclass", n_params=1234, parameters={"epochs": 2})
+    st.session_state.recorded = True
+''', default_timeout=60)
+    at.run()
+    records = at.session_state["_runs.records"]
+    at = app_test(HISTORY)
+    at.session_state["_runs.records"] = records        # the same session, now on the Run history page
+    at.run()
+    assert not at.exception
+    row = at.dataframe[0].value.iloc[0]
+    assert row["model"] == "LSTM" and row["page"] == "Sequence models" and row["best metric"] == "test accuracy"
+    assert row["best value"] == 0.85 and row["at epoch"] == 2 and row["weights"] == 1234

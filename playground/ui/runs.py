@@ -99,6 +99,19 @@ def record(trainer, spec=None, *, page: str, dataset: str = "", parameters: dict
     return rec
 
 
+def record_history(*, page: str, dataset: str, model: str, history: list, seconds: float, task: str,
+                   spec: dict | None = None, n_params: int = 0, parameters: dict | None = None, note: str = "") -> RunRecord:
+    """Record a run known only as plain data (e.g. a finished run of a comparison: name, history, seconds)."""
+    rid = new_run_id()
+    rec = RunRecord(run_id=rid, page=page, dataset=dataset, model=model, kind=(spec or {}).get("kind", ""), task=task,
+                    parameters=dict(parameters or {}), n_params=int(n_params),
+                    epochs=int(history[-1].get("epoch", len(history) - 1)) if history else 0,
+                    steps=int(history[-1].get("step", 0)) if history else 0, seconds=float(seconds),
+                    history=[dict(h) for h in history], spec=dict(spec or {}), note=note)
+    _records()[rid] = rec
+    return rec
+
+
 def _snapshot(tr, info: dict, run_id: str, live: bool) -> RunRecord:
     return run_record(tr, info.get("spec"), page=info["page"], dataset=info.get("dataset", ""),
                       parameters=info.get("parameters"), run_id=run_id, live=live, model=info.get("model"))
@@ -270,5 +283,5 @@ def model_panel(trainer, spec, *, page: str, dataset: str = "", label_names=None
                "on the **Run history** page; its models are on the **Predict** page.")
 
 
-__all__ = ["track", "finish", "record", "session_runs", "keep_model", "session_models", "get_model", "model_panel",
+__all__ = ["track", "finish", "record", "record_history", "session_runs", "keep_model", "session_models", "get_model", "model_panel",
            "png_config", "MAX_MODELS"]
