@@ -27,8 +27,13 @@ def cuda_available() -> bool:
 
 
 def sidebar(state: PageState) -> tuple[int, str]:
-    """The shared sidebar: seed and device. Returns (seed, device actually used)."""
+    """The shared sidebar: the active lesson (if any), seed and device, classroom mode.
+    Returns (seed, device actually used)."""
+    from playground.ui.lessons import classroom_controls, inject_css, lesson_panel
+
+    inject_css(state)
     with st.sidebar:
+        lesson_panel(state)
         st.markdown("### ⚙️ Run settings")
         st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=state.key("seed"),
                         help="Fixes the data, the initial weights and the shuffling: same seed, same run.")
@@ -42,6 +47,7 @@ def sidebar(state: PageState) -> tuple[int, str]:
         device = state.get("device")
         name = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
         st.caption(f"Running on **{name}** · torch {torch.__version__}")
+        classroom_controls(state)
     for w in state.warnings:
         st.warning(w, icon="🔗")
     return int(state.get("seed")), device

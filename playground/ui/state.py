@@ -27,6 +27,7 @@ class Param:
     hi: float | None = None
     scope: str = "page"          # 'page' or 'global' (shared by every page, e.g. seed)
     max_len: int | None = None   # for list kinds
+    omit_default: bool = False   # leave it out of the URL while it has its default value
 
     def encode(self, value) -> str:
         if self.kind in ("list", "ints"):
@@ -76,10 +77,20 @@ class Param:
             raise ValueError(f"must be between {self.lo:g} and {self.hi:g}")
 
 
+CLASSROOM_PARAMS = ("lesson", "step", "projector", "lock", "hide")
+
+
 def common_params() -> list[Param]:
-    """Settings of the shared sidebar, present on every page."""
+    """Settings of the shared sidebar, present on every page: seed and device, and the
+    classroom ones (the active lesson and step, projector mode, and the controls a teacher's
+    link locks or hides), which appear in the URL only when set."""
     return [Param("seed", 0, "int", lo=0, hi=2**31 - 1, scope="global"),
-            Param("device", "cpu", "str", choices=("cpu", "cuda"), scope="global")]
+            Param("device", "cpu", "str", choices=("cpu", "cuda"), scope="global"),
+            Param("lesson", "", "str", scope="global", omit_default=True),
+            Param("step", 1, "int", lo=1, hi=999, scope="global", omit_default=True),
+            Param("projector", False, "bool", scope="global", omit_default=True),
+            Param("lock", [], "list", omit_default=True),
+            Param("hide", [], "list", omit_default=True)]
 
 
 class PageState:
@@ -87,6 +98,17 @@ class PageState:
         self.page = page
         self.params = {p.name: p for p in ([*common_params()] if with_common else []) + list(params)}
         self.warnings: list[str] = []
+        self._finishers: list = []
+        controls = tuple(n for n in self.params if n not in CLASSROOM_PARAMS)
+        for name in ("lock", "hide"):   # they name this page's settings
+            if name in self.params:
+                p = self.params[name]
+                self.params[name] = Param(p.name, [], "list", choices=controls, scope=p.scope, omit_default=True)
+
+    @property
+    def settings_names(self) -> list[str]:
+        """The page's own settings (not the classroom parameters)."""
+        return [n for n in self.params if n not in CLASSROOM_PARAMS]
 
     def key(self, name: str) -> str:
         p = self.params[name]
@@ -107,7 +129,14 @@ class PageState:
         qp = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
         saved = ss.get(self._saved_key, {})
         warnings = []
-        if qp and qp != ss.get(self._applied_key):
+        applied_now = bool(qp) and qp != ss.get(self._applied_key)
+        if applied_now:
+            if qp.get("lesson") and "step" in qp:
+                # A lesson step's link: what it does not set takes the page's default (the
+                # step's exact settings), not what this session had before.
+                for name, p in self.params.items():
+                    if name not in qp and name not in ("device", "projector"):
+                        ss[self.key(name)] = p.default
             for raw_name, raw in qp.items():
                 if raw_name not in self.params:
                     warnings.append(f"Ignored unknown link parameter `{raw_name}`.")
@@ -125,8 +154,40 @@ class PageState:
             if k not in ss:
                 glob = ss.get("_saved._global", {})
                 ss[k] = glob.get(name, p.default) if p.scope == "global" else saved.get(name, p.default)
+        self._enforce_locks(applied_now)
         self.warnings = warnings
         return warnings
+
+    @property
+    def _locked_key(self) -> str:
+        return f"_locked.{self.page}"
+
+    def _enforce_locks(self, fresh: bool) -> None:
+        """Settings named in ``lock`` keep the value they had when they were locked (the
+        teacher's link): a change to a locked control is undone before it is drawn."""
+        if "lock" not in self.params:
+            return
+        ss = st.session_state
+        snap = {} if fresh else dict(ss.get(self._locked_key, {}))
+        lock = [n for n in (self.get("lock") or []) if n in self.params and n not in CLASSROOM_PARAMS]
+        snap = {n: v for n, v in snap.items() if n in lock}
+        for n in lock:
+            if n in snap:
+                ss[self.key(n)] = snap[n]
+            else:
+                snap[n] = ss.get(self.key(n), self.params[n].default)
+        ss[self._locked_key] = snap
+
+    def locked(self) -> list[str]:
+        return [n for n in (self.get("lock") or []) if n in self.params] if "lock" in self.params else []
+
+    def hidden(self) -> list[str]:
+        return [n for n in (self.get("hide") or []) if n in self.params] if "hide" in self.params else []
+
+    def at_finish(self, fn) -> None:
+        """Call ``fn()`` at the end of ``sync()``, after the page has drawn everything (e.g. a
+        sidebar panel that reports on the run the page just trained)."""
+        self._finishers.append(fn)
 
     def get(self, name: str):
         return st.session_state.get(self.key(name), self.params[name].default)
@@ -144,13 +205,20 @@ class PageState:
         ss[self._saved_key] = {n: v for n, v in vals.items() if self.params[n].scope == "page"}
         ss["_saved._global"] = {**ss.get("_saved._global", {}),
                                 **{n: v for n, v in vals.items() if self.params[n].scope == "global"}}
-        encoded = {n: self.params[n].encode(v) for n, v in vals.items()}
+        encoded = {n: self.params[n].encode(v) for n, v in vals.items() if not self._omit(n, v)}
         current = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
         if current != encoded:
             st.query_params.from_dict(encoded)
         ss[self._applied_key] = encoded
+        finishers, self._finishers = self._finishers, []
+        for fn in finishers:
+            fn()
+
+    def _omit(self, name: str, value) -> bool:
+        p = self.params[name]
+        return p.omit_default and value == p.default
 
     def link_params(self, **overrides) -> dict:
         """Query parameters for a link to this page's current state (plus overrides)."""
         vals = {**self.values(), **overrides}
-        return {n: self.params[n].encode(v) for n, v in vals.items() if n in self.params}
+        return {n: self.params[n].encode(v) for n, v in vals.items() if n in self.params and not self._omit(n, v)}

@@ -1,0 +1,933 @@
+"""Lessons and challenges: the course's exercises as data, checked by training.
+
+A lesson is a small TOML file under ``assets/lessons/``: ordered steps, each with a short
+text, the page it runs on, the exact settings (the page's URL state), an optional question
+with its answer, and optional expectations that a run must meet::
+
+    [[steps]]
+    title = "One linear neuron"
+    text = "A line cannot bend: the test loss stays above 0.02."
+    settings = { dataset = "cubic", features = ["x1"], layers = 1, n1 = 1, activation = "linear" }
+
+    [[steps.expect]]
+    metric = "test_loss"   # a key of the training history, or a special metric (METRICS)
+    op = ">"
+    value = 0.02
+    epochs = 300           # the training budget
+    when = "after"         # 'after' N epochs (the default) or 'within' N epochs (at some epoch <= N)
+
+``load_lesson(path)`` validates a file and raises ``LessonError`` naming the file and the
+field (``steps[3].settings.lr``) and saying what is wrong. ``check_step(step)`` builds the
+page's run from the step's settings (the same seeded data, weights and shuffling as the page),
+trains it for the stated budget and says whether every expectation is met; the test suite
+runs it over every shipped lesson. ``assess(...)`` judges a run a student trained on the page.
+
+Never imports streamlit: the sidebar panel lives in ``playground.ui.lessons``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from playground.train import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON_DIR = ROOT / "assets" / "lessons"
+
+
+class LessonError(ValueError):
+    """A lesson file that cannot be used. ``file`` and ``field`` say where, ``problem`` what."""
+
+    def __init__(self, file: str | Path, field_path: str, problem: str):
+        self.file = str(file)
+        self.field = field_path
+        self.problem = problem
+        where = f"field `{field_path}`" if field_path else "the file"
+        super().__init__(f"Lesson file {self.file}, {where}: {problem}")
+
+
+# ------------------------------------------------------------------------------------------------
+# pages a lesson can target
+@dataclass(frozen=True)
+class PageInfo:
+    key: str                    # what a lesson writes: page = "basics"
+    path: str                   # the page file, relative to the app's root
+    title: str
+    state: str                  # the page's PageState / LiveTraining name
+    settings: dict              # every setting a step may give -> its default (types are checked)
+    runner: Callable[[dict], "Run"] | None = None   # settings -> a run exactly as the page trains it
+    unsupported: dict = field(default_factory=dict)  # setting -> {value: why a lesson cannot use it}
+
+
+@dataclass
+class Run:
+    """A run built from a page's settings: the trainer plus the page-specific metrics."""
+
+    trainer: Trainer | None
+    extras: dict = field(default_factory=dict)   # metric -> fn(trainer) -> float (on the current weights)
+
+
+# ---- Neural Network Basics ----------------------------------------------------------------------
+BASICS_VIEW = {"log_y": False, "show_test": False, "discretize": False, "gd_lr": 0.003, "gd_steps": 100,
+               "cmp_epochs": 50}
+
+
+def _basics_settings() -> dict:
+    from playground.basics import DEFAULTS
+
+    return {**{k: v for k, v in DEFAULTS.items() if k != "device"}, **BASICS_VIEW}
+
+
+def basics_run(settings: dict) -> Run:
+    from playground.basics import make_trainer
+
+    return Run(make_trainer(settings))
+
+
+def gradient_descent_path(settings: dict):
+    """The page's gradient-descent view (tab ⛰️) for these settings."""
+    from playground.basics import DEFAULTS
+    from playground.data import toy
+    from playground.landscape import descent_path
+
+    s = {**DEFAULTS, **BASICS_VIEW, **settings}
+    gd_set = s["dataset"] if toy.TOY_SETS[s["dataset"]].dims == 1 else "linear"
+    data = toy.make_split(gd_set, 200, s["noise"] / 100, 0.5, int(s["seed"]), ["x1"])
+    return descent_path(data, float(s["gd_lr"]), int(s["gd_steps"]), "sgd", int(s["seed"]), w0=-1.5, b0=1.5)
+
+
+# ---- DNA & CNNs ---------------------------------------------------------------------------------
+# The DNA page's settings and defaults (pages/2_DNA_CNN.py); tests/test_page_lessons.py checks
+# that they still match the page.
+DNA_SETTINGS = {
+    "dataset": "planted", "motif_source": "list", "motif": "CTCF", "jaspar_id": "MA0139.1",
+    "consensus": "CGACCGAACTCC", "motifs": ["CTCF", "GATA1", "SP1 (GC box)"], "motif_a": "GATA1",
+    "motif_b": "AP-1 (FOS::JUN)", "spacing": 4, "n": 2000, "length": 50, "gc": 0.5, "both_strands": False,
+    "from_consensus": False, "motif_noise": 0.0, "label_noise": 0.0, "train_pct": 75, "model": "primer",
+    "conv_layers": 1, "c1": 32, "c2": 32, "c3": 32, "c4": 32, "k1": 12, "k2": 5, "k3": 5, "k4": 5,
+    "padding": "valid", "batch_norm": False, "activation": "relu", "pool": "max", "pool_size": 4,
+    "pool_output": 1, "dropout": 0.0, "dense": 16, "mlp_layers": 1, "mlp_neurons": 32, "optimizer": "adam",
+    "lr": 0.003, "batch": 32, "early_stop": 0, "tab": "📄 Data & one-hot", "seq": 1, "n_logos": 8,
+    "logo_kind": "activation", "explain_class": 0, "seed": 0,
+}
+DNA_UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads",
+                               "genomic": "downloads a Genomic Benchmarks set from the internet"}}
+
+
+def dna_dataset(settings: dict):
+    """The DNA page's data set for these settings (planted / multiclass / grammar / 8-mer)."""
+    from playground.data import dna
+    from playground.data.motifs import resolve_motif
+
+    v = {**DNA_SETTINGS, **settings}
+    kind = v["dataset"]
+    common = dict(n=v["n"], length=v["length"], gc=v["gc"], from_consensus=v["from_consensus"],
+                  motif_noise=v["motif_noise"], seed=int(v["seed"]))
+    if kind == "planted":
+        src = v["motif_source"]
+        motif = resolve_motif({"list": v["motif"], "jaspar": v["jaspar_id"], "consensus": "consensus:" + v["consensus"]}[src])
+        return dna.planted_motif(motif, both_strands=v["both_strands"], label_noise=v["label_noise"], **common)
+    if kind == "multiclass":
+        return dna.planted_multiclass(v["motifs"], both_strands=v["both_strands"], label_noise=v["label_noise"],
+                                      **common)
+    if kind == "grammar":
+        return dna.motif_grammar(v["motif_a"], v["motif_b"], v["spacing"], **common)
+    if kind == "kmer8":
+        return dna.eight_mer_regression(seed=int(v["seed"]))
+    raise ValueError(f"a lesson cannot use the DNA data set {kind!r}")
+
+
+def dna_spec(settings: dict, length: int, n_out: int):
+    """The DNA page's model spec for these settings."""
+    from playground.models.cnn import CNNSpec, LogisticRegressionSpec, preset
+    from playground.models.mlp import MLPSpec
+
+    v = {**DNA_SETTINGS, **settings}
+    m = v["model"]
+    if m in ("primer", "course"):
+        return preset(m, length, n_out)
+    if m == "logreg":
+        return LogisticRegressionSpec(length=length, n_outputs=n_out)
+    if m == "mlp":
+        return MLPSpec(4 * length, (v["mlp_neurons"],) * v["mlp_layers"], "relu", n_out, v["dropout"])
+    n = v["conv_layers"]
+    return CNNSpec(length=length, channels=tuple(v[f"c{i + 1}"] for i in range(n)),
+                   kernel_sizes=tuple(v[f"k{i + 1}"] for i in range(n)), padding=v["padding"],
+                   batch_norm=v["batch_norm"], activation=v["activation"], pool=v["pool"], pool_size=v["pool_size"],
+                   pool_output=v["pool_output"], dropout=v["dropout"], dense=(v["dense"],) if v["dense"] else (),
+                   n_outputs=n_out)
+
+
+def dna_run(settings: dict) -> Run:
+    """The run the DNA page trains for these settings (same data, split, weights, shuffling)."""
+    from playground.interpret import activation_pwms, has_filters, motif_recovery
+    from playground.models.base import build_model
+    from playground.train import TrainConfig
+
+    v = {**DNA_SETTINGS, **settings}
+    seed = int(v["seed"])
+    ds = dna_dataset(v)
+    n_out = 1 if ds.task in ("binary", "regression") else ds.n_classes
+    spec = dna_spec(v, ds.length, n_out)
+    config = TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=seed,
+                         early_stopping=int(v["early_stop"]), track_metrics=True)
+    trainer = Trainer(build_model(spec, seed), ds.split(v["train_pct"] / 100, seed), config)
+    return Run(trainer, {"motif_recovery": lambda tr: motif_recovery_score(tr, ds.motifs)})
+
+
+def dna_motifs(settings: dict) -> list:
+    """The motifs the DNA page plants for these settings (without building the data set)."""
+    from playground.data.motifs import resolve_motif
+
+    v = {**DNA_SETTINGS, **settings}
+    kind = v["dataset"]
+    if kind == "planted":
+        src = v["motif_source"]
+        return [resolve_motif({"list": v["motif"], "jaspar": v["jaspar_id"],
+                               "consensus": "consensus:" + v["consensus"]}[src])]
+    if kind == "multiclass":
+        return [resolve_motif(m) for m in v["motifs"]]
+    if kind == "grammar":
+        return [resolve_motif(v["motif_a"]), resolve_motif(v["motif_b"])]
+    return []
+
+
+def motif_recovery_score(tr: Trainer, motifs: list) -> float:
+    """The worst-recovered planted motif's score: each motif's best first-layer filter match
+    (column-wise Pearson of the filter's activation PWM, 1 = identical), as the DNA page shows it.
+    The PWMs are collected over the test set when it has 1000+ sequences, else over all of them."""
+    import torch
+
+    from playground.interpret import activation_pwms, has_filters, motif_recovery
+
+    if not motifs or not has_filters(tr.model):
+        return float("nan")
+    x = tr.data.x_test if len(tr.data.x_test) >= 1000 else torch.cat([tr.data.x_train, tr.data.x_test])
+    rec = motif_recovery(activation_pwms(tr.model, x[:4000]), motifs)
+    return min(r["score"] for r in rec)
+
+
+def live_extras(page: str, settings: dict) -> dict:
+    """The page-specific metrics of a run a student trains on the page (see ``assess``)."""
+    if page == "dna":
+        motifs = dna_motifs(settings)
+        return {"motif_recovery": lambda tr: motif_recovery_score(tr, motifs)}
+    return {}
+
+
+PAGES: dict[str, PageInfo] = {}
+
+
+def register_page(info: PageInfo) -> None:
+    PAGES[info.key] = info
+
+
+register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural network basics", "basics",
+                       _basics_settings(), basics_run))
+register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", "dna", DNA_SETTINGS, dna_run, DNA_UNSUPPORTED))
+
+
+def page_for_path(path: str) -> PageInfo | None:
+    name = Path(path).name
+    return next((p for p in PAGES.values() if Path(p.path).name == name), None)
+
+
+# ------------------------------------------------------------------------------------------------
+# metrics an expectation can name
+SPECIAL_METRICS = {
+    "params": "number of trainable parameters",
+    "diverged": "1 if training diverged (loss NaN/inf), else 0",
+    "epochs_trained": "epochs completed",
+    "train_loss_peak_ratio": "highest training loss after epoch 0 / training loss at epoch 0 (> 1: a spike)",
+}
+SETTINGS_METRICS = {   # computed from the settings alone (no trainer): page -> metric -> description
+    "basics": {
+        "gd_loss": "final training loss of the gradient-descent view (tab ⛰️)",
+        "gd_progress": "share of the starting loss the gradient-descent view removed (0-1; negative: it grew)",
+        "gd_diverged": "1 if the gradient-descent view's loss grew or blew up (as the page reports it), else 0",
+    },
+}
+HISTORY_METRICS = {"train_loss", "test_loss", "test_accuracy", "test_auroc", "test_mcc", "test_f1", "test_r2",
+                   "test_pearson_r", "test_q3"}
+EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter match (column-wise Pearson, 1 = identical)"}}
+
+
+def gd_metrics(settings: dict) -> dict:
+    """gd_loss, gd_progress and gd_diverged of the page's gradient-descent view."""
+    path = gradient_descent_path(settings)
+    final = float(path.loss[-1]) if len(path.loss) else float("inf")
+    start = float(path.loss[0]) if len(path.loss) else float("nan")
+    diverged = bool(path.diverged) or not math.isfinite(final) or final > start
+    progress = 1.0 - final / start if math.isfinite(final) and start else float("-inf")
+    return {"gd_loss": final, "gd_progress": progress, "gd_diverged": 1.0 if diverged else 0.0}
+
+
+def metrics_for(page: str) -> set[str]:
+    return HISTORY_METRICS | set(SPECIAL_METRICS) | set(SETTINGS_METRICS.get(page, {})) | set(EXTRA_METRICS.get(page, {}))
+
+
+LABELS = {"test_loss": "test loss", "train_loss": "training loss", "test_accuracy": "test accuracy",
+          "test_mcc": "test MCC", "test_auroc": "test AUROC", "test_f1": "test F1", "test_r2": "test R²",
+          "test_pearson_r": "test Pearson r", "test_q3": "test Q3", "params": "parameters",
+          "diverged": "diverged", "gd_loss": "gradient-descent loss", "gd_progress": "share of the loss removed",
+          "gd_diverged": "gradient descent diverged", "motif_recovery": "motif recovered",
+          "train_loss_peak_ratio": "training-loss peak / start", "epochs_trained": "epochs trained"}
+OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
+                                                   ">=": operator.ge, "==": operator.eq}
+OP_TEXT = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "~=": "≈"}
+
+
+# ------------------------------------------------------------------------------------------------
+# the data model
+@dataclass(frozen=True)
+class Expectation:
+    metric: str
+    op: str
+    value: float | None = None
+    epochs: int = 0
+    when: str = "after"              # 'after' N epochs or 'within' N epochs
+    than: dict | None = None         # compare with a reference run: these settings changed
+    factor: float = 1.0              # ... times this factor
+    tolerance: float = 0.0           # for op '~=' (absolute)
+    text: str = ""
+
+    @property
+    def needs_trainer(self) -> bool:
+        return self.metric not in {m for d in SETTINGS_METRICS.values() for m in d}
+
+    def describe(self) -> str:
+        if self.text:
+            return self.text
+        label = LABELS.get(self.metric, self.metric)
+        if self.metric in ("diverged", "gd_diverged") and self.op == "==" and self.value is not None:
+            core = f"training {'diverges' if self.value else 'does not diverge'}" if self.metric == "diverged" else \
+                f"gradient descent {'diverges' if self.value else 'does not diverge'}"
+        elif self.than is not None:
+            ref = ", ".join(f"{k} = {_show(v)}" for k, v in self.than.items())
+            scale = f"{self.factor:g} × " if self.factor != 1 else ""
+            tol = f" (± {self.tolerance:g})" if self.op == "~=" else ""
+            core = f"{label} {OP_TEXT[self.op]} {scale}the {label} with {ref}{tol}"
+        else:
+            core = f"{label} {OP_TEXT[self.op]} {_show(self.value)}"
+        if self.needs_trainer and self.metric != "params" and self.epochs:
+            core += f" {'within' if self.when == 'within' else 'after'} {self.epochs} epochs"
+        return core
+
+
+def _show(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    text: str
+    page: str
+    settings: dict
+    question: str = ""
+    answer: str = ""
+    expect: tuple[Expectation, ...] = ()
+    lock: tuple[str, ...] = ()
+    hide: tuple[str, ...] = ()
+
+    @property
+    def page_info(self) -> PageInfo:
+        return PAGES[self.page]
+
+
+@dataclass(frozen=True)
+class Challenge:
+    target: Expectation
+    minimize: str = "params"             # the score: fewer is better
+    fixed: tuple[str, ...] = ()          # settings the student may not change (locked on the page)
+    solution: dict = field(default_factory=dict)   # one known answer (settings), revealed on click
+    solution_text: str = ""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    number: int
+    title: str
+    summary: str
+    steps: tuple[Step, ...]
+    kind: str = "lesson"                 # 'lesson' or 'challenge'
+    lock: tuple[str, ...] = ()           # locked on every step
+    hide: tuple[str, ...] = ()           # hidden on every step
+    challenge: Challenge | None = None
+    path: str = ""
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def step(self, number: int) -> Step:
+        """Step ``number`` (1-based), clamped to the lesson."""
+        return self.steps[min(max(int(number), 1), len(self.steps)) - 1]
+
+    def locked(self, number: int) -> tuple[str, ...]:
+        extra = self.challenge.fixed if self.challenge else ()
+        return tuple(dict.fromkeys((*self.lock, *self.step(number).lock, *extra)))
+
+    def hidden(self, number: int) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.hide, *self.step(number).hide)))
+
+
+# ------------------------------------------------------------------------------------------------
+# loading and validation
+LESSON_FIELDS = {"title", "number", "summary", "page", "kind", "lock", "hide", "steps", "challenge", "id"}
+STEP_FIELDS = {"title", "text", "page", "settings", "question", "answer", "expect", "lock", "hide"}
+EXPECT_FIELDS = {"metric", "op", "value", "epochs", "when", "than", "factor", "tolerance", "text"}
+CHALLENGE_FIELDS = {"target", "minimize", "fixed", "solution", "solution_text"}
+
+
+class _Checker:
+    def __init__(self, file: str):
+        self.file = file
+
+    def fail(self, where: str, problem: str):
+        raise LessonError(self.file, where, problem)
+
+    def unknown(self, table: dict, allowed: set, where: str) -> None:
+        for k in table:
+            if k not in allowed:
+                self.fail(f"{where}.{k}" if where else k,
+                          f"unknown field; expected one of {', '.join(sorted(allowed))}")
+
+    def text(self, table: dict, key: str, where: str, required: bool = True, default: str = "") -> str:
+        v = table.get(key)
+        name = f"{where}.{key}" if where else key
+        if v is None:
+            if required:
+                self.fail(name, "missing (a text is required)")
+            return default
+        if not isinstance(v, str) or (required and not v.strip()):
+            self.fail(name, f"must be a non-empty text, got {v!r}")
+        return v.strip()
+
+    def names(self, table: dict, key: str, where: str, allowed) -> tuple[str, ...]:
+        v = table.get(key, [])
+        name = f"{where}.{key}" if where else key
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            self.fail(name, f"must be a list of setting names, got {v!r}")
+        bad = [x for x in v if x not in allowed]
+        if bad:
+            self.fail(name, f"unknown setting(s) {', '.join(bad)}; the page has {', '.join(sorted(allowed))}")
+        return tuple(v)
+
+    def number(self, table: dict, key: str, where: str, kind=float, required: bool = False, default=None, lo=None):
+        v = table.get(key)
+        name = f"{where}.{key}" if where else key
+        if v is None:
+            if required:
+                self.fail(name, "missing (a number is required)")
+            return default
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+            self.fail(name, f"must be {'a whole number' if kind is int else 'a number'}, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            self.fail(name, "must be a finite number")
+        if lo is not None and v < lo:
+            self.fail(name, f"must be at least {lo}, got {v!r}")
+        return kind(v)
+
+    def settings(self, raw, page: PageInfo, where: str) -> dict:
+        if not isinstance(raw, dict):
+            self.fail(where, f"must be a table of settings (name = value), got {raw!r}")
+        out = {}
+        for k, v in raw.items():
+            name = f"{where}.{k}"
+            if k not in page.settings:
+                self.fail(name, f"the {page.title} page has no setting `{k}`; it has "
+                                f"{', '.join(sorted(page.settings))}")
+            out[k] = self.value(v, page.settings[k], name)
+            why = page.unsupported.get(k, {}).get(out[k]) if isinstance(out[k], str) else None
+            if why:
+                self.fail(name, f"a lesson cannot use {k} = {out[k]!r}: it {why}")
+        return out
+
+    def value(self, v, default, name: str):
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                self.fail(name, f"must be true or false, got {v!r}")
+            return v
+        if isinstance(default, int):
+            if isinstance(v, bool) or not isinstance(v, int):
+                self.fail(name, f"must be a whole number, got {v!r}")
+            return v
+        if isinstance(default, float):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                self.fail(name, f"must be a number, got {v!r}")
+            return float(v)
+        if isinstance(default, list):
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                self.fail(name, f"must be a list of texts, e.g. [\"x1\", \"x2\"], got {v!r}")
+            return list(v)
+        if not isinstance(v, str):
+            self.fail(name, f"must be a text (in quotes), got {v!r}")
+        return v
+
+    def expectation(self, raw, page: PageInfo, where: str, need_epochs: bool = True) -> Expectation:
+        if not isinstance(raw, dict):
+            self.fail(where, f"must be a table with metric, op, value, epochs; got {raw!r}")
+        self.unknown(raw, EXPECT_FIELDS, where)
+        metric = self.text(raw, "metric", where)
+        known = metrics_for(page.key)
+        if metric not in known:
+            self.fail(f"{where}.metric", f"unknown metric {metric!r}; the {page.title} page offers "
+                                         f"{', '.join(sorted(known))}")
+        op = self.text(raw, "op", where)
+        if op not in (*OPS, "~="):
+            self.fail(f"{where}.op", f"unknown comparison {op!r}; use one of < <= > >= == ~=")
+        than = raw.get("than")
+        if than is not None:
+            than = self.settings(than, page, f"{where}.than")
+        value = self.number(raw, "value", where, required=than is None)
+        if than is not None and value is not None:
+            self.fail(f"{where}.value", "give either a value or `than` (a reference run), not both")
+        tolerance = self.number(raw, "tolerance", where, default=0.0, lo=0)
+        if op == "~=" and not tolerance:
+            self.fail(f"{where}.tolerance", "op '~=' needs a tolerance > 0 (how close counts as equal)")
+        when = raw.get("when", "after")
+        if when not in ("after", "within"):
+            self.fail(f"{where}.when", f"must be 'after' or 'within', got {when!r}")
+        if than is not None and when != "after":
+            self.fail(f"{where}.when", "a comparison with `than` is made 'after' the budget")
+        epochs = self.number(raw, "epochs", where, int, default=0, lo=0)
+        exp = Expectation(metric, op, value, epochs, when, than, self.number(raw, "factor", where, default=1.0),
+                          tolerance, self.text(raw, "text", where, required=False))
+        if need_epochs and exp.needs_trainer and metric not in ("params",) and epochs < 1:
+            self.fail(f"{where}.epochs", f"missing: how many epochs to train before {metric} is checked")
+        return exp
+
+
+def _default_id(path: Path) -> tuple[str, int]:
+    stem = path.stem
+    head, _, rest = stem.partition("_")
+    if head.isdigit() and rest:
+        return rest, int(head)
+    return stem, 0
+
+
+def parse_lesson(data: dict, file: str = "<lesson>", default_id: str = "lesson", default_number: int = 0) -> Lesson:
+    """A Lesson from parsed TOML/JSON data; ``LessonError`` names ``file`` and the field."""
+    c = _Checker(file)
+    if not isinstance(data, dict):
+        c.fail("", "must be a table of fields (title, summary, steps ...)")
+    c.unknown(data, LESSON_FIELDS, "")
+    lesson_id = data.get("id", default_id)
+    if not isinstance(lesson_id, str) or not lesson_id or not all(ch.isalnum() or ch in "-_" for ch in lesson_id):
+        c.fail("id", f"must be letters, digits, - or _ (it goes in links), got {lesson_id!r}")
+    title = c.text(data, "title", "")
+    summary = c.text(data, "summary", "")
+    number = c.number(data, "number", "", int, default=default_number, lo=0)
+    kind = data.get("kind", "lesson")
+    if kind not in ("lesson", "challenge"):
+        c.fail("kind", f"must be 'lesson' or 'challenge', got {kind!r}")
+    default_page = data.get("page")
+    if default_page is not None and default_page not in PAGES:
+        c.fail("page", f"unknown page {default_page!r}; choose one of {', '.join(PAGES)}")
+    steps_raw = data.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        c.fail("steps", "missing: a lesson needs at least one [[steps]] table")
+    steps = []
+    for i, raw in enumerate(steps_raw, 1):
+        where = f"steps[{i}]"
+        if not isinstance(raw, dict):
+            c.fail(where, f"must be a table, got {raw!r}")
+        c.unknown(raw, STEP_FIELDS, where)
+        page_key = raw.get("page", default_page)
+        if page_key is None:
+            c.fail(f"{where}.page", f"missing: which page the step runs on ({', '.join(PAGES)})")
+        if page_key not in PAGES:
+            c.fail(f"{where}.page", f"unknown page {page_key!r}; choose one of {', '.join(PAGES)}")
+        page = PAGES[page_key]
+        settings = c.settings(raw.get("settings", {}), page, f"{where}.settings")
+        question = c.text(raw, "question", where, required=False)
+        answer = c.text(raw, "answer", where, required=False)
+        if bool(question) != bool(answer):
+            c.fail(f"{where}.{'answer' if question else 'question'}", "a question needs its answer (and an answer its question)")
+        expect_raw = raw.get("expect", [])
+        if isinstance(expect_raw, dict):
+            expect_raw = [expect_raw]
+        if not isinstance(expect_raw, list):
+            c.fail(f"{where}.expect", "must be a table or a list of [[steps.expect]] tables")
+        expect = tuple(c.expectation(e, page, f"{where}.expect[{j}]") for j, e in enumerate(expect_raw, 1))
+        steps.append(Step(c.text(raw, "title", where), c.text(raw, "text", where), page_key, settings, question,
+                          answer, expect, c.names(raw, "lock", where, page.settings),
+                          c.names(raw, "hide", where, page.settings)))
+    pages = {s.page for s in steps}
+    first_page = PAGES[steps[0].page]
+    lock = c.names(data, "lock", "", first_page.settings) if len(pages) == 1 else ()
+    hide = c.names(data, "hide", "", first_page.settings) if len(pages) == 1 else ()
+    if len(pages) > 1 and (data.get("lock") or data.get("hide")):
+        c.fail("lock" if data.get("lock") else "hide", "lesson-wide lock/hide need all steps on one page; "
+                                                       "put them on the steps instead")
+    challenge = None
+    if kind == "challenge":
+        raw = data.get("challenge")
+        if not isinstance(raw, dict):
+            c.fail("challenge", "missing: a challenge needs a [challenge] table with a target")
+        c.unknown(raw, CHALLENGE_FIELDS, "challenge")
+        target = c.expectation(raw.get("target"), first_page, "challenge.target")
+        if target.than is not None:
+            c.fail("challenge.target.than", "a challenge's target is a fixed value")
+        minimize = raw.get("minimize", "params")
+        if minimize not in ("params",):
+            c.fail("challenge.minimize", f"only 'params' can be minimised, got {minimize!r}")
+        fixed = c.names(raw, "fixed", "challenge", first_page.settings)
+        solution = c.settings(raw.get("solution", {}), first_page, "challenge.solution")
+        clash = [k for k in fixed if k in solution and solution[k] != {**first_page.settings, **steps[0].settings}[k]]
+        if clash:
+            c.fail("challenge.solution", f"changes the fixed setting(s) {', '.join(clash)}")
+        challenge = Challenge(target, minimize, fixed, solution, c.text(raw, "solution_text", "challenge", required=False))
+    elif "challenge" in data:
+        c.fail("challenge", "only a lesson with kind = \"challenge\" has a [challenge] table")
+    return Lesson(lesson_id, number, title, summary, tuple(steps), kind, lock, hide, challenge, file)
+
+
+def load_lesson(path: str | Path) -> Lesson:
+    """Read and validate one lesson file (TOML, or JSON with the same fields)."""
+    path = Path(path)
+    try:
+        shown = str(path.relative_to(ROOT))
+    except ValueError:
+        shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise LessonError(shown, "", f"cannot be read ({e.strerror or e})") from None
+    try:
+        if path.suffix == ".json":
+            import json
+
+            data = json.loads(raw.decode("utf-8"))
+        else:
+            data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise LessonError(shown, "", f"is not UTF-8 text (byte {e.start})") from None
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        raise LessonError(shown, "", f"is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+    lesson_id, number = _default_id(path)
+    return parse_lesson(data, shown, lesson_id, number)
+
+
+def lesson_files(directory: str | Path = LESSON_DIR) -> list[Path]:
+    d = Path(directory)
+    return sorted([*d.glob("*.toml"), *d.glob("*.json")]) if d.is_dir() else []
+
+
+def load_all(directory: str | Path = LESSON_DIR) -> tuple[list[Lesson], list[LessonError]]:
+    """Every lesson in ``directory`` (sorted: lessons by number, then challenges) and the
+    errors of the files that could not be loaded (one bad file does not hide the others)."""
+    lessons, errors = [], []
+    for p in lesson_files(directory):
+        try:
+            lessons.append(load_lesson(p))
+        except LessonError as e:
+            errors.append(e)
+    seen: dict[str, str] = {}
+    unique = []
+    for les in lessons:
+        if les.id in seen:
+            errors.append(LessonError(les.path, "id", f"the id {les.id!r} is also used by {seen[les.id]}"))
+            continue
+        seen[les.id] = les.path
+        unique.append(les)
+    unique.sort(key=lambda x: (x.kind != "lesson", x.number, x.id))
+    return unique, errors
+
+
+def find(lesson_id: str, directory: str | Path = LESSON_DIR) -> Lesson | None:
+    lessons, _ = load_all(directory)
+    return next((x for x in lessons if x.id == lesson_id), None)
+
+
+# ------------------------------------------------------------------------------------------------
+# links
+def encode(value) -> str:
+    """A setting as it appears in a URL (the pages' PageState encoding)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def step_query(lesson: Lesson, number: int, projector: bool = False) -> dict[str, str]:
+    """The query parameters of step ``number``'s link: lesson, step and the step's settings.
+    Settings a step does not give take the page's defaults when the link is opened."""
+    step = lesson.step(number)
+    q = {"lesson": lesson.id, "step": str(number), "seed": encode(step.settings.get("seed", 0))}
+    q.update({k: encode(v) for k, v in step.settings.items()})
+    locked, hidden = lesson.locked(number), lesson.hidden(number)
+    if locked:
+        q["lock"] = ",".join(locked)
+    if hidden:
+        q["hide"] = ",".join(hidden)
+    if projector:
+        q["projector"] = "1"
+    return q
+
+
+def page_url_path(page: PageInfo) -> str:
+    """The URL path Streamlit serves a page file under: pages/1_Neural_Network_Basics.py -> Neural_Network_Basics."""
+    stem = Path(page.path).stem
+    head, _, rest = stem.partition("_")
+    return rest if head.isdigit() and rest else stem
+
+
+def step_url(lesson: Lesson, number: int, base: str = "", projector: bool = False) -> str:
+    """A plain link to a step, e.g. http://localhost:8501/Neural_Network_Basics?lesson=cubic&step=2&..."""
+    step = lesson.step(number)
+    return f"{base.rstrip('/')}/{page_url_path(step.page_info)}?{urlencode(step_query(lesson, number, projector))}"
+
+
+def full_settings(step: Step, overrides: dict | None = None) -> dict:
+    """The page's defaults with the step's settings (and overrides) applied."""
+    return {**step.page_info.settings, **step.settings, **(overrides or {})}
+
+
+# ------------------------------------------------------------------------------------------------
+# checking expectations
+@dataclass
+class Result:
+    expectation: Expectation
+    status: str                 # 'pass', 'fail' or 'pending'
+    value: float | None = None
+    epoch: int | None = None
+    reference: float | None = None
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+def compare(exp: Expectation, value: float, reference: float | None = None) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    target = exp.value if reference is None else reference * exp.factor
+    if exp.op == "~=":
+        return abs(value - target) <= exp.tolerance
+    return OPS[exp.op](value, target)
+
+
+def metric_now(metric: str, trainer: Trainer, extras: dict | None = None) -> float:
+    """A metric of the trainer's current state (None-safe: NaN when unavailable)."""
+    from playground.models.base import count_parameters
+
+    if metric == "params":
+        return float(count_parameters(trainer.model))
+    if metric == "diverged":
+        return 1.0 if trainer.diverged else 0.0
+    if metric == "epochs_trained":
+        return float(trainer.epoch)
+    if metric == "train_loss_peak_ratio":
+        return _peak_ratio(trainer.history)
+    if extras and metric in extras:
+        return float(extras[metric](trainer))
+    rec = trainer.history[-1]
+    if metric in rec:
+        return float(rec[metric])
+    if metric.startswith("test_"):
+        return float(trainer.evaluate("test").get(metric[5:], float("nan")))
+    return float("nan")
+
+
+def _peak_ratio(history: list[dict], upto: int | None = None) -> float:
+    recs = [h for h in history[1:] if upto is None or h["epoch"] <= upto]
+    start = history[0]["train_loss"]
+    if not recs or not start:
+        return float("nan")
+    return max(h["train_loss"] for h in recs) / start
+
+
+def _history_value(metric: str, history: list[dict], epoch: int) -> float | None:
+    """The metric at ``epoch`` (the last record at or before it)."""
+    recs = [h for h in history if h["epoch"] <= epoch]
+    if not recs:
+        return None
+    if metric == "train_loss_peak_ratio":
+        return _peak_ratio(history, epoch)
+    v = recs[-1].get(metric)
+    return None if v is None else float(v)
+
+
+def settings_metric(page: str, metric: str, settings: dict) -> float:
+    if page == "basics" and metric in SETTINGS_METRICS["basics"]:
+        return float(gd_metrics(settings)[metric])
+    raise ValueError(f"the {page} page has no settings metric {metric!r}")
+
+
+def _train_and_measure(step: Step, exps: list[Expectation], settings: dict) -> dict[int, tuple[float | None, int | None]]:
+    """Train the step's run once up to the largest budget; for each expectation (by index)
+    the value it is judged on and the epoch it was reached (within) or measured (after)."""
+    run = step.page_info.runner(settings)
+    tr = run.trainer
+    tr.config.track_metrics = True
+    budget = max(e.epochs for e in exps)
+    out: dict[int, tuple[float | None, int | None]] = {}
+    # epoch 0 (before training) counts for 'within' and for budgets of 0 epochs
+    for _ in range(budget + 1):
+        for i, e in enumerate(exps):
+            if i in out and (e.when == "after" or compare(e, out[i][0])):
+                continue
+            if e.when == "within" and tr.epoch <= e.epochs:
+                v = metric_now(e.metric, tr, run.extras)
+                if i not in out or compare(e, v):
+                    out[i] = (v, tr.epoch)
+            elif e.when == "after" and (tr.epoch == e.epochs or (tr.done and tr.epoch < e.epochs)):
+                out[i] = (metric_now(e.metric, tr, run.extras), tr.epoch)
+        settled = all(i in out and (e.when == "after" or compare(e, out[i][0])) for i, e in enumerate(exps))
+        if tr.epoch >= budget or tr.done or settled:
+            break
+        tr.run_epochs(1)
+    for i, e in enumerate(exps):
+        if i not in out:
+            out[i] = (metric_now(e.metric, tr, run.extras), tr.epoch)
+    return out
+
+
+def check_step(step: Step, overrides: dict | None = None) -> list[Result]:
+    """Train the step exactly as its page would, for each expectation's budget, and judge
+    every expectation. Reference runs (``than``) are trained the same way."""
+    settings = full_settings(step, overrides)
+    results: dict[int, Result] = {}
+    trained = [i for i, e in enumerate(step.expect) if e.needs_trainer]
+    for i, e in enumerate(step.expect):
+        if not e.needs_trainer:
+            v = settings_metric(step.page, e.metric, settings)
+            results[i] = Result(e, "pass" if compare(e, v) else "fail", v)
+    if trained:
+        measured = _train_and_measure(step, [step.expect[i] for i in trained], settings)
+        for j, i in enumerate(trained):
+            e = step.expect[i]
+            v, ep = measured[j]
+            ref = None
+            if e.than is not None:
+                ref_v = _train_and_measure(step, [dataclasses.replace(e, than=None, value=0.0)],
+                                           {**settings, **e.than})[0][0]
+                ref = ref_v
+            results[i] = Result(e, "pass" if compare(e, v, ref) else "fail", v, ep, ref)
+    for r in results.values():
+        r.message = result_text(r)
+    return [results[i] for i in range(len(step.expect))]
+
+
+def result_text(r: Result) -> str:
+    e = r.expectation
+    label = LABELS.get(e.metric, e.metric)
+    val = "–" if r.value is None else (f"{r.value:.4g}" if e.metric != "params" else f"{r.value:.0f}")
+    at = f" at epoch {r.epoch}" if r.epoch is not None and e.needs_trainer and e.metric != "params" else ""
+    ref = f" (reference run: {r.reference:.4g})" if r.reference is not None else ""
+    if r.status == "pass":
+        return f"✅ {e.describe()}: {label} = {val}{at}{ref}"
+    if r.status == "fail":
+        return f"❌ {e.describe()}: {label} = {val}{at}{ref}"
+    return f"⏳ {e.describe()}: now {label} = {val}{at}{ref}"
+
+
+def assess(exp: Expectation, trainer: Trainer | None, settings: dict, page: str, extras: dict | None = None,
+           reference: float | None = None) -> Result:
+    """Judge a run a student is training on the page against one expectation: 'pass',
+    'fail' (the budget is spent, or training stopped) or 'pending' (keep training).
+    ``reference`` is the metric of the ``than`` run (see ``reference_value``)."""
+    if not exp.needs_trainer:
+        v = settings_metric(page, exp.metric, settings)
+        r = Result(exp, "pass" if compare(exp, v) else "fail", v)
+    elif trainer is None:
+        r = Result(exp, "pending")
+    elif exp.metric == "params":
+        v = metric_now("params", trainer)
+        r = Result(exp, "pass" if compare(exp, v) else "fail", v)
+    else:
+        N = exp.epochs
+        hist = trainer.history
+        in_history = exp.metric in hist[-1] or exp.metric in ("train_loss_peak_ratio",)
+        finished = trainer.epoch >= N or trainer.done
+        if exp.when == "within":
+            hit = None
+            if in_history:
+                for h in hist:
+                    if h["epoch"] > N:
+                        break
+                    v = _history_value(exp.metric, hist, h["epoch"])
+                    if v is not None and compare(exp, v):
+                        hit = (v, h["epoch"])
+                        break
+            elif trainer.epoch <= N:
+                v = metric_now(exp.metric, trainer, extras)
+                if compare(exp, v):
+                    hit = (v, trainer.epoch)
+            if hit:
+                r = Result(exp, "pass", hit[0], hit[1])
+            else:
+                v = _history_value(exp.metric, hist, N) if in_history else metric_now(exp.metric, trainer, extras)
+                r = Result(exp, "fail" if finished else "pending", v, min(trainer.epoch, N))
+        else:
+            if exp.metric == "diverged":
+                v = 1.0 if trainer.diverged and trainer.epoch <= N else 0.0
+                r = Result(exp, "pass" if compare(exp, v) else ("fail" if finished else "pending"), v, trainer.epoch)
+            elif finished:
+                v = _history_value(exp.metric, hist, N) if in_history else metric_now(exp.metric, trainer, extras)
+                ok = compare(exp, v, reference) if (exp.than is None or reference is not None) else False
+                r = Result(exp, "pass" if ok else "fail", v, min(trainer.epoch, N), reference)
+                if exp.than is not None and reference is None:
+                    r.status = "pending"
+            else:
+                v = metric_now(exp.metric, trainer, extras) if in_history or extras else None
+                r = Result(exp, "pending", v, trainer.epoch, reference)
+    r.message = result_text(r)
+    return r
+
+
+def reference_value(step: Step, exp: Expectation, settings: dict) -> float:
+    """The metric of the reference run of a ``than`` expectation (trained headlessly)."""
+    return _train_and_measure(step, [dataclasses.replace(exp, than=None, value=0.0)], {**settings, **exp.than})[0][0]
+
+
+def check_lesson(lesson: Lesson) -> list[tuple[int, Result]]:
+    """Every expectation of every step: [(step number, result)]. A challenge's solution is
+    checked against the target."""
+    out = []
+    for n, step in enumerate(lesson.steps, 1):
+        out.extend((n, r) for r in check_step(step))
+    if lesson.challenge is not None:
+        out.extend((0, r) for r in check_challenge(lesson))
+    return out
+
+
+def check_challenge(lesson: Lesson) -> list[Result]:
+    """The challenge's known solution meets the target."""
+    ch = lesson.challenge
+    step = dataclasses.replace(lesson.steps[0], expect=(ch.target,))
+    return check_step(step, ch.solution)
+
+
+def challenge_score(lesson: Lesson, trainer: Trainer) -> float:
+    return metric_now(lesson.challenge.minimize, trainer)
+
+
+def fixed_violations(lesson: Lesson, settings: dict) -> list[str]:
+    """Challenge settings the run changed (the score would not count)."""
+    if lesson.challenge is None:
+        return []
+    want = full_settings(lesson.steps[0])
+    return [k for k in lesson.challenge.fixed if settings.get(k) != want[k]]
+
+
+__all__ = ["LessonError", "Lesson", "Step", "Expectation", "Challenge", "Result", "PAGES", "PageInfo", "Run",
+           "load_lesson", "load_all", "parse_lesson", "find", "step_query", "step_url", "check_step",
+           "check_lesson", "check_challenge", "assess", "reference_value", "full_settings", "encode",
+           "gradient_descent_path", "basics_run", "dna_run", "fixed_violations", "challenge_score"]
