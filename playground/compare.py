@@ -79,18 +79,19 @@ def make_spec(family: str, alphabet: str, data: SplitData, hp: dict | None = Non
     out = data.n_outputs
     L = int(data.x_train.shape[1])
     if family == "transformer":
-        pooling = "per_position" if per_pos else hp.pop("pooling", "mean")
+        pooling = hp.pop("pooling", "mean")
+        pooling = "per_position" if per_pos else pooling
         return TransformerSpec(**{**dict(d_model=32, heads=4, layers=2, ff=64, dropout=0.1), **hp},
                                vocab_size=V, pooling=pooling, max_len=max(64, L), n_outputs=out)
     if family in ("rnn", "lstm", "gru"):
         cell = hp.pop("cell", "lstm" if family == "rnn" else family)
-        output = "per_position" if per_pos else hp.pop("output", "pooled")
-        hp.pop("output", None)
+        output = hp.pop("output", "pooled")
+        output = "per_position" if per_pos else output
         return RNNSpec(**{**dict(embed_dim=16, hidden=32, layers=1, bidirectional=True), **hp}, cell=cell,
                        vocab_size=V, output=output, n_outputs=out)
     if family == "cnn":
-        pooling = "per_position" if per_pos else hp.pop("pooling", "max")
-        hp.pop("pooling", None)
+        pooling = hp.pop("pooling", "max")
+        pooling = "per_position" if per_pos else pooling
         return TokenCNNSpec(**{**dict(embed_dim=16, channels=(32, 32), kernel=7), **hp}, vocab_size=V - 1,
                             pooling=pooling, n_outputs=out)
     if family == "hybrid":
