@@ -176,6 +176,7 @@ print(f"final test loss: {{test_loss:.6f}}")
 # a downloaded model bundle instead of training.
 # =================================================================================================
 import ast as _ast  # noqa: E402
+import dataclasses  # noqa: E402
 
 import numpy as np  # noqa: E402
 import importlib as _importlib  # noqa: E402
@@ -604,12 +605,19 @@ def _labels(y, task: str, names: list[str]) -> list:
 
 
 def script_for_trainer(trainer, spec, input=None, *, epochs: int | None = None, title: str = "",
-                       class_names=None) -> str:
+                       class_names=None, sequences: tuple | None = None) -> str:
     """The generated script for a page's run: its spec, settings, seed and (when small) its own
-    train/test sequences, so the printed losses are the page's."""
+    train/test sequences, so the printed losses are the page's. ESM-2 heads train on embeddings:
+    pass ``sequences=(train_seqs, train_labels, test_seqs, test_labels)`` to embed the page's proteins."""
     from playground.bundle import infer_input
 
     data = trainer.data
+    if spec.kind == "esm_head":   # the inputs are embeddings: the proteins come from the page (or are generated)
+        names = list(class_names if class_names is not None else data.class_names)
+        return esm_head_script(spec, trainer.config, task=data.task, class_names=names,
+                               epochs=int(epochs or max(trainer.epoch, 20)), seed=int(trainer.config.seed),
+                               train=sequences[:2] if sequences else None, test=sequences[2:] if sequences else None,
+                               title=title)
     inp = input or infer_input(spec, data)
     names = list(class_names if class_names is not None else data.class_names)
     if data.task == "binary" and len(names) != 2:
@@ -637,6 +645,247 @@ def script_for_bundle(bundle, epochs: int | None = None) -> str:
     cfg = _TC(optimizer=tr.get("optimizer", "adam"), lr=float(tr.get("lr", 0.003)),
               batch_size=int(tr.get("batch_size", 32)), seed=int(tr.get("seed", 0)))
     length = bundle.input.length or 50
+    if bundle.kind == "esm_head":
+        return esm_head_script(bundle.spec, cfg, task=bundle.task, class_names=bundle.classes,
+                               epochs=int(epochs or tr.get("epochs") or 20), seed=int(tr.get("seed", 0)),
+                               title=bundle.title())
     return sequence_script(bundle.spec, cfg, task=bundle.task, input=bundle.input, class_names=bundle.classes,
                            epochs=int(epochs or tr.get("epochs") or 10), seed=int(tr.get("seed", 0)),
                            generate=(600, length), title=bundle.title())
+
+
+# -------------------------------------------------------------------------------------------------
+# ESM-2 heads: fair-esm embeds the proteins, a small head learns from them
+# -------------------------------------------------------------------------------------------------
+ESM_ARCH = {"esm2_t6_8M_UR50D": (6, 320, 20), "esm2_t12_35M_UR50D": (12, 480, 20), "esm2_t30_150M_UR50D": (30, 640, 20),
+            "esm2_t33_650M_UR50D": (33, 1280, 20)}
+
+
+def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epochs: int = 20, seed: int = 0,
+                    train: tuple | None = None, test: tuple | None = None, generate: tuple[int, int] = (200, 60),
+                    title: str = "") -> str:
+    """A runnable script for an ESM-2 head: load ESM-2 with fair-esm (downloaded once; ``--random-esm``
+    builds the same architecture with random weights, offline), embed the proteins (mean over the
+    residues of layer ``spec.layer``, or one vector per residue), train the playground's head on
+    the frozen embeddings with the Trainer's loop."""
+    if spec.kind != "esm_head":
+        raise ValueError("esm_head_script is for ESMHeadSpec")
+    name = spec.esm_name
+    layers, dim, heads = ESM_ARCH.get(name, (spec.layer, spec.embed_dim, 20))
+    random_seed = None
+    if str(spec.esm_model).startswith("untrained:"):
+        part = [p for p in str(spec.esm_model).split("|")[0].split(":") if p.startswith("seed")]
+        random_seed = int(part[0][4:]) if part and part[0][4:].isdigit() else 0
+    per_res = bool(spec.per_residue)
+    n_classes = 1 if task == "regression" else (len(class_names) or max(2, int(spec.n_outputs)))
+    names = list(class_names) or [str(i) for i in range(n_classes)]
+    head_spec = dataclasses.replace(spec, finetune_layers=0)
+    imports, model_code = model_source(head_spec)
+    note = ""
+    if spec.finetune_layers:
+        note = (f"# In the playground the last {spec.finetune_layers} ESM-2 layer(s) were fine-tuned too; this script\n"
+                "# trains the head on frozen embeddings (the simpler, faster variant).\n")
+    embedded = train is not None and test is not None and \
+        sum(len(s) for s in list(train[0]) + list(test[0])) <= EMBED_LIMIT
+    if embedded:
+        def lab(v):
+            return v if task == "per_residue" else (float(v) if task == "regression" else int(v))
+        data_code = (f"# The page's own training and test proteins ({len(train[0])} + {len(test[0])}).\n"
+                     + _wrap_list("TRAIN_SEQS", list(train[0])) + "\n"
+                     + _wrap_list("TRAIN_LABELS", [lab(v) for v in train[1]], 20) + "\n"
+                     + _wrap_list("TEST_SEQS", list(test[0])) + "\n"
+                     + _wrap_list("TEST_LABELS", [lab(v) for v in test[1]], 20) + "\n")
+        split_code = "train_seqs, train_labels, test_seqs, test_labels = TRAIN_SEQS, TRAIN_LABELS, TEST_SEQS, TEST_LABELS"
+    else:
+        data_code = _generator_code("protein", task, n_classes)
+        split_code = (f"seqs, labels = make_data({generate[0]}, {generate[1]}, SEED)\n"
+                      "train_seqs, train_labels, test_seqs, test_labels = split(seqs, labels, 0.75, SEED)")
+    loss_line = {
+        "regression": "F.mse_loss(out.reshape(y.shape), y)",
+        "binary": "F.binary_cross_entropy_with_logits(out.reshape(y.shape), y)",
+        "multiclass": "F.cross_entropy(out, y)",
+        "per_residue": "F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)",
+    }[task]
+    y_dtype = "torch.long" if task in ("multiclass", "per_residue") else "torch.float32"
+    return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
+
+Model: {spec.describe()}
+Task: {task.replace('_', '-')}{' (classes: ' + ', '.join(names) + ')' if task != 'regression' else ''}.
+
+    pip install torch numpy fair-esm
+    python this_file.py                 # downloads {name} once (into torch.hub's cache), embeds, trains the head
+    python this_file.py --random-esm    # offline: the same architecture with random weights (untrained!)
+    python this_file.py --weights model.pt   # evaluate a head saved with the playground's 'Download model'
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+{imports}
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+SEED = {seed}
+EPOCHS = {epochs}
+BATCH_SIZE = {config.batch_size}
+TASK = "{task}"
+CLASS_NAMES = {names!r}
+ESM_NAME, LAYER = "{name}", {spec.layer}
+RANDOM_ESM_SEED = {random_seed!r}      # not None: the playground used ESM-2 with random weights (this seed)
+DATA_CSV = None   # e.g. "proteins.csv" with columns 'sequence' and 'label'
+{note}
+
+# ---- the data ------------------------------------------------------------------------------
+{data_code}
+
+def split(seqs, labels, train_fraction, seed):
+    perm = np.random.default_rng(seed + 7919).permutation(len(seqs))
+    n_train = min(max(int(round(len(seqs) * train_fraction)), 1), len(seqs) - 1)
+    tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
+    return [seqs[i] for i in tr], [labels[i] for i in tr], [seqs[i] for i in te], [labels[i] for i in te]
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    seqs = [r["sequence"].strip().upper() for r in rows]
+    if TASK == "regression":
+        return seqs, [float(r["label"]) for r in rows]
+    if TASK == "per_residue":
+        return seqs, [r["label"].strip() for r in rows]
+    return seqs, [CLASS_NAMES.index(r["label"].strip()) for r in rows]
+
+
+# ---- ESM-2 (fair-esm) ----------------------------------------------------------------------
+def load_esm2(random_weights=False):
+    import argparse as _argparse
+
+    import esm
+    from esm.model.esm2 import ESM2
+
+    layers, dim, heads = {layers}, {dim}, {heads}
+    if random_weights or RANDOM_ESM_SEED is not None:
+        torch.manual_seed(RANDOM_ESM_SEED or 0)
+        alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+        return ESM2(num_layers=layers, embed_dim=dim, attention_heads=heads, alphabet=alphabet,
+                    token_dropout=True).eval(), alphabet
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", f"{{ESM_NAME}}.pt")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.hub.download_url_to_file(f"https://dl.fbaipublicfiles.com/fair-esm/models/{{ESM_NAME}}.pt", path)
+    with torch.serialization.safe_globals([_argparse.Namespace]):      # the checkpoint's config object
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    model, alphabet = esm.pretrained.load_model_and_alphabet_core(ESM_NAME, data, None)
+    return model.eval(), alphabet
+
+
+@torch.no_grad()
+def embed(model, alphabet, seqs, per_residue=False, batch=16):
+    """Layer LAYER's vectors: the mean over each protein's residues (BOS, EOS, padding left out),
+    or one vector per residue (padded with zeros)."""
+    convert = alphabet.get_batch_converter()
+    out = []
+    for i in range(0, len(seqs), batch):
+        chunk = [(f"p{{j}}", s[:1022]) for j, s in enumerate(seqs[i:i + batch])]
+        _, _, tokens = convert(chunk)
+        rep = model(tokens, repr_layers=[LAYER])["representations"][LAYER]
+        for r, (_, s) in enumerate(chunk):
+            vecs = rep[r, 1:len(s) + 1]
+            out.append(vecs if per_residue else vecs.mean(0))
+    if not per_residue:
+        return torch.stack(out)
+    L = max(len(v) for v in out)
+    padded = torch.zeros(len(out), L, out[0].shape[-1])
+    for i, v in enumerate(out):
+        padded[i, :len(v)] = v
+    return padded
+
+
+def targets(labels, length):
+    if TASK != "per_residue":
+        return torch.tensor(labels, dtype={y_dtype})
+    y = torch.full((len(labels), length), -100, dtype=torch.long)
+    for i, lab in enumerate(labels):
+        for j, c in enumerate(lab[:length]):
+            y[i, j] = CLASS_NAMES.index(c)
+    return y
+
+
+# ---- the head (copied from the playground) -------------------------------------------------
+{model_code}
+
+
+def loss_fn(out, y):
+    return {loss_line}
+
+
+def evaluate(model, x, y):
+    model.eval()
+    with torch.no_grad():
+        return loss_fn(model(x), y).item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--random-esm", action="store_true", help="random ESM-2 weights (offline test run)")
+    ap.add_argument("--weights", help="a head bundle (.pt) saved from the playground")
+    args = ap.parse_args()
+    if DATA_CSV:
+        s, lab = read_csv(DATA_CSV)
+        train_seqs, train_labels, test_seqs, test_labels = split(s, lab, 0.75, SEED)
+    else:
+        {split_code.replace(chr(10), chr(10) + "        ")}
+    esm_model, alphabet = load_esm2(args.random_esm)
+    x = embed(esm_model, alphabet, train_seqs + test_seqs, per_residue={per_res})
+    y = targets(train_labels + test_labels, x.shape[1] if x.dim() == 3 else 0)
+    n_train = len(train_seqs)
+    x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    print(f"{{n_train}} training and {{len(test_seqs)}} test proteins; embeddings {{tuple(x.shape)}}")
+
+    spec = {spec_call(head_spec)}
+    torch.manual_seed(SEED)
+    model = ESMHead(spec.embed_dim, spec.head, spec.hidden, spec.n_outputs, spec.dropout)
+    if args.weights:
+        bundle = torch.load(args.weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(bundle["state_dict"])
+        print(f"final test loss: {{evaluate(model, x_test, y_test):.6f}}")
+        return
+    torch.manual_seed(SEED)
+    optimizer = {optimizer_code(config)}
+    shuffle = torch.Generator().manual_seed(SEED)
+    batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
+    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  test loss {{evaluate(model, x_test, y_test):.4f}}")
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(n_train, generator=shuffle)
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            loss = loss_fn(model(x_train[idx]), y_train[idx])
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        train_loss, test_loss = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
+        if epoch % max(1, args.epochs // 10) == 0 or epoch == 1:
+            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
+    print(f"final test loss: {{test_loss:.6f}}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def script_for_spec(spec, config: TrainConfig, *, task: str, input=None, class_names=(), epochs: int = 10,
+                    seed: int = 0, title: str = "") -> str:
+    """The script for any spec: ESM-2 heads, one-hot and token models (generated data of the right shape)."""
+    if spec.kind == "esm_head":
+        return esm_head_script(spec, config, task=task, class_names=class_names, epochs=epochs, seed=seed, title=title)
+    from playground.bundle import infer_input
+
+    inp = input or infer_input(spec)
+    return sequence_script(spec, config, task=task, input=inp, class_names=class_names, epochs=epochs, seed=seed,
+                           generate=(600, inp.length or 50), title=title)

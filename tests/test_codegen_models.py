@@ -137,3 +137,29 @@ def test_model_source_copies_helpers_and_strips_the_registry():
     with pytest.raises(ValueError, match="one-hot and token"):
         sequence_script(spec=MLPSpec(), config=CFG, task="binary", input=InputSpec("features", None))
     assert np.isfinite(1.0)
+
+
+def test_esm_head_script_reproduces_the_head_on_the_pages_proteins(tmp_path):
+    """fair-esm embeds the page's proteins in the script (here ESM-2 with the page's random weights,
+    offline); the head trains as on the page and ends at the page's test loss."""
+    from playground import esm
+    from playground.data import protein
+
+    handle = esm.random_model("esm2_t6_8M_UR50D", seed=0)
+    ps = protein.solubility_set(n=40, min_len=20, max_len=40, seed=6)
+    base = protein.to_split(ps, "random", 0.75, 6)
+    data = esm.head_split(handle, ps.seqs, base)
+    spec = esm.make_head_spec(handle, data, head="mlp", hidden=8)
+    tr = Trainer(build_model(spec, 0), data, TrainConfig(optimizer="adam", lr=0.01, batch_size=8, seed=0))
+    tr.run_epochs(3)
+    tr_idx, te_idx = base.meta["train_idx"], base.meta["test_idx"]
+    seqs = ([ps.seqs[i] for i in tr_idx], [int(ps.y[i]) for i in tr_idx], [ps.seqs[i] for i in te_idx],
+            [int(ps.y[i]) for i in te_idx])
+    src = script_for_trainer(tr, spec, epochs=3, sequences=seqs)
+    assert "RANDOM_ESM_SEED = 0" in src and "class ESMHead" in src and "esm.pretrained" in src
+    out = run_script(src, tmp_path, name="train_esm_head.py")
+    final = float(re.search(r"final test loss: ([0-9.]+)", out).group(1))
+    assert abs(final - tr.latest["test_loss"]) < 2e-3
+    bundle_from_trainer(tr, spec, page="esm", dataset="solubility").save(tmp_path / "head.pt")
+    out = run_script(src, tmp_path, "--weights", "head.pt", name="train_esm_head.py")
+    assert abs(float(re.search(r"final test loss: ([0-9.]+)", out).group(1)) - tr.latest["test_loss"]) < 2e-3
