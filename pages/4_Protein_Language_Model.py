@@ -309,7 +309,7 @@ def tab_mlm():
         st.warning("✂️ " + w)
     if pred.masked:
         st.plotly_chart(P.topk_figure(pred.top, pred.seq, UNTR, pred.true_prob), key="esm.fig.topk")
-        rows = [{"position": p, "true residue": pred.seq[p - 1], "P(true residue)": round(pred.true_prob[p], 4),
+        rows = [{"position": p, "true residue": pred.seq[p - 1], "P(true residue)": f"{pred.true_prob[p]:.3g}",
                  "rank of the true residue": int((pred.probs[p - 1, :20] > pred.true_prob[p]).sum() + 1),
                  f"top {len(pred.top[p])}": "  ".join(f"{a} {v:.2f}" for a, v in pred.top[p])}
                 for p in pred.masked]
@@ -319,7 +319,7 @@ def tab_mlm():
     st.plotly_chart(P.probability_heatmap(pred.probs, pred.seq, pred.masked, UNTR,
                                           "P(amino acid) at every position, one pass with the masks above"),
                     key="esm.fig.heat")
-    st.caption("At unmasked positions the model sees the residue and mostly copies it; the masked columns are "
+    st.caption("At unmasked positions a trained model sees the residue and mostly copies it; the masked columns are "
                "the real predictions. **Pseudo-perplexity** masks every position in turn and asks how surprised "
                "the model is by the true residue: 1 = always certain and right, 20 = a uniform guess.")
     ppl_key = (H.key, pred.seq)

@@ -14,6 +14,8 @@ from playground.plots.common import TEST_COLOR, TRAIN_COLOR, _layout
 
 UNTRAINED = "untrained weights"
 MODEL_COLORS = ["#0b6e4f", "#c0392b", "#1f77b4", "#8e44ad"]
+LABEL_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                "#d62728"]
 AA_COLUMNS = list("ACDEFGHIKLMNPQRSTVWY") + ["other"]
 
 
@@ -109,7 +111,7 @@ def projection_figure(xy: np.ndarray, labels, ids: list[str], caption: str, untr
             name = f"{label_name} {lab}".strip()
             fig.add_scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
                             text=[ids[i] for i in idx], marker=dict(size=8, opacity=0.8,
-                                                                    color=MODEL_COLORS[k % len(MODEL_COLORS)]),
+                                                                    color=LABEL_COLORS[k % len(LABEL_COLORS)]),
                             hovertemplate="%{text}<extra>" + name + "</extra>")
     fig.update_xaxes(title="component 1")
     fig.update_yaxes(title="component 2")
