@@ -49,6 +49,12 @@ def test_upload_bundle_paste_fasta_predict_and_download(server_url, page, tmp_pa
     called = [float(r["P(CTCF)"]) >= 0.5 for r in rows]
     truth = [bool(v) for v in ds.y[:40]]
     assert sum(a == b for a, b in zip(called, truth)) >= 30        # a trained model: mostly right
+    # click the fifth row of the table: its saliency and mutagenesis are drawn
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 * 5 + 17)
+    wait_for_app(page)
+    page.get_by_text("In-silico mutagenesis of seq5").first.wait_for()
     page.set_viewport_size({"width": 1400, "height": 2800})
     time.sleep(1.5)
     shot = screenshot(page, "predict_cnn_bundle")
