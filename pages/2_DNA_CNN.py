@@ -33,7 +33,8 @@ MODELS = {"primer": "Genomics-primer CNN (32 × w12, max-pool 4, dense 16)",
           "mlp": "MLP on the flat one-hot",
           "logreg": "Logistic regression on the flat one-hot"}
 TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence")
-LOGO_REFRESH_S = 1.0      # while playing, logos are redrawn at most this often (plus their own drawing time)
+INTERP_REFRESH_S = 1.0    # while playing, filter PWMs + "motif recovered" are recomputed at most this often
+LOGO_REFRESH_S = 1.0      # ... and logos redrawn at most this often, and never more than a third of the time
 
 state = PageState("dna", [
     Param("dataset", "planted", choices=tuple(dna.DATASETS)),
@@ -79,10 +80,11 @@ state = PageState("dna", [
     Param("batch", 32, "int", choices=BATCH_CHOICES),
     Param("early_stop", 0, "int", lo=0, hi=50),
     Param("tab", TABS[0], choices=TABS),
-    Param("seq", 1, "int", lo=1, hi=100000),
+    Param("seq", 0, "int", lo=0, hi=100000),   # 0 = the first test sequence with a planted motif
     Param("n_logos", 8, "int", choices=(4, 8, 16, 32)),
     Param("logo_kind", "activation", choices=("activation", "weights")),
     Param("explain_class", 0, "int", lo=0, hi=10),
+    Param("sal_logo", True, "bool"),
 ])
 state.load()
 seed, device = sidebar(state)
@@ -365,26 +367,52 @@ def interp_x(tr: Trainer):
     return x[:4000]
 
 
-def interpretation(tr: Trainer, force: bool = False):
-    """Filter PWMs + motif recovery for the trainer's current weights; recomputed when the
-    weights changed, but while playing at most every LOGO_REFRESH_S seconds."""
+def interpretation(tr: Trainer):
+    """Filter PWMs + motif recovery for the trainer's current weights: recomputed when the
+    weights changed, but while playing at most every INTERP_REFRESH_S seconds."""
     key = (id(tr), tr.steps)
     got = ss.get("dna._interp")
-    if got is not None and got["key"] == key:
+    if got is not None and (got["key"] == key or (got["id"] == id(tr) and live.playing
+                                                  and time.perf_counter() - got["t"] < INTERP_REFRESH_S)):
         return got
-    if got is not None and got["id"] == id(tr) and live.playing and not force and \
-            time.perf_counter() - got["t"] < LOGO_REFRESH_S + got.get("cost", 0.0):
-        return got
-    t0 = time.perf_counter()
     pwms = activation_pwms(tr.model, interp_x(tr))
     rec = motif_recovery(pwms, dataset.motifs)
-    got = {"key": key, "id": id(tr), "epoch": tr.epoch, "pwms": pwms, "recovery": rec, "t": t0, "logos": {}}
+    got = {"key": key, "id": id(tr), "epoch": tr.epoch, "pwms": pwms, "recovery": rec, "t": time.perf_counter(),
+           "table": {}}
     hist = ss.setdefault("dna._recovery", [])
     if rec and (not hist or hist[-1]["epoch"] != tr.epoch):
         hist.append({"epoch": tr.epoch, **{r["motif"]: r["score"] for r in rec}})
-    got["cost"] = time.perf_counter() - t0
     ss["dna._interp"] = got
     return got
+
+
+def filter_logos(got: dict, order: list[int], kind: str) -> tuple[bytes, int]:
+    """PNG of the chosen filters' logos and the epoch it shows. logomaker is slow (about
+    0.15 s a logo), so while playing the picture is redrawn only after a new epoch, at most
+    every LOGO_REFRESH_S seconds and at most a third of the time; the last one is shown meanwhile."""
+    cache = ss.get("dna._logos")
+    want = (got["key"], kind, tuple(order))
+    if cache is not None and cache["want"] == want:
+        return cache["png"], cache["epoch"]
+    if cache is not None and live.playing and cache["id"] == got["id"] and cache["kind"] == kind and (
+            cache["epoch"] == got["epoch"]
+            or time.perf_counter() - cache["done"] < max(LOGO_REFRESH_S, 2.0 * cache["cost"])):
+        return cache["png"], cache["epoch"]
+    t0 = time.perf_counter()
+    pwms = got["pwms"]
+    if kind == "activation":
+        mats = [information_matrix(pwms.pwms[f]) for f in order]
+        ylabel, ylim = "bits", (0, 2)
+    else:
+        mats = [weight_logo_matrix(pwms.weights[f]) for f in order]
+        ylabel, ylim = "weight", None
+    titles = [f"filter {f + 1} · {int(pwms.n_sites[f])} sites" for f in order]
+    with st.spinner(f"Drawing {len(order)} logos …"):
+        png = figure_png(logo_grid_figure(mats, titles, ylabel, ncols=4, ylim=ylim))
+    done = time.perf_counter()
+    ss["dna._logos"] = {"want": want, "png": png, "epoch": got["epoch"], "id": got["id"], "kind": kind,
+                        "done": done, "cost": done - t0}
+    return png, got["epoch"]
 
 
 def status_row(tr: Trainer) -> None:
@@ -423,18 +451,38 @@ def label_text(y) -> str:
     return dataset.class_names[int(y)]
 
 
+def next_with_motif(tr: Trainer, after: int = 0) -> int:
+    """1-based position of the next test sequence (after ``after``) that carries a planted site."""
+    test_idx = tr.data.meta["test_idx"]
+    if dataset.sites:
+        for k in list(range(after, len(test_idx))) + list(range(0, after)):
+            if dataset.sites[int(test_idx[k])]:
+                return k + 1
+    return 1
+
+
 def sequence_picker(tr: Trainer, where: str) -> tuple[int, int]:
     n_test = len(tr.data.meta["test_idx"])
-    if state.get("seq") > n_test:
-        state.set("seq", 1)
-    c1, c2 = st.columns([1, 3])
+    if not 1 <= state.get("seq") <= n_test:
+        state.set("seq", next_with_motif(tr))
+    c1, c2, c3 = st.columns([1, 1, 2.2], vertical_alignment="bottom")
     c1.number_input(f"Test sequence (1-{n_test})", 1, n_test, step=1, key=K("seq"))
+    if dataset.sites:
+        c2.button("Next with a motif ⏭", key=f"dna.next_motif.{where}",
+                  on_click=lambda: state.set("seq", next_with_motif(tr, int(state.get("seq")))))
     i, j = test_index(tr)
     sites = dataset.sites[j] if dataset.sites else []
     where_txt = ", ".join(f"**{s.motif}** at {s.start + 1}-{s.end} ({s.strand} strand)" for s in sites)
-    c2.markdown(f"Label: **{label_text(dataset.y[j])}**" + (f" · planted {where_txt}" if sites else
+    c3.markdown(f"Label: **{label_text(dataset.y[j])}**" + (f" · planted {where_txt}" if sites else
                                                              (" · no planted motif" if dataset.motifs else "")))
     return i, j
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def motif_logo_png(label: str, consensus: str, pwm: list) -> bytes:
+    fig = logo_figure(information_matrix(np.array(pwm)), f"Planted motif: {label} · consensus {consensus}",
+                      ylim=(0, 2), width=7, height=1.8)
+    return figure_png(fig)
 
 
 def tab_data(tr: Trainer) -> None:
@@ -454,12 +502,7 @@ def tab_data(tr: Trainer) -> None:
             "\"no base here\" (some tools put 0.25 in every column instead). Padding is also zeros.")
         st.code(f"one_hot('{seq[:8]}…')  # -> tensor of shape (1, 4, {dataset.length})", language="python")
         for m in dataset.motifs[:5]:
-            got = ss.setdefault("dna._motif_logos", {})
-            if m.label not in got:
-                fig = logo_figure(information_matrix(m.pwm), f"Planted motif: {m.label} · consensus {m.consensus}",
-                                  ylim=(0, 2), width=7, height=1.8)
-                got[m.label] = figure_png(fig)
-            st.image(got[m.label])
+            st.image(motif_logo_png(m.label, m.consensus, m.pwm.round(6).tolist()))
         csv = dataset.to_frame().to_csv(index=False)
         st.download_button("⬇️ This data set as CSV", csv, file_name="dna_dataset.csv", mime="text/csv",
                            key="dna.dl_csv", help="Upload it again with 'Upload CSV / FASTA'.")
@@ -507,46 +550,36 @@ def tab_filters(tr: Trainer) -> None:
                "numbers, centred per column. Filters are sorted by how well they match the planted motif"
                + ("" if dataset.motifs else " (by information content: no motif was planted)") + ".")
     order = rank_filters(pwms, dataset.motifs)[: int(state.get("n_logos"))]
-    logo_key = (state.get("logo_kind"), tuple(order))
-    if logo_key not in got["logos"]:
-        P = pwms.pwms
-        if state.get("logo_kind") == "activation":
-            mats = [information_matrix(P[f]) for f in order]
-            ylabel, ylim = "bits", (0, 2)
-        else:
-            mats = [weight_logo_matrix(pwms.weights[f]) for f in order]
-            ylabel, ylim = "weight", None
-        titles = [f"filter {f + 1} · {int(pwms.n_sites[f])} sites" for f in order]
-        t0 = time.perf_counter()
-        got["logos"][logo_key] = figure_png(logo_grid_figure(mats, titles, ylabel, ncols=4, ylim=ylim))
-        got["cost"] = got.get("cost", 0.0) + time.perf_counter() - t0
-    left, right = st.columns([3, 1.25])
-    with left:
-        st.image(got["logos"][logo_key], caption=f"First-layer filters after epoch {got['epoch']}"
-                 + (" (refreshed about once a second while training)" if live.playing else ""))
-    with right:
-        for r in rec:
-            if r["filter"] is None:
-                st.metric(f"Motif recovered: {r['motif']}", "–")
-                continue
-            st.metric(f"Motif recovered: {r['motif']}", f"{r['score']:.2f}",
-                      help="Best column-wise Pearson between a filter's PWM and the planted motif.")
-            st.caption(f"best: filter {r['filter'] + 1}, {r['strand']} strand, {r['overlap']} columns aligned")
-        if tr.model.filter_weights().shape[2] < 6 and rec:
-            st.caption("⚠️ Filters narrower than 6 bases cannot hold a whole motif; their match scores are weak "
-                       "evidence.")
-        hist = ss.get("dna._recovery") or []
+    png, shown_epoch = filter_logos(got, order, state.get("logo_kind"))
+    hist = ss.get("dna._recovery") or []
+    if rec:
+        cols = st.columns([1] * len(rec[:3]) + [2.2])
+        for col, r in zip(cols, rec[:3]):
+            with col:
+                if r["filter"] is None:
+                    st.metric(f"Motif recovered: {r['motif']}", "–")
+                    continue
+                st.metric(f"Motif recovered: {r['motif']}", f"{r['score']:.2f}",
+                          help="Best column-wise Pearson between a filter's PWM and the planted motif (1 = identical).")
+                st.caption(f"best: filter {r['filter'] + 1}, {r['strand']} strand, {r['overlap']} columns aligned")
+        if tr.model.filter_weights().shape[2] < 6:
+            cols[0].caption("⚠️ Filters narrower than 6 bases cannot hold a whole motif; their match scores are "
+                            "weak evidence.")
         if len(hist) > 1:
-            st.plotly_chart(recovery_figure(hist, "Motif recovered per epoch"), key="dna.recovery",
-                            config={"displayModeBar": False})
+            with cols[-1]:
+                st.plotly_chart(recovery_figure(hist, "Motif recovered per epoch", height=220), key="dna.recovery",
+                                config={"displayModeBar": False})
+    st.image(png, width="stretch", caption=f"First-layer filters after epoch {shown_epoch}"
+             + (" (redrawn every second or two while training: logos are slow to draw)" if live.playing else ""))
     if live.playing:
         st.caption("JASPAR matches and downloads appear when training is paused.")
         return
     st.markdown("##### Best JASPAR matches (CORE vertebrates, column-wise Pearson, both strands)")
-    table_key = ("table", tuple(order))
-    if table_key not in got["logos"]:
-        got["logos"][table_key] = jaspar_table(pwms, top=3, filters=order)
-    st.dataframe(got["logos"][table_key], hide_index=True, width="stretch")
+    table_key = tuple(order)
+    if table_key not in got["table"]:
+        with st.spinner("Matching the filters against JASPAR …"):
+            got["table"][table_key] = jaspar_table(pwms, top=3, filters=order)
+    st.dataframe(got["table"][table_key], hide_index=True, width="stretch")
     d1, d2, _ = st.columns([1, 1, 2])
     d1.download_button("⬇️ Filters as MEME", to_meme(pwms, min_sites=1), file_name="dna_filters.meme",
                        mime="text/plain", key="dna.dl_meme", help="MEME minimal format, e.g. for Tomtom.")
@@ -578,9 +611,12 @@ def tab_explain(tr: Trainer) -> None:
     ism = in_silico_mutagenesis(tr.model, x, target)
     st.plotly_chart(saliency_figure(sal, seq, sites), key="dna.saliency", config={"displayModeBar": False})
     st.plotly_chart(ism_figure(ism, seq, sites), key="dna.ism", config={"displayModeBar": False})
+    st.toggle("Saliency as a logo (slower to draw)", key=K("sal_logo"))
     lkey = ("saliency_logo", id(tr), tr.steps, i, target)
     cache = ss.setdefault("dna._sal_logo", {})
-    if lkey not in cache and not live.playing:
+    if not state.get("sal_logo"):
+        cache.clear()
+    elif lkey not in cache and not live.playing:
         cache.clear()
         cache[lkey] = figure_png(logo_figure(sal, "Saliency as a logo: letter height = gradient × input", "grad × input",
                                              sites=sites, width=13, height=2.0))

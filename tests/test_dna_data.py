@@ -41,6 +41,17 @@ def test_search_jaspar_by_name_and_id():
         resolve_motif("NOTATF")
 
 
+def test_jaspar_collection_matches_pyjaspar_entries():
+    from playground.data.motifs import jaspar_by_id, jaspar_collection
+
+    coll = jaspar_collection()
+    assert len(coll) > 800 and len(set(coll.ids)) == len(coll)
+    for mid in ("MA0139.2", "MA0035.5", "MA0108.3"):
+        i = coll.ids.index(mid)
+        ref = jaspar_by_id(mid)       # through pyjaspar's own fetch_motif_by_id
+        assert coll.names[i] == ref.name and np.allclose(coll.pwms[i], ref.pwm)
+
+
 def test_consensus_and_iupac():
     pwm = consensus_to_pwm("ACGTN")
     assert pwm[:, 0].tolist() == [1, 0, 0, 0] and pwm[:, 4].tolist() == [0.25] * 4

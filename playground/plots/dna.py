@@ -106,23 +106,26 @@ def ism_figure(delta: np.ndarray, seq: str, sites=(), title: str = "In-silico mu
     for st in sites:
         fig.add_shape(type="rect", x0=st.start + 0.5, x1=st.end + 0.5, y0=-0.5, y1=3.5,
                       line=dict(color="black", width=2.5, dash="dot"))
-        fig.add_annotation(x=(st.start + st.end) / 2 + 0.5, y=-0.5, yshift=-2, text=f"planted {st.motif}",
+        fig.add_annotation(x=(st.start + st.end) / 2 + 0.5, y=1.0, yref="paper", text=f"planted {st.motif}",
                            showarrow=False, yanchor="bottom", font=dict(size=12))
     fig.update_xaxes(title="position (• = the sequence's base)")
     return _style(fig, title, 260)
 
 
-def recovery_figure(history: list[dict], title: str = "Motif recovered (best filter vs planted motif)") -> go.Figure:
+def recovery_figure(history: list[dict], title: str = "Motif recovered (best filter vs planted motif)",
+                    height: int = 280) -> go.Figure:
     """Pearson of the best-matching filter per epoch, one line per planted motif."""
     fig = go.Figure()
     names = sorted({k for h in history for k in h if k != "epoch"})
     for n in names:
         pts = [(h["epoch"], h[n]) for h in history if n in h]
         fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=n)
-    fig.add_hline(y=0.8, line_dash="dash", line_color="gray", annotation_text="0.8", annotation_position="left")
-    fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title="column-wise Pearson", range=[0, 1.02])
-    return _layout(fig, title, 280)
+    fig.add_hline(y=0.8, line_dash="dash", line_color="gray")
+    last = max((h["epoch"] for h in history), default=1)
+    fig.update_xaxes(title="epoch", dtick=max(1, int(np.ceil(last / 8))))
+    fig.update_yaxes(title="Pearson", range=[0, 1.05], tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    fig.update_layout(showlegend=len(names) > 1)
+    return _style(fig, title, height, uirevision="keep", margin=dict(l=50, r=10, t=40, b=40))
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,7 +156,7 @@ def draw_logo(ax, mat: np.ndarray, title: str = "", ylabel: str = "bits", ylim=N
 
 
 def logo_grid_figure(mats: list[np.ndarray], titles: list[str], ylabel: str = "bits", ncols: int = 4,
-                     ylim=(0, 2.0), panel_height: float = 1.55, width: float = 13.0):
+                     ylim=(0, 2.0), panel_height: float = 1.7, width: float = 13.0, fontsize: int = 12):
     """Several logos in one matplotlib figure (e.g. one per filter)."""
     import matplotlib
 
@@ -175,7 +178,7 @@ def logo_grid_figure(mats: list[np.ndarray], titles: list[str], ylabel: str = "b
             top = float(np.clip(m, 0, None).sum(0).max()) or 1.0
             bottom = float(np.clip(m, None, 0).sum(0).min())
             lim = (min(bottom * 1.05, 0), top * 1.05)
-        draw_logo(ax, mats[i], titles[i], ylabel, lim)
+        draw_logo(ax, mats[i], titles[i], ylabel, lim, fontsize=fontsize)
     fig.tight_layout(pad=0.4, h_pad=0.6, w_pad=0.8)
     return fig
 
@@ -192,7 +195,7 @@ def logo_figure(mat: np.ndarray, title: str = "", ylabel: str = "bits", ylim=Non
     return fig
 
 
-def figure_png(fig, dpi: int = 80) -> bytes:
+def figure_png(fig, dpi: int = 90) -> bytes:
     """A matplotlib figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
