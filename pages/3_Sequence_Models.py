@@ -449,7 +449,7 @@ with tabs[1]:
         default_tiny = sequence_text(int(state.get("seq_idx")))[:8]
         w1, w2, w3 = st.columns([2, 1, 1])
         w1.text_input("Tiny example (empty = the first 8 letters of the chosen sequence)", key=K("wt_seq"),
-                      max_chars=24)
+                      max_chars=24, placeholder=default_tiny)
         n_layers = len(model.encoder.layers)
         n_heads = model.encoder.layers[0].attention.heads
         if int(state.get("wt_layer")) > n_layers:
@@ -476,11 +476,12 @@ with tabs[1]:
                            f"(each softmax row still runs over all {n}).")
             st.markdown("**1 · Queries, keys, values**: Q = X·W_Q, K = X·W_K, V = X·W_V, where X is what enters "
                         "the attention block" + (" (after LayerNorm)." if steps.norm == "pre" else "."))
-            q1, q2, q3 = st.columns(3)
-            for col, mat, name in ((q1, steps.q, "Q"), (q2, steps.k, "K"), (q3, steps.v, "V")):
-                col.plotly_chart(matrix_figure(mat[:show], rows, dims, name), key=f"seq.wt_{name}",
+            fmt = ".2f" if steps.d_k <= 8 else ".1f"
+            q1, q2 = st.columns(2)
+            for col, mat, name in ((q1, steps.q, "Q"), (q2, steps.k, "K")):
+                col.plotly_chart(matrix_figure(mat[:show], rows, dims, name, fmt), key=f"seq.wt_{name}",
                                  config={"displayModeBar": False})
-            st.markdown("**2 · Scores** QKᵀ/√d_k: how well each query matches each key.  "
+            st.markdown("**2 · Scores** QKᵀ/√d_k: how well each query (row) matches each key (column).  "
                         "**3 · Softmax** over each row: the attention weights (each row sums to 1).")
             s1, s2 = st.columns(2)
             s1.plotly_chart(matrix_figure(steps.scores[:show, :show], rows, steps.labels[:show],
@@ -491,7 +492,10 @@ with tabs[1]:
                             config={"displayModeBar": False})
             st.markdown("**4 · Output** = weights · V: each position's new vector is a weighted average of the "
                         "value rows (then W_O mixes the heads).")
-            st.plotly_chart(matrix_figure(steps.output[:show], rows, dims, "softmax(QKᵀ/√d_k) · V"),
+            o1, o2 = st.columns(2)
+            o1.plotly_chart(matrix_figure(steps.v[:show], rows, dims, "V", fmt), key="seq.wt_V",
+                            config={"displayModeBar": False})
+            o2.plotly_chart(matrix_figure(steps.output[:show], rows, dims, "softmax(QKᵀ/√d_k) · V", fmt),
                             key="seq.wt_output", config={"displayModeBar": False})
             st.caption(f"Check: recomputed by hand (NumPy, float64), the weights match the ones the model used "
                        f"to within {steps.max_difference:.1e}.")

@@ -197,3 +197,23 @@ def test_figures_carry_the_numbers_and_labels():
     assert mf.data[0].text[0][0] == format(steps.q[0, 0], ".2f")
     pf = positional_encoding_figure(positional_encoding(model, 12))
     assert np.asarray(pf.data[0].z).shape == (12, 32)
+
+
+@pytest.mark.parametrize("spec", [TransformerSpec(dropout=0.0), TransformerSpec(pooling="cls", norm="post", dropout=0.0),
+                                  dataclasses.replace(HYBRID_SMALL, vocab_size=5, n_outputs=1, dropout=0.0)],
+                         ids=["transformer", "transformer-cls-post", "hybrid"])
+def test_fast_training_path_computes_the_same_as_the_readable_one(spec):
+    """Training uses PyTorch's fused attention; the maps use the readable code: same numbers, same gradients."""
+    x = _batch()
+    m = build_model(spec, 0).eval()
+    fast = m(x)
+    h, pad, _ = m.encode(x, need_weights=True)
+    pooled = h[:, 0] if getattr(m.spec, "pooling", "") == "cls" else (
+        torch.nan_to_num(h.masked_fill(pad[..., None], float("-inf")).amax(1), neginf=0.0)
+        if getattr(m.spec, "pooling", "") == "max" else
+        (h * (~pad)[..., None]).sum(1) / (~pad).sum(1, keepdim=True))
+    slow = m.head(pooled)
+    assert torch.allclose(fast, slow, atol=1e-5)
+    g_fast = torch.autograd.grad(fast.sum(), m.embed.weight)[0]
+    g_slow = torch.autograd.grad(slow.sum(), m.embed.weight)[0]
+    assert torch.allclose(g_fast, g_slow, atol=1e-5)

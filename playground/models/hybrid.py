@@ -148,13 +148,13 @@ class HybridCNNTransformer(nn.Module):
         x = x.masked_fill(~pooled_valid[:, None], 0.0).transpose(1, 2)                   # (B, P, d)
         return x, ~pooled_valid
 
-    def encode(self, tokens: torch.Tensor):
+    def encode(self, tokens: torch.Tensor, need_weights: bool = True):
         x, pad = self.pooled_features(tokens)
-        x, weights = self.encoder(self.positions(x), pad)
+        x, weights = self.encoder(self.positions(x), pad, need_weights)
         return x, pad, weights
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x, pad, _ = self.encode(tokens)
+        x, pad, _ = self.encode(tokens, need_weights=False)
         if self.spec.pooling == "max":
             pooled = torch.nan_to_num(x.masked_fill(pad[..., None], float("-inf")).amax(1), neginf=0.0)
         else:

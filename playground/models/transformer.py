@@ -101,9 +101,17 @@ class MultiHeadSelfAttention(nn.Module):
         b, n, _ = t.shape
         return t.view(b, n, self.heads, self.d_k).transpose(1, 2)          # (B, heads, L, d_k)
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None):
-        """x (B, L, d_model), pad (B, L) True at padding -> (output (B, L, d_model), weights (B, heads, L, L))."""
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None, need_weights: bool = True):
+        """x (B, L, d_model), pad (B, L) True at padding -> (output (B, L, d_model), weights (B, heads, L, L)).
+
+        With ``need_weights=False`` (training) the same computation runs as PyTorch's fused
+        ``scaled_dot_product_attention`` (faster; no weights returned). The tests check both agree."""
         q, k, v = self.split_heads(self.q(x)), self.split_heads(self.k(x)), self.split_heads(self.v(x))
+        if not need_weights and self.dropout.p == 0 and (pad is None or not bool(pad.all(1).any())):
+            mask = None if pad is None or not bool(pad.any()) else ~pad[:, None, None, :]
+            mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            b, _, n, _ = mixed.shape
+            return self.out(mixed.transpose(1, 2).reshape(b, n, self.d_model)), None
         scores = (q / math.sqrt(self.d_k)) @ k.transpose(-2, -1)          # Q Kᵀ / √d_k: (B, heads, L, L)
         if pad is not None and bool(pad.any()):
             keys_pad = pad[:, None, None, :]
@@ -143,13 +151,13 @@ class EncoderLayer(nn.Module):
         """What the attention block sees (after LayerNorm for pre-LN)."""
         return self.norm1(x) if self.norm == "pre" else x
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None, need_weights: bool = True):
         if self.norm == "pre":
-            a, weights = self.attention(self.norm1(x), pad)
+            a, weights = self.attention(self.norm1(x), pad, need_weights)
             x = x + self.dropout(a)
             x = x + self.dropout(self.feed_forward(self.norm2(x)))
         else:
-            a, weights = self.attention(x, pad)
+            a, weights = self.attention(x, pad, need_weights)
             x = self.norm1(x + self.dropout(a))
             x = self.norm2(x + self.dropout(self.feed_forward(x)))
         return x, weights
@@ -165,10 +173,10 @@ class TransformerEncoder(nn.Module):
                                     for _ in range(layers))
         self.final_norm = nn.LayerNorm(d_model) if norm == "pre" else nn.Identity()
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None, need_weights: bool = True):
         all_weights = []
         for layer in self.layers:
-            x, w = layer(x, pad)
+            x, w = layer(x, pad, need_weights)
             all_weights.append(w)
         return self.final_norm(x), all_weights
 
@@ -247,14 +255,14 @@ class TransformerClassifier(nn.Module):
             pad = torch.cat([torch.zeros_like(pad[:, :1]), pad], 1)
         return self.input_dropout(self.positions(x)), pad
 
-    def encode(self, tokens: torch.Tensor):
+    def encode(self, tokens: torch.Tensor, need_weights: bool = True):
         """(final vectors (B, L', d), pad mask (B, L'), attention weights per layer (B, heads, L', L'))."""
         x, pad = self.embed_tokens(tokens)
-        x, weights = self.encoder(x, pad)
+        x, weights = self.encoder(x, pad, need_weights)
         return x, pad, weights
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x, pad, _ = self.encode(tokens)
+        x, pad, _ = self.encode(tokens, need_weights=False)
         if self.spec.pooling == "per_position":
             return self.head(x)                          # (B, L, classes)
         pooled = x[:, 0] if self.spec.pooling == "cls" else masked_mean(x, pad)
