@@ -28,8 +28,7 @@ from torch import nn
 
 from playground import encoding
 from playground.bundle import Bundle, BundleError
-from playground.data.parsing import MAX_BYTES, ParsedSequences, SequenceFileError, parse_sequence_file, \
-    parse_sequence_text
+from playground.data.parsing import MAX_BYTES, SequenceFileError, parse_sequence_file, parse_sequence_text
 
 MAX_SEQUENCES = 100_000                      # per prediction run
 MAX_LENGTH = {"dna": 10_000, "protein": 5_000}   # longest sequence for models that read any length

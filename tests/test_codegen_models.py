@@ -6,7 +6,6 @@ import subprocess
 import sys
 import types
 
-import numpy as np
 import pytest
 import torch
 
@@ -136,9 +135,9 @@ def test_model_source_copies_helpers_and_strips_the_registry():
     assert "class MLP" in toy_script("circle", 100, 0.0, 0.5, ["x1", "x2"], MLPSpec(2, (3,), "relu", 1), CFG)
     with pytest.raises(ValueError, match="one-hot and token"):
         sequence_script(spec=MLPSpec(), config=CFG, task="binary", input=InputSpec("features", None))
-    assert np.isfinite(1.0)
 
 
+@pytest.mark.slow
 def test_esm_head_script_reproduces_the_head_on_the_pages_proteins(tmp_path):
     """fair-esm embeds the page's proteins in the script (here ESM-2 with the page's random weights,
     offline); the head trains as on the page and ends at the page's test loss."""
@@ -160,6 +159,3 @@ def test_esm_head_script_reproduces_the_head_on_the_pages_proteins(tmp_path):
     out = run_script(src, tmp_path, name="train_esm_head.py")
     final = float(re.search(r"final test loss: ([0-9.]+)", out).group(1))
     assert abs(final - tr.latest["test_loss"]) < 2e-3
-    bundle_from_trainer(tr, spec, page="esm", dataset="solubility").save(tmp_path / "head.pt")
-    out = run_script(src, tmp_path, "--weights", "head.pt", name="train_esm_head.py")
-    assert abs(float(re.search(r"final test loss: ([0-9.]+)", out).group(1)) - tr.latest["test_loss"]) < 2e-3

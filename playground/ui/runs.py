@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 from typing import Callable
 
