@@ -10,7 +10,7 @@ from playground.data.parsing import MAX_BYTES, SequenceFileError
 from playground.predict import (LONG_POLICIES, MAX_SEQUENCES, aligned_text, can_explain, explain, input_rules,
                                 length_limit, load_model, predict, read_input, residue_symbols)
 from playground.ui import PageState, Param, setup_page, show_error, sidebar
-from playground.ui.runs import get_model, png_config, session_models
+from playground.ui.runs import get_model, model_stamp, png_config, session_models
 
 setup_page("Predict", "🔮")
 
@@ -60,10 +60,7 @@ if state.get("source") == "session":
     st.selectbox("Model", list(options), key="predict._model", format_func=options.get)
     mid = ss["predict._model"]
     cached = ss.get("predict._session_bundle")
-    live_tr = None
-    if mid.startswith("live:"):
-        live_tr = ss.get("_runs.live", {}).get(mid[5:], {}).get("trainer")
-    stamp = (mid, id(live_tr), getattr(live_tr, "steps", None))
+    stamp = model_stamp(mid)
     if cached is not None and cached[0] == stamp:
         bundle = cached[1]
     else:

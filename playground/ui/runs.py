@@ -159,6 +159,14 @@ def session_models() -> list[tuple[str, str]]:
     return out
 
 
+def model_stamp(model_id: str) -> tuple:
+    """Changes when the model behind ``model_id`` changes (a current model trains on)."""
+    if model_id.startswith("live:"):
+        tr = (_live().get(model_id[5:]) or {}).get("trainer")
+        return (model_id, id(tr), getattr(tr, "steps", None))
+    return (model_id,)
+
+
 def get_model(model_id: str) -> Bundle | None:
     """The bundle for an id from ``session_models`` (current models are bundled now)."""
     if model_id.startswith("live:"):
@@ -282,5 +290,5 @@ def model_panel(trainer, spec, *, page: str, dataset: str = "", label_names=None
                "on the **Run history** page; its models are on the **Predict** page.")
 
 
-__all__ = ["track", "finish", "record", "record_history", "session_runs", "keep_model", "session_models", "get_model", "model_panel",
+__all__ = ["track", "finish", "record", "record_history", "session_runs", "keep_model", "session_models", "get_model", "model_stamp", "model_panel",
            "png_config", "MAX_MODELS"]
