@@ -218,7 +218,8 @@ class TokenCNNSpec(ModelSpec):
 
     def describe(self) -> str:
         convs = "→".join(str(c) for c in self.channels)
-        return f"CNN {len(self.channels)}×Conv1d(k={self.kernel}) {convs}, {CNN_POOLING[self.pooling].lower()} pooling"
+        out = "one output per position" if self.pooling == "per_position" else f"{self.pooling} pooling"
+        return f"CNN {len(self.channels)}×Conv1d(k={self.kernel}) {convs}, {out}"
 
     @property
     def receptive_field(self) -> int:

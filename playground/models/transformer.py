@@ -223,8 +223,9 @@ class TransformerSpec(ModelSpec):
         return TransformerClassifier(self)
 
     def describe(self) -> str:
+        out = "one output per position" if self.pooling == "per_position" else f"{self.pooling} pooling"
         return (f"Transformer d={self.d_model}, {self.heads} heads, {self.layers} layers, ff {self.ff}, "
-                f"{self.norm}-LN, {self.positional} positions, {self.pooling} pooling")
+                f"{self.norm}-LN, {self.positional} positions, {out}")
 
 
 class TransformerClassifier(nn.Module):

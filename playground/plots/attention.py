@@ -12,6 +12,8 @@ ATTN_SCALE = "Blues"
 MOTIF_COLORS = ("#d62728", "#2ca02c")
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
               "#bcbd22", "#17becf")
+METRIC_NAMES = {"accuracy": "accuracy", "q3": "Q3", "pearson_r": "Pearson r", "mcc": "MCC", "f1": "F1",
+                "auroc": "AUROC", "r2": "R²"}
 CLASS_COLORS = ("#d62728", "#1f77b4", "#bbbbbb", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
                 "#17becf", "#bcbd22")
 
@@ -165,7 +167,11 @@ def comparison_figure(runs, metric: str, what: str = "metric", title: str | None
         color = RUN_COLORS[i % len(RUN_COLORS)]
         fig.add_scatter(x=ep, y=y, mode="lines+markers", name=r.name, line=dict(color=color, width=2.5),
                         marker=dict(size=5))
-    fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title=("validation " + metric) if what == "metric" else "validation loss")
-    default = f"Validation {metric} per epoch" if what == "metric" else "Validation loss per epoch"
-    return _layout(fig, title or default, height, uirevision="compare")
+    label = METRIC_NAMES.get(metric, metric)
+    fig.update_xaxes(title="epoch", dtick=1 if max((r.epochs for r in runs), default=0) <= 10 else None)
+    fig.update_yaxes(title=("validation " + label) if what == "metric" else "validation loss")
+    default = f"Validation {label} per epoch" if what == "metric" else "Validation loss per epoch"
+    fig = _layout(fig, title or default, height, uirevision="compare")
+    fig.update_layout(legend=dict(orientation="h", y=-0.25, x=0, xanchor="left", yanchor="top"),
+                      margin=dict(l=50, r=10, t=40, b=100))
+    return fig
