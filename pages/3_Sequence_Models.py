@@ -136,6 +136,10 @@ with c_set:
         up = ss.get("seq._uploader")
         if up is not None:
             ss["seq._upload"] = (up.name, up.getvalue())
+        elif ss.get("seq._upload") is not None:
+            f1, f2 = st.columns([3, 1])
+            f1.caption(f"Using **{ss['seq._upload'][0]}** (uploaded earlier in this session).")
+            f2.button("Forget", key="seq._forget", on_click=lambda: ss.pop("seq._upload", None))
         u1, u2 = st.columns(2)
         u1.radio("Alphabet", ("protein", "dna"), key=K("up_alphabet"), horizontal=True,
                  format_func={"protein": "Protein", "dna": "DNA"}.get)
