@@ -4,6 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from playground.ui import PageState, setup_page, sidebar
+from playground.ui.lessons import lesson_catalog
 
 ROOT = Path(__file__).parent
 
@@ -40,5 +41,11 @@ for i, (path, title, text) in enumerate([c for c in CARDS if (ROOT / c[0]).exist
         st.markdown(f"#### {title}")
         st.write(text)
         st.page_link(path, label="Open", icon="➡️", query_params={"seed": str(state.get("seed"))})
+
+st.markdown("### 📚 Lessons")
+st.caption("The course's exercises, one click each: every step opens its page with the exact settings, "
+           "and the sidebar shows the step's text, a question and a check of what should happen. "
+           "For a class: switch on 📽️ Projector mode in the sidebar's 🏫 Classroom box.")
+lesson_catalog(projector=bool(state.get("projector")))
 
 state.sync()

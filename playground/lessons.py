@@ -221,6 +221,89 @@ def live_extras(page: str, settings: dict) -> dict:
     return {}
 
 
+# ---- Sequence models & attention ----------------------------------------------------------------
+def _seq_settings() -> dict:
+    from playground.models.hybrid import HYBRID_SMALL
+
+    hybrid = {f"h_{k}": getattr(HYBRID_SMALL, k) for k in SEQ_HYBRID_KEYS}
+    return {
+        "dataset": "dna_grammar", "n": 2000, "length": 60, "split": "random", "train_pct": 80,
+        "up_alphabet": "protein", "up_per_residue": False, "up_map_rare": False, "up_truncate": False,
+        "up_max_len": 1000, "family": "hybrid", "t_d": 32, "t_heads": 4, "t_layers": 2, "t_ff": 64,
+        "t_dropout": 0.1, "t_norm": "pre", "t_pos": "sinusoidal", "t_pool": "mean", "r_cell": "lstm",
+        "r_embed": 16, "r_hidden": 32, "r_layers": 1, "r_bi": True, "r_out": "pooled", "c_layers": 2,
+        "c_channels": 32, "c_kernel": 7, "c_pool": "max", **hybrid, "optimizer": "adam", "lr": 0.001,
+        "batch": 32, "seq_idx": 0, "layer": 1, "win_start": 1, "wt_seq": "", "wt_layer": 1, "wt_head": 1,
+        "cmp_models": ["cnn", "lstm", "transformer", "hybrid"], "cmp_epochs": 5, "seed": 0,
+    }
+
+
+SEQ_HYBRID_KEYS = ("embed_dim", "conv1_channels", "conv1_kernel", "conv2_channels", "conv2_kernel", "pool_positions",
+                   "heads", "ff", "layers", "hidden", "positional", "norm", "pooling")
+SEQ_UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads"}}
+
+
+def seq_hyperparameters(v: dict) -> dict:
+    """The model settings the Sequence models page hands to ``compare.make_spec`` for its family."""
+    family = v["family"]
+    if family == "transformer":
+        return dict(d_model=v["t_d"], heads=v["t_heads"], layers=v["t_layers"], ff=v["t_ff"], dropout=v["t_dropout"],
+                    norm=v["t_norm"], positional=v["t_pos"], pooling=v["t_pool"])
+    if family == "rnn":
+        return dict(cell=v["r_cell"], hidden=v["r_hidden"], layers=v["r_layers"], embed_dim=v["r_embed"],
+                    bidirectional=v["r_bi"], output=v["r_out"])
+    if family == "cnn":
+        return dict(channels=(v["c_channels"],) * v["c_layers"], kernel=v["c_kernel"], pooling=v["c_pool"])
+    return {k: v[f"h_{k}"] for k in SEQ_HYBRID_KEYS}
+
+
+def seq_run(settings: dict) -> Run:
+    """The run the Sequence models page trains for these settings (built-in data sets)."""
+    from playground.compare import make_spec
+    from playground.data import protein as P
+    from playground.models.base import build_model
+    from playground.train import TrainConfig
+
+    v = {**_seq_settings(), **settings}
+    seed = int(v["seed"])
+    ps = P.builtin_set(v["dataset"], int(v["n"]), int(v["length"]), seed)
+    data = P.to_split(ps, v["split"], int(v["train_pct"]) / 100, seed)
+    spec = make_spec(v["family"], ps.alphabet.name, data, seq_hyperparameters(v))
+    config = TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=seed,
+                         track_metrics=True)
+    return Run(Trainer(build_model(spec, seed), data, config))
+
+
+# ---- Protein language model (ESM-2) --------------------------------------------------------------
+UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
+ESM_SETTINGS = {
+    "model": "esm2_t6_8M_UR50D", "bf16": False, "tab": "🎭 Masked amino acids", "seq": UBIQUITIN, "mask": "5, 27, 48",
+    "topk": 5, "data": "solubility", "layer": -1, "pooling": "mean", "long": "truncate", "proj": "pca",
+    "split": "random", "head": "logistic", "hidden": 64, "unfreeze": 0, "lr": 0.003, "size": 100,
+    "sweep_epochs": 15, "att_layer": -1, "att_head": -1, "seed": 0,
+}
+ESM_UNSUPPORTED = {"data": {"upload": "needs a file the student uploads"}}
+
+
+def esm_untrained_masked(settings: dict):
+    """The ESM-2 page's masked prediction for these settings (sequence, masked positions, model)
+    with the seeded random weights the page offers when the pretrained ones are not downloaded.
+    (Pretrained results need the weights, which tests cannot download: lessons state no numbers
+    about them.)"""
+    from playground import esm
+
+    v = {**ESM_SETTINGS, **settings}
+    return esm.mask_predictions(esm.random_model(v["model"], int(v["seed"])), v["seq"], v["mask"], int(v["topk"]))
+
+
+def esm_metrics(settings: dict) -> dict:
+    pred = esm_untrained_masked(settings)
+    probs = list(pred.true_prob.values())
+    top = [pred.top[p][0][1] for p in pred.masked]
+    return {"untrained_mask_true_prob": float(sum(probs) / max(1, len(probs))),
+            "untrained_mask_top_prob": float(max(top)) if top else float("nan")}
+
+
 PAGES: dict[str, PageInfo] = {}
 
 
@@ -231,6 +314,10 @@ def register_page(info: PageInfo) -> None:
 register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural network basics", "basics",
                        _basics_settings(), basics_run))
 register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", "dna", DNA_SETTINGS, dna_run, DNA_UNSUPPORTED))
+register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention", "seq",
+                       _seq_settings(), seq_run, SEQ_UNSUPPORTED))
+register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)", "esm",
+                       ESM_SETTINGS, None, ESM_UNSUPPORTED))
 
 
 def page_for_path(path: str) -> PageInfo | None:
@@ -252,6 +339,11 @@ SETTINGS_METRICS = {   # computed from the settings alone (no trainer): page -> 
         "gd_progress": "share of the starting loss the gradient-descent view removed (0-1; negative: it grew)",
         "gd_diverged": "1 if the gradient-descent view's loss grew or blew up (as the page reports it), else 0",
     },
+    "protein": {
+        "untrained_mask_true_prob": "untrained (random) ESM-2's mean probability of the true residue at the "
+                                    "masked positions",
+        "untrained_mask_top_prob": "untrained ESM-2's highest probability for any amino acid at a masked position",
+    },
 }
 HISTORY_METRICS = {"train_loss", "test_loss", "test_accuracy", "test_auroc", "test_mcc", "test_f1", "test_r2",
                    "test_pearson_r", "test_q3"}
@@ -269,7 +361,10 @@ def gd_metrics(settings: dict) -> dict:
 
 
 def metrics_for(page: str) -> set[str]:
-    return HISTORY_METRICS | set(SPECIAL_METRICS) | set(SETTINGS_METRICS.get(page, {})) | set(EXTRA_METRICS.get(page, {}))
+    own = set(SETTINGS_METRICS.get(page, {}))
+    if page in PAGES and PAGES[page].runner is None:   # no training run to measure
+        return own
+    return HISTORY_METRICS | set(SPECIAL_METRICS) | own | set(EXTRA_METRICS.get(page, {}))
 
 
 LABELS = {"test_loss": "test loss", "train_loss": "training loss", "test_accuracy": "test accuracy",
@@ -277,7 +372,8 @@ LABELS = {"test_loss": "test loss", "train_loss": "training loss", "test_accurac
           "test_pearson_r": "test Pearson r", "test_q3": "test Q3", "params": "parameters",
           "diverged": "diverged", "gd_loss": "gradient-descent loss", "gd_progress": "share of the loss removed",
           "gd_diverged": "gradient descent diverged", "motif_recovery": "motif recovered",
-          "train_loss_peak_ratio": "training-loss peak / start", "epochs_trained": "epochs trained"}
+          "train_loss_peak_ratio": "training-loss peak / start", "epochs_trained": "epochs trained",
+          "untrained_mask_true_prob": "untrained P(true residue)", "untrained_mask_top_prob": "untrained top-guess probability"}
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                    ">=": operator.ge, "==": operator.eq}
 OP_TEXT = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "~=": "≈"}
@@ -767,6 +863,8 @@ def _history_value(metric: str, history: list[dict], epoch: int) -> float | None
 def settings_metric(page: str, metric: str, settings: dict) -> float:
     if page == "basics" and metric in SETTINGS_METRICS["basics"]:
         return float(gd_metrics(settings)[metric])
+    if page == "protein" and metric in SETTINGS_METRICS["protein"]:
+        return float(esm_metrics(settings)[metric])
     raise ValueError(f"the {page} page has no settings metric {metric!r}")
 
 
@@ -814,11 +912,7 @@ def check_step(step: Step, overrides: dict | None = None) -> list[Result]:
         for j, i in enumerate(trained):
             e = step.expect[i]
             v, ep = measured[j]
-            ref = None
-            if e.than is not None:
-                ref_v = _train_and_measure(step, [dataclasses.replace(e, than=None, value=0.0)],
-                                           {**settings, **e.than})[0][0]
-                ref = ref_v
+            ref = reference_value(step, e, settings) if e.than is not None else None
             results[i] = Result(e, "pass" if compare(e, v, ref) else "fail", v, ep, ref)
     for r in results.values():
         r.message = result_text(r)
@@ -892,9 +986,17 @@ def assess(exp: Expectation, trainer: Trainer | None, settings: dict, page: str,
     return r
 
 
+_REFERENCES: dict[str, float] = {}
+
+
 def reference_value(step: Step, exp: Expectation, settings: dict) -> float:
-    """The metric of the reference run of a ``than`` expectation (trained headlessly)."""
-    return _train_and_measure(step, [dataclasses.replace(exp, than=None, value=0.0)], {**settings, **exp.than})[0][0]
+    """The metric of the reference run of a ``than`` expectation (trained headlessly; runs are
+    seeded, so each reference is trained once per process)."""
+    ref_settings = {**settings, **exp.than}
+    key = repr((step.page, sorted(ref_settings.items()), exp.metric, exp.epochs))
+    if key not in _REFERENCES:
+        _REFERENCES[key] = _train_and_measure(step, [dataclasses.replace(exp, than=None, value=0.0)], ref_settings)[0][0]
+    return _REFERENCES[key]
 
 
 def check_lesson(lesson: Lesson) -> list[tuple[int, Result]]:
