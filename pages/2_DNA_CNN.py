@@ -8,18 +8,19 @@ import streamlit as st
 from playground import TrainConfig, Trainer
 from playground import metrics as M
 from playground import plots
+from playground.bundle import InputSpec
 from playground.data import dna
-from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, information_content, resolve_motif, search_jaspar
+from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, resolve_motif, search_jaspar
 from playground.data.parsing import LENGTH_POLICIES, SequenceFileError, parse_sequence_file
 from playground.interpret import (activation_pwms, has_filters, in_silico_mutagenesis, information_matrix,
-                                  jaspar_table, motif_recovery, rank_filters, saliency, to_jaspar, to_meme,
-                                  weight_logo_matrix)
+                                  jaspar_table, motif_recovery, rank_filters, saliency, to_jaspar, to_meme)
 from playground.models import ACTIVATION_LABELS, MLPSpec, build_model, count_parameters
 from playground.models.cnn import CNNSpec, LogisticRegressionSpec, preset
-from playground.plots.dna import (figure_png, ism_figure, logo_figure, logo_grid_figure, one_hot_figure,
+from playground.plots.dna import (figure_png, filter_logos_figure, ism_figure, logo_figure, one_hot_figure,
                                   recovery_figure, saliency_figure, sequence_strip_figure)
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+from playground.ui.runs import model_panel
 
 setup_page("DNA & CNNs", "🧬")
 
@@ -32,7 +33,7 @@ MODELS = {"primer": "Genomics-primer CNN (32 × w12, max-pool 4, dense 16)",
           "custom": "Custom CNN",
           "mlp": "MLP on the flat one-hot",
           "logreg": "Logistic regression on the flat one-hot"}
-TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence")
+TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence", "💾 Save & export")
 INTERP_REFRESH_S = 1.0    # while playing, filter PWMs + "motif recovered" are recomputed at most this often
 LOGO_REFRESH_S = 1.0      # ... and logos redrawn at most this often, and never more than a third of the time
 
@@ -339,8 +340,12 @@ def make_trainer() -> Trainer:
 
 
 signature = repr((sig, spec.to_dict(), train_frac, config.optimizer, config.batch_size, seed, device))
+model_input = InputSpec("one_hot", "dna", length=dataset.length)
+run_settings = {"model": MODELS[state.get("model")], "lr": config.lr, "batch": config.batch_size}
 try:
-    trainer = live.ensure(signature, make_trainer)
+    trainer = live.ensure(signature, make_trainer,
+                          run_info=dict(spec=spec, page="dna", dataset=dataset.name, parameters=run_settings,
+                                        label_names=list(dataset.class_names) or None, input=model_input))
 except (ValueError, RuntimeError) as e:
     show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
     stop_page()
@@ -396,19 +401,11 @@ def filter_logos(got: dict, order: list[int], kind: str) -> tuple[bytes, int]:
         return cache["png"], cache["epoch"]
     if cache is not None and live.playing and cache["id"] == got["id"] and cache["kind"] == kind and (
             cache["epoch"] == got["epoch"]
-            or time.perf_counter() - cache["done"] < max(LOGO_REFRESH_S, 2.0 * cache["cost"])):
+            or time.perf_counter() - cache["done"] < max(LOGO_REFRESH_S, min(2.0 * cache["cost"], 3.0))):
         return cache["png"], cache["epoch"]
     t0 = time.perf_counter()
-    pwms = got["pwms"]
-    if kind == "activation":
-        mats = [information_matrix(pwms.pwms[f]) for f in order]
-        ylabel, ylim = "bits", (0, 2)
-    else:
-        mats = [weight_logo_matrix(pwms.weights[f]) for f in order]
-        ylabel, ylim = "weight", None
-    titles = [f"filter {f + 1} · {int(pwms.n_sites[f])} sites" for f in order]
     with st.spinner(f"Drawing {len(order)} logos …"):
-        png = figure_png(logo_grid_figure(mats, titles, ylabel, ncols=4, ylim=ylim))
+        png = figure_png(filter_logos_figure(got["pwms"], order, kind))
     done = time.perf_counter()
     ss["dna._logos"] = {"want": want, "png": png, "epoch": got["epoch"], "id": got["id"], "kind": kind,
                         "done": done, "cost": done - t0}
@@ -627,10 +624,20 @@ def tab_explain(tr: Trainer) -> None:
                "and measure how much the output (logit) moves. The planted motif's true position is boxed.")
 
 
+def tab_save(tr: Trainer) -> None:
+    extras = []
+    if has_filters(tr.model) and tr.steps > 0:
+        pwms = interpretation(tr)["pwms"]
+        extras = [("Filters (MEME)", to_meme(pwms), "dna_filters.meme", "text/plain"),
+                  ("Filters (JASPAR)", to_jaspar(pwms), "dna_filters.jaspar", "text/plain")]
+    model_panel(tr, spec, page="dna", dataset=dataset.name, label_names=list(dataset.class_names) or None,
+                input=model_input, settings=run_settings, extra_downloads=extras)
+
+
 def draw(tr: Trainer) -> None:
     status_row(tr)
     tabs = st.tabs(TABS, key=K("tab"), on_change="rerun")
-    for t, fn in zip(tabs, (tab_data, tab_training, tab_filters, tab_explain)):
+    for t, fn in zip(tabs, (tab_data, tab_training, tab_filters, tab_explain, tab_save)):
         if t.open:
             with t:
                 fn(tr)

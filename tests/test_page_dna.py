@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import plotly_specs
 
 PAGE = "pages/2_DNA_CNN.py"
-TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence")
+TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence", "💾 Save & export")
 
 
 def metrics(at) -> dict:
@@ -63,6 +63,13 @@ def test_step_trains_and_filters_tab_shows_logos_jaspar_hits_and_exports(app_tes
     at.radio(key="dna.logo_kind").set_value("weights").run()
     no_exceptions(at)
     assert at.get("image")
+    # save & export: the model bundle, history, code, filters; "Keep" puts the model on the Predict page
+    at = open_tab(at, TABS[4])
+    labels = [b.label for b in at.get("download_button")]
+    assert {"⬇️ Model (.pt)", "⬇️ PyTorch code (.py)", "⬇️ Filters (MEME)"} <= set(labels)
+    at.button(key="dna.keep").click().run()
+    no_exceptions(at)
+    assert any("Predict" in s.value for s in at.success)
 
 
 def test_training_tab_roc_confusion_and_explain_tab_marks_the_planted_site(app_test):

@@ -345,6 +345,15 @@ def from_parsed(parsed, name: str = "upload") -> DNADataset:
                       warnings=list(parsed.warnings), ids=list(parsed.ids))
 
 
+def read_sequences(path, **kwargs) -> DNADataset:
+    """A labelled CSV / TSV / FASTA file -> DNADataset (the page's upload, for notebooks).
+    Keyword arguments go to ``parsing.parse_sequence_file`` (seq_col, label_col, length_policy ...)."""
+    from playground.data.parsing import parse_sequence_file
+
+    p = Path(path)
+    return from_parsed(parse_sequence_file(p.read_bytes(), p.name, **kwargs), name=p.name)
+
+
 # --------------------------------------------------------------------------------------------
 # Genomic Benchmarks (real human regulatory sequences)
 GENOMIC_BENCHMARKS = {
@@ -462,4 +471,4 @@ DATASETS = {
 __all__ = ["DNADataset", "Site", "DATASETS", "GENOMIC_BENCHMARKS", "GenomicBenchmarkUnavailable", "background",
            "download_genomic_benchmark", "eight_mer_regression", "eight_mer_score", "from_parsed",
            "genomic_benchmark_available", "load_genomic_benchmark", "motif_grammar", "one_hot_ids",
-           "planted_motif", "planted_multiclass", "ids_to_strings", "reverse_complement_pwm"]
+           "planted_motif", "planted_multiclass", "ids_to_strings", "read_sequences", "reverse_complement_pwm"]

@@ -183,6 +183,25 @@ def logo_grid_figure(mats: list[np.ndarray], titles: list[str], ylabel: str = "b
     return fig
 
 
+def filter_logos_figure(pwms, filters=None, kind: str = "activation", ncols: int = 4):
+    """The first-layer filters of ``interpret.activation_pwms`` as logos: ``kind`` 'activation'
+    (information content of the activation PWM, bits) or 'weights' (raw weights, centred per
+    column). ``filters``: indices to draw (default: all)."""
+    from playground.interpret import information_matrix, weight_logo_matrix
+
+    order = list(range(pwms.n_filters)) if filters is None else [int(f) for f in filters]
+    if kind == "activation":
+        mats = [information_matrix(pwms.pwms[f]) for f in order]
+        ylabel, ylim = "bits", (0, 2)
+    elif kind == "weights":
+        mats = [weight_logo_matrix(pwms.weights[f]) for f in order]
+        ylabel, ylim = "weight", None
+    else:
+        raise ValueError("kind is 'activation' or 'weights'")
+    titles = [f"filter {f + 1} · {int(pwms.n_sites[f])} sites" for f in order]
+    return logo_grid_figure(mats, titles, ylabel, ncols=ncols, ylim=ylim)
+
+
 def logo_figure(mat: np.ndarray, title: str = "", ylabel: str = "bits", ylim=None, sites=(), width: float = 13.0,
                 height: float = 2.2):
     """One wide logo (e.g. a saliency logo over a whole sequence)."""
@@ -203,4 +222,4 @@ def figure_png(fig, dpi: int = 90) -> bytes:
 
 
 __all__ = ["one_hot_figure", "sequence_strip_figure", "saliency_figure", "ism_figure", "recovery_figure",
-           "draw_logo", "logo_grid_figure", "logo_figure", "figure_png", "BASE_COLORS"]
+           "draw_logo", "logo_grid_figure", "filter_logos_figure", "logo_figure", "figure_png", "BASE_COLORS"]
