@@ -616,7 +616,7 @@ def tab_explain(tr: Trainer) -> None:
     elif lkey not in cache and not live.playing:
         cache.clear()
         cache[lkey] = figure_png(logo_figure(sal, "Saliency as a logo: letter height = gradient × input", "grad × input",
-                                             sites=sites, width=13, height=2.0))
+                                             sites=sites, width=13, height=2.6))
     if lkey in cache:
         st.image(cache[lkey])
     st.caption("**Saliency**: the gradient of the output with respect to each input number, times the input "
