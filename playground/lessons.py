@@ -113,7 +113,7 @@ DNA_SETTINGS = {
     "conv_layers": 1, "c1": 32, "c2": 32, "c3": 32, "c4": 32, "k1": 12, "k2": 5, "k3": 5, "k4": 5,
     "padding": "valid", "batch_norm": False, "activation": "relu", "pool": "max", "pool_size": 4,
     "pool_output": 1, "dropout": 0.0, "dense": 16, "mlp_layers": 1, "mlp_neurons": 32, "optimizer": "adam",
-    "lr": 0.003, "batch": 32, "early_stop": 0, "tab": "📄 Data & one-hot", "seq": 1, "n_logos": 8,
+    "lr": 0.003, "batch": 32, "early_stop": 0, "tab": "📄 Data & one-hot", "seq": 0, "n_logos": 8,
     "logo_kind": "activation", "explain_class": 0, "seed": 0,
 }
 DNA_UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads",

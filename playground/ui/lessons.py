@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from playground import lessons as L
 from playground.ui.live import LiveTraining
@@ -123,8 +124,11 @@ def step_link(lesson: L.Lesson, number: int, label: str | None = None, icon: str
               projector: bool = False, key: str | None = None) -> None:
     """A plain link (st.page_link with the step's query parameters) to a lesson step."""
     step = lesson.step(number)
-    st.page_link(step.page_info.path, label=label or f"{number}. {step.title}", icon=icon,
-                 query_params=L.step_query(lesson, number, projector))
+    label = label or f"{number}. {step.title}"
+    try:
+        st.page_link(step.page_info.path, label=label, icon=icon, query_params=L.step_query(lesson, number, projector))
+    except StreamlitAPIException:   # a page run on its own (tests) has no navigation: a plain link
+        st.markdown(f"{icon or ''} [{label}]({L.step_url(lesson, number, base_url(), projector)})")
 
 
 # ---- the panel ----------------------------------------------------------------------------------
@@ -150,7 +154,10 @@ def lesson_panel(state: PageState) -> None:
     """The active lesson (``lesson=`` in the URL) in the sidebar. Call inside ``st.sidebar``."""
     goto = st.session_state.pop(GOTO_KEY, None)
     if goto:
-        st.switch_page(goto[0], query_params=goto[1])
+        try:
+            st.switch_page(goto[0], query_params=goto[1])
+        except StreamlitAPIException:   # a page run on its own (tests) cannot switch: the panel links there
+            pass
     lesson_id = state.get("lesson")
     if not lesson_id:
         return
@@ -274,7 +281,13 @@ def _challenge(state: PageState, lesson: L.Lesson, tr, settings: dict, extras: d
                 st.markdown(ch.solution_text)
             query = L.step_query(lesson, 1)
             query.update({k: L.encode(v) for k, v in ch.solution.items()})
-            st.page_link(lesson.steps[0].page_info.path, label="Try it on the page", icon="▶️", query_params=query)
+            try:
+                st.page_link(lesson.steps[0].page_info.path, label="Try it on the page", icon="▶️", query_params=query)
+            except StreamlitAPIException:
+                from urllib.parse import urlencode
+
+                st.markdown(f"▶️ [Try it on the page]({base_url()}/{L.page_url_path(lesson.steps[0].page_info)}"
+                            f"?{urlencode(query)})")
 
 
 # ---- classroom controls -------------------------------------------------------------------------
