@@ -50,7 +50,8 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     fig.update_yaxes(range=[-RANGE, RANGE], title="x2", scaleanchor="x", scaleratio=1, constrain="domain")
     key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
     fig = _layout(fig, f"{title} <span style='font-size:12px'>({key})</span>", 440)
-    fig.update_layout(margin=dict(l=40, r=10, t=40, b=35))
+    fig.update_layout(margin=dict(l=40, r=10, t=40, b=35),
+                      legend=dict(orientation="h", y=-0.12, x=0.5, xanchor="center", yanchor="top"))
     return fig
 
 
