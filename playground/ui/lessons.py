@@ -66,7 +66,9 @@ def widget_class(key: str) -> str:
 
 PROJECTOR_CSS = """
 html { font-size: 20px; }
-.stApp, .stApp p, .stApp li, .stApp label, .stMarkdown { color: #000 !important; }
+.stApp [data-testid="stMarkdownContainer"] p, .stApp li, .stApp label { color: #000 !important; }
+.stApp button [data-testid="stMarkdownContainer"] p { color: inherit !important; }
+.stApp button[data-testid^="stBaseButton"] { padding-left: 0.45rem !important; padding-right: 0.45rem !important; }
 h1 { font-size: 2.4rem !important; } h4 { font-size: 1.35rem !important; }
 div[data-testid="stMetricValue"] { font-size: 2.1rem !important; font-weight: 700; }
 div[data-testid="stMetricLabel"] p { font-size: 1.05rem !important; font-weight: 600; }
@@ -133,9 +135,16 @@ def step_link(lesson: L.Lesson, number: int, label: str | None = None, icon: str
 
 # ---- the panel ----------------------------------------------------------------------------------
 def _go(state: PageState, lesson: L.Lesson, number: int) -> None:
-    """Callback of Back / Next / Restart: open step ``number``'s link."""
+    """Callback of Back / Next / Restart: open step ``number``'s link. Controls a teacher's link
+    locked or hid on top of the lesson's own stay locked or hidden."""
     step = lesson.step(number)
     query = L.step_query(lesson, number, bool(state.get("projector")))
+    current = min(max(int(state.get("step")), 1), len(lesson))
+    for name, own, now in (("lock", lesson.locked, state.locked), ("hide", lesson.hidden, state.hidden)):
+        extra = [x for x in now() if x not in own(current) and x in step.page_info.settings]
+        merged = list(dict.fromkeys([*own(number), *extra]))
+        if merged:
+            query[name] = ",".join(merged)
     st.session_state.pop(CURRENT_KEY, None)   # a fresh run, even when the step is the same
     if step.page_info.state == state.page:
         st.query_params.from_dict(query)
@@ -201,7 +210,7 @@ def lesson_panel(state: PageState) -> None:
             b2.button("Next ➡", key="lesson.next", on_click=_go, args=(state, lesson, number + 1),
                       disabled=number >= len(lesson), type="primary", width="stretch")
         c1, c2 = st.columns(2)
-        c1.button("↺ Restart step", key="lesson.restart", on_click=_go, args=(state, lesson, number),
+        c1.button("↺ Restart", key="lesson.restart", on_click=_go, args=(state, lesson, number),
                   width="stretch", help="Put every setting back to this step's values and start a fresh run.")
         c2.button("✖ Leave", key="lesson.leave", on_click=_leave, args=(state,), width="stretch",
                   help="Close the lesson; the page keeps its current settings.")
