@@ -105,8 +105,9 @@ def screenshot(page, name: str) -> Path:
 def wait_for_app(page) -> None:
     """Wait until Streamlit finished running the script (no 'running' indicator)."""
     page.wait_for_selector('[data-testid="stApp"]')
+    # While a script runs, Streamlit 1.67 shows a status widget with "Running..." or a "Stop" button.
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
+                   return !w || !(w.innerText.includes('Running') || w.innerText.includes('Stop')); }""",
         timeout=60_000)
     page.wait_for_timeout(500)
