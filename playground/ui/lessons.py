@@ -180,10 +180,12 @@ def lesson_panel(state: PageState) -> None:
     here = page_of(state)
     on_page = here is not None and step.page == here.key
     current = (lesson.id, number, state.page)
-    if st.session_state.get(CURRENT_KEY) != current:
-        if on_page:
-            LiveTraining(state.page).reset()     # a new step starts a fresh run
-        st.session_state[CURRENT_KEY] = current
+    settings_sig = repr(sorted(L.full_settings(step).items()))
+    prev = st.session_state.get(CURRENT_KEY)
+    if prev is None or prev[:3] != current:
+        if on_page and (prev is None or prev[3] != settings_sig):
+            LiveTraining(state.page).reset()     # a new exercise starts a fresh run (same settings: keep it)
+        st.session_state[CURRENT_KEY] = (*current, settings_sig)
 
     challenge = lesson.kind == "challenge"
     with st.container(border=True, key="lesson_panel"):
@@ -255,7 +257,9 @@ def _checks(state: PageState, lesson: L.Lesson, number: int, slot) -> None:
             r = L.assess(exp, tr, settings, step.page, extras, ref)
             results.append(r)
             st.markdown(r.message)
-        if results and all(r.passed for r in results):
+        if results and not any(e.needs_trainer for e in step.expect):
+            st.caption("Measured by the playground for this step's settings.")
+        elif results and all(r.passed for r in results):
             st.success("Every check passed." + (" On to the next step!" if number < len(lesson) else
                                                 " That was the last step."), icon="🎉")
         elif any(r.status == "pending" for r in results):
