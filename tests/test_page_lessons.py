@@ -224,3 +224,22 @@ def test_every_lesson_step_loads_on_its_page_without_error(app_test, loaded, pag
         ignored = [w.value for w in at.warning if "link parameter" in w.value]
         assert not ignored, (lesson_id, number, ignored)
         assert_step_applied(at, les, number, loaded)
+
+
+def test_lesson_9_compares_the_optimizers_on_one_plot_and_lesson_10_shows_mcc(app_test):
+    from tests.conftest import plotly_specs
+
+    les = lesson("optimizers")
+    at = app_test(BASICS, {**L.step_query(les, 4), "cmp_epochs": "20"})
+    at.run()
+    at.button(key="basics.compare_run").click().run()
+    assert not at.exception
+    fig = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Test loss by optimizer")
+    assert [t["name"] for t in fig["data"]] == ["SGD", "SGD + momentum", "Adam", "AdamW"]
+    assert all(len(t["x"]) == 21 for t in fig["data"])          # epochs 0..20, one curve each
+    at.query_params = L.step_query(lesson("mcc_vs_accuracy"), 1)
+    at.run()
+    at.session_state["basics._trainer"].run_epochs(100)
+    at.run()
+    assert metric(at, "Test MCC") == "0.00" and float(metric(at, "Test accuracy").rstrip("%")) > 85
+    assert "✅ test accuracy > 0.85 after 100 epochs" in sidebar_text(at)
