@@ -11,6 +11,7 @@ from playground import metrics as M
 from playground import plots
 from playground.attention import (attention_maps, attention_steps, has_attention, motif_attention,
                                   positional_encoding, positional_kind)
+from playground.bundle import InputSpec
 from playground.compare import FAMILIES, Comparison, default_specs, make_spec, results_table
 from playground.data import protein as P
 from playground.data.parsing import SequenceFileError
@@ -23,6 +24,7 @@ from playground.plots.attention import (attention_grid_figure, attention_heatmap
                                         matrix_figure, per_residue_figure, positional_encoding_figure)
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+from playground.ui.runs import model_panel, png_config, record_history
 
 setup_page("Sequence models & attention", "🔁")
 
@@ -308,7 +310,9 @@ live = LiveTraining("seq")
 signature = repr((data_key, up_hash, up_opts if dataset == "upload" else (), spec.to_dict(), config.optimizer,
                   config.batch_size, seed, device))
 try:
-    trainer = live.ensure(signature, lambda: Trainer(build_model(spec, seed), data, config))
+    trainer = live.ensure(signature, lambda: Trainer(build_model(spec, seed), data, config),
+                          run_info=dict(spec=spec, page="seq", dataset=data_key, label_names=data.class_names,
+                                        input=InputSpec("tokens", alphabet), parameters={"family": family}))
 except (ValueError, RuntimeError) as e:
     with c_view:
         show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
@@ -334,9 +338,9 @@ def draw(tr: Trainer) -> None:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     g1, g2 = st.columns(2)
     g1.plotly_chart(plots.loss_figure(tr.history, title="Loss (cross-entropy)" if task != "regression" else
-                                      "Loss (MSE)"), key="seq.loss", config={"displayModeBar": False})
+                                      "Loss (MSE)"), key="seq.loss", config=png_config("seq_loss"))
     g2.plotly_chart(plots.metric_figure(tr.history, [f"test_{k}" for k in SHOWN], title="Validation metrics"),
-                    key="seq.metrics", config={"displayModeBar": False})
+                    key="seq.metrics", config=png_config("seq_metrics"))
     st.caption(f"{tr.steps:,} mini-batches · {tr.seconds:.1f} s of training · metrics on the {len(tr.data.y_test)} "
                "validation sequences" + (" (Q3 = share of residues labelled right; padding and masked residues "
                                           "are left out)" if task == "per_residue" else ""))
@@ -354,7 +358,7 @@ if int(state.get("seq_idx")) >= n_test:
     state.set("seq_idx", 0)
 
 tabs = c_view.tabs(["🔎 Attention maps", "🧮 How attention is computed", "📍 Positional encoding", "🏁 Run comparison",
-                "🔢 Model & parameters"])
+                    "🔢 Model & parameters", "💾 Save & export"])
 
 
 def sequence_text(i: int) -> str:
@@ -399,7 +403,7 @@ with tabs[0]:
         true = "".join(data.class_names[t] if t >= 0 else "-" for t in data.y_test[i][: len(text)].tolist())
         start = 0 if len(text) <= 80 else int(st.slider("Residues from", 1, len(text) - 79, 1, key="seq._pr_from")) - 1
         st.plotly_chart(per_residue_figure(text, true, pred, data.class_names, window=(start, start + 80)),
-                        key="seq.per_residue", config={"displayModeBar": False})
+                        key="seq.per_residue", config=png_config("seq_per_residue"))
     if not has_attention(model):
         st.info("This model has no attention layers. Choose the **Transformer** or the **hybrid CNN + Transformer** "
                 "to see what each position looks at.")
@@ -418,7 +422,7 @@ with tabs[0]:
             st.caption(f"The hybrid attends over {n_pos} max-pooled positions, not single bases: each axis label "
                        "gives the bases (1-based) a position stands for.")
         st.plotly_chart(attention_grid_figure(shown.weights, shown.labels, marks), key="seq.attn_grid",
-                        config={"displayModeBar": False})
+                        config=png_config("seq_attn_grid"))
         st.caption("Row = query (the position that looks), column = key (what it looks at); every row sums to 1. "
                    "Padding is never looked at (weight exactly 0). "
                    "The maps show the model as it was when training last paused.")
@@ -431,7 +435,7 @@ with tabs[0]:
         l2.plotly_chart(attention_heatmap_figure(shown.head_average()[layer - 1], shown.labels,
                                                  f"Layer {layer}, average of the {maps.n_heads} heads", marks,
                                                  motif_names=names if len(names) == 2 else ("motif A", "motif B")),
-                        key="seq.attn_big", config={"displayModeBar": False})
+                        key="seq.attn_big", config=png_config("seq_attn_big"))
         if len(spans) >= 2:
             (ma, sa, ea), (mb, sb, eb) = spans[:2]
             ma_att = motif_attention(maps, (sa, ea), (sb, eb))
@@ -484,23 +488,23 @@ with tabs[1]:
             q1, q2 = st.columns(2)
             for col, mat, name in ((q1, steps.q, "Q"), (q2, steps.k, "K")):
                 col.plotly_chart(matrix_figure(mat[:show], rows, dims, name, fmt), key=f"seq.wt_{name}",
-                                 config={"displayModeBar": False})
+                                 config=png_config(f"seq_wt_{name}"))
             st.markdown("**2 · Scores** QKᵀ/√d_k: how well each query (row) matches each key (column).  "
                         "**3 · Softmax** over each row: the attention weights (each row sums to 1).")
             s1, s2 = st.columns(2)
             s1.plotly_chart(matrix_figure(steps.scores[:show, :show], rows, steps.labels[:show],
                                           f"QKᵀ / √{steps.d_k}"), key="seq.wt_scores",
-                            config={"displayModeBar": False})
+                            config=png_config("seq_wt_scores"))
             s2.plotly_chart(matrix_figure(steps.weights[:show, :show], rows, steps.labels[:show], "softmax",
                                           colorscale="Blues", zmid=None, zmin=0.0), key="seq.wt_softmax",
-                            config={"displayModeBar": False})
+                            config=png_config("seq_wt_softmax"))
             st.markdown("**4 · Output** = weights · V: each position's new vector is a weighted average of the "
                         "value rows (then W_O mixes the heads).")
             o1, o2 = st.columns(2)
             o1.plotly_chart(matrix_figure(steps.v[:show], rows, dims, "V", fmt), key="seq.wt_V",
-                            config={"displayModeBar": False})
+                            config=png_config("seq_wt_V"))
             o2.plotly_chart(matrix_figure(steps.output[:show], rows, dims, "softmax(QKᵀ/√d_k) · V", fmt),
-                            key="seq.wt_output", config={"displayModeBar": False})
+                            key="seq.wt_output", config=png_config("seq_wt_output"))
             st.caption(f"Check: recomputed by hand (NumPy, float64), the weights match the ones the model used "
                        f"to within {steps.max_difference:.1e}.")
 
@@ -518,7 +522,7 @@ with tabs[2]:
                     "'Positions' to sinusoidal to see one.")
         else:
             pe = positional_encoding(model, L)
-            st.plotly_chart(positional_encoding_figure(pe), key="seq.pe", config={"displayModeBar": False})
+            st.plotly_chart(positional_encoding_figure(pe), key="seq.pe", config=png_config("seq_pe"))
             if kind == "sinusoidal":
                 st.markdown("PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)): "
                             "fast waves in the first dimensions, slow ones in the last, so every position gets a "
@@ -545,10 +549,20 @@ with tabs[3]:
         specs = default_specs(alphabet, data, fams)
         ss["seq._cmp"] = Comparison(data, specs, int(state.get("cmp_epochs")), config, seed, data_key)
 
+    def _record_cmp(done_runs) -> None:
+        """Each finished comparison run goes to the session's run list (Run history page) too."""
+        for r in done_runs:
+            record_history(page="seq", dataset=data_key, model=f"{r.name} (comparison)", spec=r.spec,
+                           history=r.history, seconds=r.seconds, n_params=r.params, task=task,
+                           parameters={"epochs": r.epochs, "seed": r.seed},
+                           note="" if r.status == "done" else ("stopped" if r.status == "running" else r.status))
+
     def _stop_cmp():
         cmp = ss.pop("seq._cmp", None)
         if cmp is not None:
-            runs.extend(r for r in cmp.runs if r.epochs > 0)
+            stopped = [r for r in cmp.runs if r.epochs > 0]
+            runs.extend(stopped)
+            _record_cmp(stopped)
 
     b1, b2, b3 = st.columns(3)
     running = ss.get("seq._cmp") is not None
@@ -568,6 +582,7 @@ with tabs[3]:
             if done:
                 ss.pop("seq._cmp", None)
                 ss["seq._runs"].extend(cmp.runs)
+                _record_cmp(cmp.runs)
                 st.rerun()
         shown_runs = [r for r in ss.get("seq._runs", []) if r.data_key == data_key]
         if cmp is not None:
@@ -575,9 +590,9 @@ with tabs[3]:
         if shown_runs:
             f1, f2 = st.columns(2)
             f1.plotly_chart(comparison_figure(shown_runs, metric), key="seq.cmp_metric",
-                            config={"displayModeBar": False})
+                            config=png_config("seq_cmp_metric"))
             f2.plotly_chart(comparison_figure(shown_runs, metric, what="loss"), key="seq.cmp_loss",
-                            config={"displayModeBar": False})
+                            config=png_config("seq_cmp_loss"))
         all_runs = ss.get("seq._runs", [])
         if all_runs:
             st.markdown("**All runs this session**")
@@ -594,5 +609,9 @@ with tabs[4]:
     st.code(str(model), language=None)
     st.caption("Token ids: 0 = padding; " + ("A=1 C=2 G=3 T=4 N=5." if alphabet == "dna" else
                                              "the 20 amino acids (alphabetical one-letter codes) = 1…20, X = 21."))
+
+with tabs[5]:
+    model_panel(live.trainer, spec, page="seq", dataset=data_key, label_names=data.class_names,
+                input=InputSpec("tokens", alphabet), settings={"family": family})
 
 state.sync()

@@ -9,6 +9,8 @@ import streamlit as st
 from playground import TrainConfig, Trainer
 from playground import esm
 from playground import metrics as M
+from playground.bundle import InputSpec
+from playground.codegen import script_for_trainer
 from playground.data import protein
 from playground.data.parsing import SequenceFileError, parse_sequence_file
 from playground.encoding import PROTEIN
@@ -16,6 +18,7 @@ from playground.models import build_model
 from playground.plots import esm as P
 from playground.train import LEARNING_RATES
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+from playground.ui.runs import model_panel, png_config, track
 
 setup_page("Protein language model (ESM-2)", "🧪")
 
@@ -308,7 +311,8 @@ def tab_mlm():
     for w in pred.warnings:
         st.warning("✂️ " + w)
     if pred.masked:
-        st.plotly_chart(P.topk_figure(pred.top, pred.seq, UNTR, pred.true_prob), key="esm.fig.topk")
+        st.plotly_chart(P.topk_figure(pred.top, pred.seq, UNTR, pred.true_prob), key="esm.fig.topk",
+                        config=png_config("esm_topk"))
         rows = [{"position": p, "true residue": pred.seq[p - 1], "P(true residue)": f"{pred.true_prob[p]:.3g}",
                  "rank of the true residue": int((pred.probs[p - 1, :20] > pred.true_prob[p]).sum() + 1),
                  f"top {len(pred.top[p])}": "  ".join(f"{a} {v:.2f}" for a, v in pred.top[p])}
@@ -318,7 +322,7 @@ def tab_mlm():
         st.info("No position is masked: the heatmap shows what the model predicts while it can see every residue.")
     st.plotly_chart(P.probability_heatmap(pred.probs, pred.seq, pred.masked, UNTR,
                                           "P(amino acid) at every position, one pass with the masks above"),
-                    key="esm.fig.heat")
+                    key="esm.fig.heat", config=png_config("esm_heat"))
     st.caption("At unmasked positions a trained model sees the residue and mostly copies it; the masked columns are "
                "the real predictions. **Pseudo-perplexity** masks every position in turn and asks how surprised "
                "the model is by the true residue: 1 = always certain and right, 20 = a uniform guess.")
@@ -333,9 +337,11 @@ def tab_mlm():
         m1, m2 = st.columns(2)
         m1.metric("Pseudo-perplexity" + (" (untrained weights)" if UNTR else ""), f"{ppl.ppl:,.2f}")
         m2.metric("Mean P(true residue)", f"{np.exp(ppl.log_probs).mean():.3f}")
-        st.plotly_chart(P.per_position_figure(ppl.log_probs, ppl.seq, UNTR, ppl.ppl), key="esm.fig.pll")
+        st.plotly_chart(P.per_position_figure(ppl.log_probs, ppl.seq, UNTR, ppl.ppl), key="esm.fig.pll",
+                        config=png_config("esm_pll"))
         st.plotly_chart(P.probability_heatmap(ppl.probs, ppl.seq, [], UNTR,
-                                              "P(amino acid) with each position masked in turn"), key="esm.fig.heat2")
+                                              "P(amino acid) with each position masked in turn"), key="esm.fig.heat2",
+                        config=png_config("esm_heat2"))
 
 
 # =====================================================================================================
@@ -413,7 +419,7 @@ def tab_embeddings():
         _error(e)
         return
     st.plotly_chart(P.projection_figure(xy, labels, ids, f"Layer {res.layer} embeddings — {caption}", UNTR,
-                                        label_name, cont), key="esm.fig.proj")
+                                        label_name, cont), key="esm.fig.proj", config=png_config("esm_proj"))
     st.caption("Each point is a protein" + (" (a residue here)" if pooling != "mean" else "") +
                "; hover to see which. Points close together have similar embeddings. Colours are the labels — the "
                "model never saw them.")
@@ -508,6 +514,16 @@ def tab_finetune():
         _error(e)
         return
     pair.set_lr(state.get("lr"))
+    # both models are runs of this session (Run history, Predict) and can be saved below
+    head_tr, cnn_tr = pair.trainers[names[0]], pair.trainers[names[1]]
+    ds_name = DATA[state.get("data")]
+    esm_input = InputSpec("esm_finetune" if state.get("unfreeze") else "esm_embedding", "protein",
+                          esm_model=H.name, esm_key=H.key, esm_layer=int(esm_full.meta["layer"]))
+    track("esm.head", head_tr, head_spec, page="esm", dataset=ds_name, input=esm_input,
+          label_names=esm_full.class_names,
+          parameters={"head": state.get("head"), "unfreeze": state.get("unfreeze"), "train %": state.get("size")})
+    track("esm.cnn", cnn_tr, cnn_spec, page="esm", dataset=ds_name, input=InputSpec("tokens", "protein"),
+          label_names=cnn_full.class_names, parameters={"train %": state.get("size")})
     st.caption(f"**{names[0]}**: {head_spec.describe()}. **{names[1]}**: {cnn_spec.describe()}.")
     live.controls()
     metric = M.HEADLINE[esm_full.task]
@@ -519,11 +535,33 @@ def tab_finetune():
             st.error(tr.diverged)
         hist = {n: t.history for n, t in tr.trainers.items()}
         a, b = st.columns(2)
-        a.plotly_chart(P.overlay_loss_figure(hist, UNTR), key="esm.fig.ft_loss")
-        b.plotly_chart(P.overlay_metric_figure(hist, metric, UNTR), key="esm.fig.ft_metric")
+        a.plotly_chart(P.overlay_loss_figure(hist, UNTR), key="esm.fig.ft_loss", config=png_config("esm_ft_loss"))
+        b.plotly_chart(P.overlay_metric_figure(hist, metric, UNTR), key="esm.fig.ft_metric",
+                       config=png_config("esm_ft_metric"))
         st.dataframe(pd.DataFrame(tr.table()), hide_index=True)
 
     live.run(draw)
+
+    def page_proteins():
+        """(train sequences, train labels, test sequences, test labels) of this run, for the script."""
+        sub = head_tr.data.meta.get("train_subset")
+        tr_idx = [cnn_full.meta["train_idx"][i]
+                  for i in (sub if sub is not None else range(len(cnn_full.meta["train_idx"])))]
+        te_idx = list(cnn_full.meta["test_idx"])
+        if ps.task == "per_residue":
+            lab = lambda i: ps.y[i]              # noqa: E731
+        elif ps.task == "regression":
+            lab = lambda i: float(ps.y[i])       # noqa: E731
+        else:
+            lab = lambda i: int(ps.y[i])         # noqa: E731
+        return ([ps.seqs[i] for i in tr_idx], [lab(i) for i in tr_idx],
+                [ps.seqs[i] for i in te_idx], [lab(i) for i in te_idx])
+
+    model_panel(head_tr, head_spec, page="esm", dataset=ds_name, input=esm_input, key="esm.head",
+                title="💾 Save & export: ESM-2 head",
+                code=lambda: script_for_trainer(head_tr, head_spec, sequences=page_proteins()))
+    model_panel(cnn_tr, cnn_spec, page="esm", dataset=ds_name, input=InputSpec("tokens", "protein"),
+                key="esm.cnn", title="💾 Save & export: CNN from scratch")
 
     st.markdown("##### How each degrades with fewer labels")
     st.number_input("Epochs per run", 1, 200, key=K("sweep_epochs"))
@@ -538,7 +576,7 @@ def tab_finetune():
         ss["esm._sweep"] = (sweep_sig, rows)
     got = ss.get("esm._sweep")
     if got and got[0] == sweep_sig:
-        st.plotly_chart(P.size_sweep_figure(got[1], UNTR), key="esm.fig.sweep")
+        st.plotly_chart(P.size_sweep_figure(got[1], UNTR), key="esm.fig.sweep", config=png_config("esm_sweep"))
         st.dataframe(pd.DataFrame(got[1]), hide_index=True)
 
 
@@ -576,9 +614,11 @@ def tab_attention():
     layer = H.layers if state.get("att_layer") == -1 else state.get("att_layer")
     head = None if state.get("att_head") == -1 else state.get("att_head")
     a, b = st.columns(2)
-    a.plotly_chart(P.attention_figure(res.head(layer, head), res.tokens, layer, head, UNTR), key="esm.fig.att")
+    a.plotly_chart(P.attention_figure(res.head(layer, head), res.tokens, layer, head, UNTR), key="esm.fig.att",
+                   config=png_config("esm_att"))
     if res.contacts is not None:
-        b.plotly_chart(P.contact_figure(res.contacts, res.seq, UNTR), key="esm.fig.contacts")
+        b.plotly_chart(P.contact_figure(res.contacts, res.seq, UNTR), key="esm.fig.contacts",
+                       config=png_config("esm_contacts"))
         if res.contact_note:
             b.caption(res.contact_note)
         else:
@@ -586,7 +626,8 @@ def tab_attention():
                       "to the diagonal are helices; lines across it are paired β-strands.")
     else:
         b.plotly_chart(P.contact_figure(res.proxy, res.seq, UNTR, "Attention-based contact signal (no regression "
-                                        "weights)", "APC score"), key="esm.fig.contacts")
+                                        "weights)", "APC score"), key="esm.fig.contacts",
+                       config=png_config("esm_contacts"))
         b.info(res.contact_note)
 
 

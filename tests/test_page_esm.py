@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from playground import esm as E
+from playground.bundle import load_bundle
 from tests.conftest import plotly_specs
+from tests.test_page_predict import downloads  # noqa: F401 - fixture: files handed to st.download_button
 
 PAGE = "pages/4_Protein_Language_Model.py"
+HISTORY = "pages/6_Run_History.py"
 TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs from scratch", "🔍 Attention & contacts")
 
 
@@ -172,6 +175,56 @@ def test_fine_tuning_vs_scratch_side_by_side(app_test, tiny_bytes):
     at.button(key="esm.sweep_btn").click().run()
     no_traceback(at)
     assert any("training-set size" in t for t in titles(at))
+
+
+def test_fine_tuning_runs_are_saved_and_listed(app_test, tiny_bytes, downloads):  # noqa: F811
+    at = app_test(PAGE, query={"tab": TABS[2], "size": "25"}).run()
+    upload_tiny(at, tiny_bytes)
+    at.button(key="esm.prep_btn").click().run()
+    at.button(key="esm.step").click().run()
+    no_traceback(at)
+    keys = {b.key for b in at.get("download_button")}
+    assert {"esm.head.dl_bundle", "esm.head.dl_code", "esm.cnn.dl_bundle", "esm.cnn.dl_code"} <= keys
+    assert any("Save & export: ESM-2 head" in m.value for m in at.markdown)
+    pair = at.session_state["esm._trainer"]
+    head_tr, cnn_tr = pair.trainers["ESM-2 head (frozen)"], pair.trainers["CNN from scratch"]
+    bundles = {b.kind: b for b in (load_bundle(v) for n, v in downloads.items() if n.endswith(".pt"))}
+    head, cnn = bundles["esm_head"], bundles["token_cnn"]
+    # the head says which ESM-2 and layer made its inputs; the CNN is the page's own model
+    assert head.input.kind == "esm_embedding" and head.input.esm_model == "esm2_tiny"
+    assert head.input.esm_key == at.session_state["esm._key"]
+    assert head.input.esm_layer == 2 and head.training["epochs"] == 1 and head.page == "esm"
+    x = cnn_tr.data.x_test[:6]
+    with torch.no_grad():
+        assert torch.allclose(cnn.build_model().eval()(x), cnn_tr.outputs(x), atol=1e-5)
+    # the head's script embeds the proteins this run trained on
+    code = downloads[next(n for n in downloads if n.endswith(".py") and "esm_head" in n)].decode()
+    compile(code, "train_esm_head.py", "exec")
+    assert len(head_tr.data.y_train) < len(cnn_tr.data.meta["train_idx"])      # 25 % of the training set
+    proteins = at.session_state["esm._ft"]["cnn"].meta["seqs"]
+    used = [proteins[cnn_tr.data.meta["train_idx"][i]] for i in head_tr.data.meta["train_subset"]]
+    assert all(p in code for p in used[:5])
+    # both runs are in the session's run list; new settings finish them and start two new ones
+    df = run_history(at, app_test)
+    assert len(df) == 2 and set(df["page"]) == {"Protein language model"} and (df["epochs"] == 1).all()
+    at.select_slider(key="esm.size").set_value(50).run()
+    at.button(key="esm.step").click().run()
+    no_traceback(at)
+    df = run_history(at, app_test)
+    assert list(df["status"]) == ["done", "done", "training", "training"]
+    assert df["parameters"].str.contains("train %=25").sum() == 2
+    assert df["parameters"].str.contains("train %=50").sum() == 2
+
+
+def run_history(at, app_test):
+    """The Run history page's table in the same session as ``at``."""
+    hist = app_test(HISTORY)
+    for k in ("_runs.records", "_runs.live"):
+        if k in at.session_state:
+            hist.session_state[k] = at.session_state[k]
+    hist.run()
+    assert not hist.exception
+    return hist.dataframe[0].value
 
 
 def test_attention_and_contacts(app_test, tiny_bytes):

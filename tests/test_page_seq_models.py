@@ -1,9 +1,13 @@
 """AppTest: the sequence-models page (pages/3_Sequence_Models.py)."""
 import pytest
+import torch
 
+from playground.bundle import load_bundle
 from tests.conftest import plotly_specs
+from tests.test_page_predict import downloads  # noqa: F401 - fixture: files handed to st.download_button
 
 PAGE = "pages/3_Sequence_Models.py"
+HISTORY = "pages/6_Run_History.py"
 SMALL = {"n": "200", "length": "40", "seed": "1"}
 
 
@@ -157,6 +161,45 @@ def test_run_comparison_fills_a_table_that_persists(app_test):
     at.selectbox(key="seq.family").set_value("transformer").run()
     no_exception(at)
     assert list(runs_table(at)["model"]) == ["CNN", "GRU"]
+    # both comparison runs are in the session's run list (Run history page) too
+    records = list(at.session_state["_runs.records"].values())
+    assert [r.model for r in records] == ["CNN (comparison)", "GRU (comparison)"]
+    assert all(r.page == "seq" and r.epochs == 1 and r.n_params > 0 and r.note == "" for r in records)
+
+
+def run_history(at, app_test):
+    """The Run history page's table in the same session as ``at``."""
+    hist = app_test(HISTORY)
+    for k in ("_runs.records", "_runs.live"):
+        if k in at.session_state:
+            hist.session_state[k] = at.session_state[k]
+    hist.run()
+    assert not hist.exception
+    return hist.dataframe[0].value
+
+
+def test_step_then_save_and_export_offers_the_model_and_lists_the_run(app_test, downloads):  # noqa: F811
+    at = app_test(PAGE, query={**SMALL, "family": "cnn"}).run()
+    no_exception(at)
+    assert any(c.value.startswith("Train first") for c in at.caption)
+    button(at, "⏭ Step").click().run()
+    no_exception(at)
+    labels = {b.label for b in at.get("download_button")}
+    assert {"⬇️ Model (.pt)", "⬇️ History (CSV)", "⬇️ PyTorch code (.py)"} <= labels
+    # the downloaded bundle is this run's model: same predictions as the page's trainer
+    b = load_bundle(downloads[next(n for n in downloads if n.endswith(".pt"))])
+    assert b.kind == "token_cnn" and b.page == "seq" and b.training["epochs"] == 1
+    tr = at.session_state["seq._trainer"]
+    assert b.input.kind == "tokens" and b.input.alphabet == "dna" and b.label_names == list(tr.data.class_names)
+    x = tr.data.x_test[:8]
+    with torch.no_grad():
+        assert torch.allclose(b.build_model().eval()(x), tr.outputs(x), atol=1e-5)
+    code = next(v for n, v in downloads.items() if n.endswith(".py")).decode()
+    compile(code, "train.py", "exec")
+    # the run is in the session's run list
+    df = run_history(at, app_test)
+    assert len(df) == 1 and df["page"].iloc[0] == "Sequence models" and df["epochs"].iloc[0] == 1
+    assert "family=cnn" in df["parameters"].iloc[0] and df["status"].iloc[0] == "training"
 
 
 def test_bad_link_parameters_fall_back_to_defaults_with_a_warning(app_test):
