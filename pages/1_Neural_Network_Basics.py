@@ -14,7 +14,7 @@ from playground.models import ACTIVATION_LABELS, MLPSpec, build_model
 from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
-from playground.ui.runs import model_panel
+from playground.ui.runs import model_panel, png_config
 
 setup_page("Neural Network Basics", "🧠")
 
@@ -163,7 +163,7 @@ def draw(tr: Trainer) -> None:
     col_net, col_out = st.columns([1.1, 1])
     with col_net:
         net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features)))
-        st.plotly_chart(net, key="basics.net", config={"displayModeBar": False})
+        st.plotly_chart(net, key="basics.net", config=png_config("basics_net"))
     with col_out:
         pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
         P = data.meta
@@ -175,14 +175,14 @@ def draw(tr: Trainer) -> None:
         else:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_test"] if show_test else None,
                                y_te if show_test else None)
-        st.plotly_chart(fig, key="basics.output", config={"displayModeBar": False})
+        st.plotly_chart(fig, key="basics.output", config=png_config("basics_output"))
     col_loss, col_pvt = st.columns(2)
     with col_loss:
         st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y")), key="basics.loss",
-                        config={"displayModeBar": False})
+                        config=png_config("basics_loss"))
     with col_pvt:
         st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te)), key="basics.pvt",
-                        config={"displayModeBar": False})
+                        config=png_config("basics_pvt"))
 
 
 def pred_vs_true(tr: Trainer, y_te: np.ndarray):
@@ -222,7 +222,7 @@ with tab_gd:
         st.caption("This view uses the 1-D **Linear (βx)** data set (the current one is 2-D).")
     gd_data = toy.make_split(gd_set, 200, state.get("noise") / 100, 0.5, seed, ["x1"])
     path = descent_path(gd_data, float(state.get("gd_lr")), int(state.get("gd_steps")), "sgd", seed, w0=-1.5, b0=1.5)
-    st.plotly_chart(landscape_figure(path), key="basics.landscape")
+    st.plotly_chart(landscape_figure(path), key="basics.landscape", config=png_config("basics_landscape"))
     final = path.loss[-1] if len(path.loss) else float("nan")
     if path.diverged or not np.isfinite(final) or final > path.loss[0]:
         st.error(f"Diverged: with learning rate {state.get('gd_lr'):g} every step overshoots the minimum "
@@ -245,7 +245,8 @@ with tab_cmp:
     got = st.session_state.get("basics._compare")
     if got and got[0] == cmp_sig:
         st.plotly_chart(plots.runs_figure({OPTIMIZERS[k]: h for k, h in got[1].items()}, "test_loss",
-                                          "Test loss by optimizer", log_y=state.get("log_y")), key="basics.compare")
+                                          "Test loss by optimizer", log_y=state.get("log_y")), key="basics.compare",
+                        config=png_config("basics_compare_optimizers"))
         st.caption(" · ".join(f"{OPTIMIZERS[k]}: {h[-1]['test_loss']:.4f}" for k, h in got[1].items()))
     elif got:
         st.caption("The settings changed since the last comparison: run it again.")

@@ -20,7 +20,7 @@ from playground.plots.dna import (figure_png, filter_logos_figure, ism_figure, l
                                   recovery_figure, saliency_figure, sequence_strip_figure)
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
-from playground.ui.runs import model_panel
+from playground.ui.runs import model_panel, png_config
 
 setup_page("DNA & CNNs", "🧬")
 
@@ -489,9 +489,9 @@ def tab_data(tr: Trainer) -> None:
     left, right = st.columns([1, 1.6])
     with left:
         st.plotly_chart(one_hot_figure(seq, title=f"One-hot matrix of test sequence {i + 1}", sites=sites),
-                        key="dna.onehot", config={"displayModeBar": False})
+                        key="dna.onehot", config=png_config("dna_onehot"))
     with right:
-        st.plotly_chart(sequence_strip_figure(seq[:100], sites), key="dna.strip", config={"displayModeBar": False})
+        st.plotly_chart(sequence_strip_figure(seq[:100], sites), key="dna.strip", config=png_config("dna_strip"))
         st.markdown(
             "Each position becomes a row of four numbers, one per base **A C G T**: a single 1 where the base is. "
             f"The whole sequence is a **{dataset.length} × 4** matrix (PyTorch stores it as 4 channels × "
@@ -508,25 +508,25 @@ def tab_data(tr: Trainer) -> None:
 def tab_training(tr: Trainer) -> None:
     names = HEADLINE[tr.task]
     c1, c2 = st.columns(2)
-    c1.plotly_chart(plots.loss_figure(tr.history), key="dna.loss", config={"displayModeBar": False})
+    c1.plotly_chart(plots.loss_figure(tr.history), key="dna.loss", config=png_config("dna_loss"))
     c2.plotly_chart(plots.metric_figure(tr.history, [f"test_{n}" for n in names], title="Test metrics"),
-                    key="dna.metrics", config={"displayModeBar": False})
+                    key="dna.metrics", config=png_config("dna_metrics"))
     y = tr.data.y_test.cpu().numpy()
     out = tr.outputs(tr.data.x_test).float().cpu().numpy()
     c3, c4 = st.columns(2)
     if tr.task == "regression":
         pred = out.reshape(-1)
         c3.plotly_chart(plots.parity_figure(y, pred, M.r2(y, pred), title="Predicted vs true (test)"),
-                        key="dna.parity", config={"displayModeBar": False})
+                        key="dna.parity", config=png_config("dna_parity"))
     else:
         pred = (out.reshape(-1) > 0).astype(int) if tr.task == "binary" else out.argmax(1)
         cm = M.confusion(y.astype(int), pred, max(2, dataset.n_classes))
         c3.plotly_chart(plots.confusion_figure(cm, dataset.class_names), key="dna.confusion",
-                        config={"displayModeBar": False})
+                        config=png_config("dna_confusion"))
         if tr.task == "binary":
             p = M.sigmoid(out.reshape(-1))
             fpr, tpr = M.roc_curve(y, p)
-            c4.plotly_chart(plots.roc_figure(fpr, tpr, M.auroc(y, p)), key="dna.roc", config={"displayModeBar": False})
+            c4.plotly_chart(plots.roc_figure(fpr, tpr, M.auroc(y, p)), key="dna.roc", config=png_config("dna_roc"))
     if tr.task != "binary":
         c4.markdown("")
 
@@ -565,7 +565,7 @@ def tab_filters(tr: Trainer) -> None:
         if len(hist) > 1:
             with cols[-1]:
                 st.plotly_chart(recovery_figure(hist, "Motif recovered per epoch", height=220), key="dna.recovery",
-                                config={"displayModeBar": False})
+                                config=png_config("dna_recovery"))
     st.image(png, width="stretch", caption=f"First-layer filters after epoch {shown_epoch}"
              + (" (redrawn every second or two while training: logos are slow to draw)" if live.playing else ""))
     if live.playing:
@@ -606,8 +606,8 @@ def tab_explain(tr: Trainer) -> None:
     st.markdown(f"Model says: {ptxt} · true label **{label_text(dataset.y[j])}**")
     sal = saliency(tr.model, x, target)
     ism = in_silico_mutagenesis(tr.model, x, target)
-    st.plotly_chart(saliency_figure(sal, seq, sites), key="dna.saliency", config={"displayModeBar": False})
-    st.plotly_chart(ism_figure(ism, seq, sites), key="dna.ism", config={"displayModeBar": False})
+    st.plotly_chart(saliency_figure(sal, seq, sites), key="dna.saliency", config=png_config("dna_saliency"))
+    st.plotly_chart(ism_figure(ism, seq, sites), key="dna.ism", config=png_config("dna_ism"))
     st.toggle("Saliency as a logo (slower to draw)", key=K("sal_logo"))
     lkey = ("saliency_logo", id(tr), tr.steps, i, target)
     cache = ss.setdefault("dna._sal_logo", {})
