@@ -219,3 +219,12 @@ def test_page_runners_reproduce_their_pages_runs():
     assert a.history[-1]["test_loss"] == b.history[-1]["test_loss"]
     s = L.seq_run({"n": 200, "family": "cnn", "c_layers": 1, "c_channels": 8}).trainer
     assert s.task == "binary" and s.data.x_train.dtype.is_floating_point is False
+
+
+def test_the_lesson_library_does_not_import_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys, playground.lessons as L; L.load_all(); L.step_query(L.find('cubic'), 2); "
+            "assert 'streamlit' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
