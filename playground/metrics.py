@@ -32,6 +32,9 @@ def auroc(y_true, scores) -> float:
 
 
 def mcc(y_true, y_pred) -> float:
+    """Matthews correlation; 0 when only one label occurs (sklearn's convention, without its warning)."""
+    if len(np.unique(np.concatenate([np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()]))) < 2:
+        return 0.0
     return float(skm.matthews_corrcoef(y_true, y_pred))
 
 
