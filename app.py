@@ -33,11 +33,13 @@ CARDS = [
      "Masked amino-acid predictions, embeddings, contact maps, fine-tuning vs training from scratch."),
     ("pages/5_Predict.py", "🔮 Predict",
      "Upload sequences and a saved model; get a table of predictions to download."),
+    ("pages/6_Run_History.py", "📜 Run history",
+     "Every run of this session in one table; overlay the curves of the runs you pick."),
 ]
 
-cols = st.columns(2)
+cols = st.columns(3)
 for i, (path, title, text) in enumerate([c for c in CARDS if (ROOT / c[0]).exists()]):
-    with cols[i % 2].container(border=True):
+    with cols[i % 3].container(border=True):
         st.markdown(f"#### {title}")
         st.write(text)
         st.page_link(path, label="Open", icon="➡️", query_params={"seed": str(state.get("seed"))})
