@@ -349,6 +349,11 @@ def draw(tr: Trainer) -> None:
 with c_view:
     live.controls()
     live.run(draw)
+    if live.playing:      # the panel is drawn outside the live fragment: its files would be the paused model's
+        st.caption("💾 Pause training to save this model, its training history and its PyTorch code.")
+    else:
+        model_panel(trainer, spec, page="seq", dataset=data_key, label_names=data.class_names,
+                    input=InputSpec("tokens", alphabet), settings={"family": family})
 
 # ---- the views ---------------------------------------------------------------------------------------------
 model = trainer.model
@@ -358,7 +363,7 @@ if int(state.get("seq_idx")) >= n_test:
     state.set("seq_idx", 0)
 
 tabs = c_view.tabs(["🔎 Attention maps", "🧮 How attention is computed", "📍 Positional encoding", "🏁 Run comparison",
-                    "🔢 Model & parameters", "💾 Save & export"])
+                    "🔢 Model & parameters"])
 
 
 def sequence_text(i: int) -> str:
@@ -609,9 +614,5 @@ with tabs[4]:
     st.code(str(model), language=None)
     st.caption("Token ids: 0 = padding; " + ("A=1 C=2 G=3 T=4 N=5." if alphabet == "dna" else
                                              "the 20 amino acids (alphabetical one-letter codes) = 1…20, X = 21."))
-
-with tabs[5]:
-    model_panel(live.trainer, spec, page="seq", dataset=data_key, label_names=data.class_names,
-                input=InputSpec("tokens", alphabet), settings={"family": family})
 
 state.sync()

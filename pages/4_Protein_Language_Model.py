@@ -557,11 +557,14 @@ def tab_finetune():
         return ([ps.seqs[i] for i in tr_idx], [lab(i) for i in tr_idx],
                 [ps.seqs[i] for i in te_idx], [lab(i) for i in te_idx])
 
-    model_panel(head_tr, head_spec, page="esm", dataset=ds_name, input=esm_input, key="esm.head",
-                title="💾 Save & export: ESM-2 head",
-                code=lambda: script_for_trainer(head_tr, head_spec, sequences=page_proteins()))
-    model_panel(cnn_tr, cnn_spec, page="esm", dataset=ds_name, input=InputSpec("tokens", "protein"),
-                key="esm.cnn", title="💾 Save & export: CNN from scratch")
+    if live.playing:      # the panels are drawn outside the live fragment: their files would be the paused models'
+        st.caption("💾 Pause training to save the two models, their training histories and their PyTorch code.")
+    else:
+        model_panel(head_tr, head_spec, page="esm", dataset=ds_name, input=esm_input, key="esm.head",
+                    title="💾 Save & export: ESM-2 head",
+                    code=lambda: script_for_trainer(head_tr, head_spec, sequences=page_proteins()))
+        model_panel(cnn_tr, cnn_spec, page="esm", dataset=ds_name, input=InputSpec("tokens", "protein"),
+                    key="esm.cnn", title="💾 Save & export: CNN from scratch")
 
     st.markdown("##### How each degrades with fewer labels")
     st.number_input("Epochs per run", 1, 200, key=K("sweep_epochs"))

@@ -200,6 +200,11 @@ def test_step_then_save_and_export_offers_the_model_and_lists_the_run(app_test, 
     df = run_history(at, app_test)
     assert len(df) == 1 and df["page"].iloc[0] == "Sequence models" and df["epochs"].iloc[0] == 1
     assert "family=cnn" in df["parameters"].iloc[0] and df["status"].iloc[0] == "training"
+    # while playing, the panel (drawn outside the live fragment) asks for a pause instead of offering stale files
+    button(at, "▶ Play").click().run()
+    no_exception(at)
+    assert any(c.value.startswith("💾 Pause training to save") for c in at.caption)
+    assert "seq.dl_bundle" not in {b.key for b in at.get("download_button")}
 
 
 def test_bad_link_parameters_fall_back_to_defaults_with_a_warning(app_test):
