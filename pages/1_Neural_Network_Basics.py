@@ -152,7 +152,7 @@ def draw(tr: Trainer) -> None:
     m[2].metric("Test loss", f"{rec['test_loss']:.4f}")
     m[3].metric("Steps", f"{tr.steps:,}")
     if classification:
-        ev = tr.evaluate("test") if not tr.diverged else {}
+        ev = live.throttle("eval", lambda: tr.evaluate("test") if not tr.diverged else {})
         m[4].metric("Test accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–")
         m[5].metric("Test MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
                     help="Matthews correlation coefficient: 0 for a constant or random guess, 1 for perfect, "

@@ -25,8 +25,9 @@ def optimizer_code(config: TrainConfig, params: str = "model.parameters()") -> s
     return {
         "sgd": f"torch.optim.SGD({params}, {lr})",
         "momentum": f"torch.optim.SGD({params}, {lr}, momentum={config.momentum:g})",
-        "adam": f"torch.optim.Adam({params}, {lr})",
-        "adamw": f"torch.optim.AdamW({params}, {lr}, weight_decay={config.weight_decay:g})",
+        # fused=True: the same Adam, computed in one kernel, as the playground does (so the numbers match)
+        "adam": f"torch.optim.Adam({params}, {lr}, fused=True)",
+        "adamw": f"torch.optim.AdamW({params}, {lr}, weight_decay={config.weight_decay:g}, fused=True)",
     }[config.optimizer]
 
 

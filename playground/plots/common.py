@@ -15,24 +15,33 @@ def column(history: list[dict], key: str) -> np.ndarray:
     return np.array([h.get(key, np.nan) for h in history], dtype=float)
 
 
+def layout_dict(title: str = "", height: int = 320, uirevision: str | None = "keep", **kw) -> dict:
+    """The playground's chart layout as a plain dict."""
+    return dict(title=dict(text=title, x=0.01), height=height, margin=dict(l=50, r=10, t=40, b=40),
+                font=FONT, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+                uirevision=uirevision, **kw)
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, validated once. Several times faster than
+    building it with add_* / update_* calls: it matters for charts redrawn while training."""
+    return go.Figure(data=data, layout=layout)
+
+
 def _layout(fig: go.Figure, title: str = "", height: int = 320, uirevision: str | None = "keep", **kw) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.01), height=height, margin=dict(l=50, r=10, t=40, b=40),
-                      font=FONT, legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
-                      uirevision=uirevision, **kw)
+    fig.update_layout(**layout_dict(title, height, uirevision, **kw))
     return fig
 
 
 def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", height: int = 320) -> go.Figure:
     """Train and test loss per epoch."""
     ep = column(history, "epoch")
-    fig = go.Figure()
-    fig.add_scatter(x=ep, y=column(history, "train_loss"), mode="lines", name="train",
-                    line=dict(color=TRAIN_COLOR, width=2.5))
-    fig.add_scatter(x=ep, y=column(history, "test_loss"), mode="lines", name="test",
-                    line=dict(color=TEST_COLOR, width=2.5))
-    fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title="loss", type="log" if log_y else "linear")
-    return _layout(fig, title, height)
+    data = [dict(type="scatter", x=ep, y=column(history, "train_loss"), mode="lines", name="train",
+                 line=dict(color=TRAIN_COLOR, width=2.5)),
+            dict(type="scatter", x=ep, y=column(history, "test_loss"), mode="lines", name="test",
+                 line=dict(color=TEST_COLOR, width=2.5))]
+    return figure(data, layout_dict(title, height, xaxis=dict(title=dict(text="epoch")),
+                                    yaxis=dict(title=dict(text="loss"), type="log" if log_y else "linear")))
 
 
 def metric_figure(history: list[dict], keys: list[str], title: str = "Metrics", height: int = 320) -> go.Figure:

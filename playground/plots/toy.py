@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from playground.data.toy import RANGE
-from playground.plots.common import _layout
+from playground.plots.common import _layout, figure, layout_dict
 
 # TF Playground's colours: orange for negative / class 0, blue for positive / class 1.
 ORANGE = "#f59322"
@@ -26,8 +26,8 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     else:
         z = np.sign(z) if discretize else z
         zmin, zmax, zmid = -1.0, 1.0, 0.0
-    fig = go.Figure(go.Heatmap(x=t, y=t, z=np.round(z, 3), colorscale=DIVERGING, zmin=zmin, zmax=zmax, zmid=zmid,
-                               opacity=0.85, showscale=False, hoverinfo="skip"))
+    data = [dict(type="heatmap", x=t, y=t, z=np.round(z, 3), colorscale=DIVERGING, zmin=zmin, zmax=zmax, zmid=zmid,
+                 opacity=0.85, showscale=False, hoverinfo="skip")]
 
     def add_points(P, yv, name, hollow):
         if P is None or len(P) == 0:
@@ -41,34 +41,33 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
             marker.update(colorscale=DIVERGING, cmin=-1, cmax=1)
         if hollow:
             marker.update(symbol="circle-open-dot")
-        fig.add_scatter(x=P[:, 0], y=P[:, 1], mode="markers", name=name, marker=marker,
-                        hovertemplate="x1=%{x:.2f}<br>x2=%{y:.2f}<extra>" + name + "</extra>")
+        data.append(dict(type="scatter", x=P[:, 0], y=P[:, 1], mode="markers", name=name, marker=marker,
+                         hovertemplate="x1=%{x:.2f}<br>x2=%{y:.2f}<extra>" + name + "</extra>"))
 
     add_points(points_train, y_train, "train", False)
     add_points(points_test, y_test, "test", True)
-    fig.update_xaxes(range=[-RANGE, RANGE], title="x1", constrain="domain")
-    fig.update_yaxes(range=[-RANGE, RANGE], title="x2", scaleanchor="x", scaleratio=1, constrain="domain")
     key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
-    fig = _layout(fig, f"{title} <span style='font-size:12px'>({key})</span>", 440)
-    fig.update_layout(margin=dict(l=40, r=10, t=40, b=35),
-                      legend=dict(orientation="h", y=-0.12, x=0.5, xanchor="center", yanchor="top"))
-    return fig
+    layout = layout_dict(f"{title} <span style='font-size:12px'>({key})</span>", 440,
+                         xaxis=dict(range=[-RANGE, RANGE], title=dict(text="x1"), constrain="domain"),
+                         yaxis=dict(range=[-RANGE, RANGE], title=dict(text="x2"), scaleanchor="x", scaleratio=1,
+                                    constrain="domain"))
+    layout.update(margin=dict(l=40, r=10, t=40, b=35),
+                  legend=dict(orientation="h", y=-0.12, x=0.5, xanchor="center", yanchor="top"))
+    return figure(data, layout)
 
 
 def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=None, y_test=None,
                  title: str = "Data and fitted curve") -> go.Figure:
     """1-D regression: the data and the network's curve."""
-    fig = go.Figure()
-    fig.add_scatter(x=np.asarray(x_train).reshape(-1), y=y_train, mode="markers", name="train",
-                    marker=dict(color=BLUE, size=6, opacity=0.7))
+    data = [dict(type="scatter", x=np.asarray(x_train).reshape(-1), y=y_train, mode="markers", name="train",
+                 marker=dict(color=BLUE, size=6, opacity=0.7))]
     if x_test is not None and len(x_test):
-        fig.add_scatter(x=np.asarray(x_test).reshape(-1), y=y_test, mode="markers", name="test",
-                        marker=dict(color=ORANGE, size=6, symbol="circle-open", line=dict(width=1.5)))
-    fig.add_scatter(x=x_grid.reshape(-1), y=np.round(pred, 4), mode="lines", name="network",
-                    line=dict(color="black", width=3))
-    fig.update_xaxes(title="x1", range=[-RANGE, RANGE])
-    fig.update_yaxes(title="y")
-    return _layout(fig, title, 440)
+        data.append(dict(type="scatter", x=np.asarray(x_test).reshape(-1), y=y_test, mode="markers", name="test",
+                         marker=dict(color=ORANGE, size=6, symbol="circle-open", line=dict(width=1.5))))
+    data.append(dict(type="scatter", x=x_grid.reshape(-1), y=np.round(pred, 4), mode="lines", name="network",
+                     line=dict(color="black", width=3)))
+    return figure(data, layout_dict(title, 440, xaxis=dict(title=dict(text="x1"), range=[-RANGE, RANGE]),
+                                    yaxis=dict(title=dict(text="y"))))
 
 
 def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weights: list[np.ndarray],
