@@ -15,31 +15,10 @@ div[data-testid="stMetricValue"] {font-size: 1.6rem;}
 """
 
 
-_gc_frozen = False
-
-
-def _freeze_imported_objects() -> None:
-    """Streamlit runs gc.collect(2) after every script run, fragment redraws included. With
-    torch, plotly and pandas imported that walk took ~150 ms, most of a playing page's server
-    time (py-spy). Once per process, after the imports, move the objects that exist for the
-    whole process into the permanent generation (gc.freeze): later collections skip them and
-    still collect everything the pages create."""
-    global _gc_frozen
-    if not _gc_frozen:
-        import gc
-
-        import plotly.graph_objects  # noqa: F401  (import the heavy modules before freezing)
-
-        gc.collect()
-        gc.freeze()
-        _gc_frozen = True
-
-
 def setup_page(title: str, icon: str = "🧬", layout: str = "wide") -> None:
     """First call of every page: title, wide layout, one torch thread per process."""
     st.set_page_config(page_title=f"{title} · Sequence DL Playground", page_icon=icon, layout=layout)
     playground.configure_torch_threads()
-    _freeze_imported_objects()
     st.markdown(CSS, unsafe_allow_html=True)
 
 

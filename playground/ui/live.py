@@ -14,8 +14,8 @@ import streamlit as st
 
 from playground.train import Trainer
 
-TICK_SECONDS = 0.2      # timer while playing (a redraw must finish well inside it: see below)
-TRAIN_BUDGET = 0.10     # seconds of training per redraw
+TICK_SECONDS = 0.05     # timer while playing: the browser asks again this soon after a redraw
+TRAIN_BUDGET = 0.08     # seconds of training per redraw (~6 redraws/s with drawing)
 
 
 class LiveTraining:
@@ -65,7 +65,6 @@ class LiveTraining:
         return ss[self._tk]
 
     def reset(self) -> None:
-        self._clicked()
         st.session_state[self._sk] = None
         st.session_state[self._pk] = False
 
@@ -74,31 +73,12 @@ class LiveTraining:
         self.set_playing(not self.playing and not (tr is not None and tr.done))
 
     def _step(self):
-        self._clicked()
         self.set_playing(False)
         tr = self.trainer
         if tr is not None and not tr.done:
             tr.run_epochs(1)
 
     def controls(self, step_label: str = "Step") -> None:
-        """The buttons, in a fragment of their own. A click reruns just this fragment (queued
-        behind the live fragment's redraws instead of racing them), and the fragment then asks
-        the server for the full rerun that applies it (new timer, buttons, charts). A click's
-        full rerun requested by the browser while it is also requesting redraws can be lost."""
-        rendered_playing = self.playing
-
-        @st.fragment
-        def _controls():
-            self._buttons(step_label)
-            if self.playing != rendered_playing or st.session_state.pop(f"{self.key}._clicked", False):
-                st.rerun()  # scope "app"
-
-        _controls()
-
-    def _clicked(self) -> None:
-        st.session_state[f"{self.key}._clicked"] = True
-
-    def _buttons(self, step_label: str) -> None:
         c1, c2, c3 = st.columns(3)
         tr = self.trainer
         done = tr is not None and tr.done
