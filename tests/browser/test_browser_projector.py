@@ -27,6 +27,8 @@ def test_lesson_step_in_projector_mode(server_url, page):
     sidebar.get_by_text("Step 1 of 4").wait_for()
 
     # projector mode: larger text, thicker plot lines
+    page.wait_for_function("() => getComputedStyle(document.documentElement).fontSize === '20px'",
+                           timeout=20_000)   # the projector CSS arrives with the sidebar
     assert css_of(page, "html", "font-size") == "20px"
     page.locator(".js-plotly-plot .scatterlayer .js-line").first.wait_for(state="attached")
     assert float(css_of(page, ".js-plotly-plot .scatterlayer .js-line", "stroke-width").rstrip("px")) >= 4
