@@ -14,12 +14,12 @@ from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, resolve_motif
 from playground.data.parsing import LENGTH_POLICIES, SequenceFileError, parse_sequence_file
 from playground.interpret import (activation_pwms, has_filters, in_silico_mutagenesis, information_matrix,
                                   jaspar_table, motif_recovery, rank_filters, saliency, to_jaspar, to_meme)
-from playground.models import ACTIVATION_LABELS, MLPSpec, build_model, count_parameters
-from playground.models.cnn import CNNSpec, LogisticRegressionSpec, preset
+from playground.models import ACTIVATION_LABELS, build_model, count_parameters
 from playground.plots.dna import (figure_png, filter_logos_figure, ism_figure, logo_figure, one_hot_figure,
                                   recovery_figure, saliency_figure, sequence_strip_figure)
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+from playground.lessons import dna_spec
 from playground.ui.runs import model_panel, png_config
 
 setup_page("DNA & CNNs", "🧬")
@@ -305,20 +305,8 @@ if kind == "upload":
 
 # ---- the model ---------------------------------------------------------------------------------
 def model_spec(length: int, n_out: int):
-    v = state.values()
-    m = v["model"]
-    if m in ("primer", "course"):
-        return preset(m, length, n_out)
-    if m == "logreg":
-        return LogisticRegressionSpec(length=length, n_outputs=n_out)
-    if m == "mlp":
-        return MLPSpec(4 * length, (v["mlp_neurons"],) * v["mlp_layers"], "relu", n_out, v["dropout"])
-    n = v["conv_layers"]
-    return CNNSpec(length=length, channels=tuple(v[f"c{i + 1}"] for i in range(n)),
-                   kernel_sizes=tuple(v[f"k{i + 1}"] for i in range(n)), padding=v["padding"],
-                   batch_norm=v["batch_norm"], activation=v["activation"], pool=v["pool"], pool_size=v["pool_size"],
-                   pool_output=v["pool_output"], dropout=v["dropout"], dense=(v["dense"],) if v["dense"] else (),
-                   n_outputs=n_out)
+    """The spec for the page's settings: the same function lessons use to rebuild this page's run."""
+    return dna_spec(state.values(), length, n_out)
 
 
 train_frac = state.get("train_pct") / 100
