@@ -9,12 +9,15 @@ timing and memory do not depend on the values of the weights, and nothing is dow
 
 - app (batched): ``playground.esm.embed`` - proteins sorted by length into batches of at most
   ``--token-budget`` tokens, a side-effect-free forward with fused attention
-  (scaled_dot_product_attention), stopping at the requested layer, no masked-LM head; the
-  embedding cache is switched off so every protein is computed.
+  (scaled_dot_product_attention), stopping at the requested layer, no masked-LM head, and on a
+  CPU with native bfloat16 (AVX512-BF16/AMX) the matrix products in bf16 (the app's default
+  there; ``--precision float32`` for pure float32); the embedding cache is switched off so every
+  protein is computed.
 - naive: ``playground.esm.embed_naive`` - one protein at a time through fair-esm's own
   ``model(tokens, repr_layers=[6])`` under ``torch.no_grad()``, as in fair-esm's README.
 
-Both give the same mean-pooled embeddings (checked below). The two are timed on the same
+Both give the same mean-pooled embeddings (checked below: max difference and the smallest cosine
+similarity). The two are timed on the same
 proteins interleaved in blocks (app, naive, app, naive ...), so a busy machine slows both alike;
 the CPU-time ratio is printed too. Torch uses
 ``PLAYGROUND_NUM_THREADS`` threads (default 1, as in the app). With a CUDA GPU the same is measured
@@ -54,20 +57,23 @@ def _sync():
         torch.cuda.synchronize()
 
 
-def measure(handle, seqs, budget, chunks: int, breakdown: bool, label: str) -> dict:
+def measure(handle, seqs, budget, chunks: int, breakdown: bool, label: str, precision: str = "auto") -> dict:
     """Time both paths on the same proteins, interleaved in ``chunks`` blocks (app, naive, app,
     naive, ...) so that a noisy machine slows both alike. Wall time and this process's CPU time
     are both recorded."""
     residues = sum(map(len, seqs))
-    E.embed(handle, seqs[:4], use_cache=False, token_budget=budget)         # warm-up (allocator, kernels)
+    precision = E.resolve_precision(handle, precision)
+    E.embed(handle, seqs[:4], use_cache=False, token_budget=budget, precision=precision)   # warm-up
     E.embed_naive(handle, seqs[:2])
     wall = {"app": 0.0, "naive": 0.0, "one": 0.0}
     cpu = {"app": 0.0, "naive": 0.0, "one": 0.0}
     outs = {"app": [], "naive": []}
     size = -(-len(seqs) // max(1, chunks))
-    runs = {"app": lambda part: E.embed(handle, part, use_cache=False, token_budget=budget).vectors,
+    runs = {"app": lambda part: E.embed(handle, part, use_cache=False, token_budget=budget,
+                                        precision=precision).vectors,
             "naive": lambda part: E.embed_naive(handle, part),
-            "one": lambda part: E.embed(handle, part, use_cache=False, token_budget=1).vectors}
+            "one": lambda part: E.embed(handle, part, use_cache=False, token_budget=1,
+                                        precision="float32").vectors}
     for start in range(0, len(seqs), size):
         part = seqs[start: start + size]
         for name in (("app", "naive", "one") if breakdown else ("app", "naive")):
@@ -80,16 +86,19 @@ def measure(handle, seqs, budget, chunks: int, breakdown: bool, label: str) -> d
                 outs[name].append(out)
     app, naive = np.concatenate(outs["app"]), np.concatenate(outs["naive"])
     diff = float(np.abs(app - naive).max())
+    cos = float(((app * naive).sum(1) / np.linalg.norm(app, axis=1) / np.linalg.norm(naive, axis=1)).min())
+    print(f"[{label}] app precision: {precision} ({E.PRECISIONS[precision]})", flush=True)
     print(f"[{label}] app batched: {wall['app']:.1f} s wall ({cpu['app']:.1f} s CPU), "
           f"{residues / wall['app']:,.0f} residues/s", flush=True)
     print(f"[{label}] naive loop:  {wall['naive']:.1f} s wall ({cpu['naive']:.1f} s CPU), "
           f"{residues / wall['naive']:,.0f} residues/s", flush=True)
     print(f"[{label}] ratio by CPU time (less sensitive to other load): {cpu['naive'] / cpu['app']:.2f}", flush=True)
-    print(f"[{label}] max |app - naive| over all embeddings: {diff:.2e}", flush=True)
+    print(f"[{label}] app vs naive embeddings: max |difference| {diff:.2e}, smallest cosine similarity {cos:.6f}",
+          flush=True)
     if breakdown:
-        print(f"[{label}] app path, one protein per batch: {residues / wall['one']:,.0f} residues/s -> from the "
-              f"forward alone {wall['naive'] / wall['one']:.2f}x, from batching {wall['one'] / wall['app']:.2f}x",
-              flush=True)
+        print(f"[{label}] app path in float32, one protein per batch: {residues / wall['one']:,.0f} residues/s -> "
+              f"from the float32 forward alone {wall['naive'] / wall['one']:.2f}x, from batching and precision "
+              f"{wall['one'] / wall['app']:.2f}x", flush=True)
     return {"app": residues / wall["app"], "naive": residues / wall["naive"], "diff": diff}
 
 
@@ -102,7 +111,10 @@ def main() -> None:
     ap.add_argument("--token-budget", type=int, default=0, help="tokens per batch (default: the app's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunks", type=int, default=5, help="interleave the two paths in this many blocks")
-    ap.add_argument("--breakdown", action="store_true", help="also time the app's path one protein at a time")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the app's path in float32, one protein at a time")
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "mixed"),
+                    help="the app path's precision on the CPU (default: the app's, i.e. auto)")
     ap.add_argument("--cpu-only", action="store_true", help="skip CUDA even when a GPU is present")
     args = ap.parse_args()
 
@@ -130,7 +142,7 @@ def main() -> None:
 
     h = E.random_model(args.model, seed=args.seed, device="cpu")
     budget = args.token_budget or E.default_token_budget(h)
-    r = measure(h, seqs, budget, args.chunks, args.breakdown, f"cpu, budget {budget}")
+    r = measure(h, seqs, budget, args.chunks, args.breakdown, f"cpu, budget {budget}", args.precision)
     print(f"residues_per_s: {r['app']:.0f}")
     print(f"naive_residues_per_s: {r['naive']:.0f}")
     print(f"ratio: {r['app'] / r['naive']:.2f}")

@@ -34,6 +34,7 @@ N_BUILTIN = {"solubility": 300, "ss": 160}
 state = PageState("esm", [
     Param("model", esm.DEFAULT_MODEL, choices=tuple(esm.CATALOGUE)),
     Param("bf16", False, "bool"),
+    Param("cpu_bf16", True, "bool"),
     Param("tab", TABS[0], choices=TABS),
     Param("seq", UBIQUITIN),
     Param("mask", "5, 27, 48"),
@@ -128,7 +129,14 @@ with c_model:
                       "fit a small (2.7 GB) hosted app.")
 with c_opts:
     st.checkbox("bfloat16 (GPU)", key=K("bf16"), disabled=device != "cuda",
-                help="Half-size weights and faster matrix products on a CUDA GPU; the CPU always uses float32.")
+                help="Half-size weights and faster matrix products on a CUDA GPU.")
+    native_bf16 = esm.cpu_has_native_bf16()
+    st.checkbox("bf16 matrix products for embeddings (CPU)", key=K("cpu_bf16"),
+                disabled=device != "cpu" or not native_bf16,
+                help=("This CPU multiplies bfloat16 matrices in hardware: embedding runs about 1.5× faster; the "
+                      "weights, layer norms, attention softmax and sums stay float32, and mean embeddings stay "
+                      "within 1e-4 (cosine) of pure float32. Untick for exact float32."
+                      if native_bf16 else "This CPU has no native bfloat16 units, so embeddings use float32."))
 
 name = state.get("model")
 info = esm.CATALOGUE[name]
@@ -362,13 +370,15 @@ def tab_embeddings():
     c3.radio("Longer than 1022 residues", tuple(esm.LONG_POLICIES), key=K("long"), horizontal=True,
              format_func=esm.LONG_POLICIES.get)
     pooling, layer = state.get("pooling"), state.get("layer")
-    sig = (H.key, tuple(d["ids"]), tuple(d["seqs"]), layer, pooling, state.get("long"))
+    precision = esm.resolve_precision(H, "auto" if state.get("cpu_bf16") else "float32")
+    sig = (H.key, tuple(d["ids"]), tuple(d["seqs"]), layer, pooling, state.get("long"), precision)
     got = ss.get("esm._emb")
     fresh = got is not None and got["sig"] == sig
     if st.button(f"🧭 Embed {len(d['seqs'])} proteins", type="primary", key="esm.embed_btn", disabled=fresh):
         bar, cb = _progress_bar("Embedding …")
         try:
-            res = esm.embed(H, d["seqs"], layer, pooling, d["ids"], state.get("long"), progress=cb)
+            res = esm.embed(H, d["seqs"], layer, pooling, d["ids"], state.get("long"), progress=cb,
+                            precision=precision)
         except esm.ESMError as e:
             bar.empty()
             _error(e)
@@ -388,7 +398,8 @@ def tab_embeddings():
     m = st.columns(4)
     m[0].metric("Proteins", len(res.ids))
     m[1].metric("Numbers per " + ("protein" if pooling == "mean" else "residue"), res.dim)
-    m[2].metric("Residues per second", f"{res.residues / max(res.seconds, 1e-6):,.0f}")
+    m[2].metric("Residues per second", f"{res.residues / max(res.seconds, 1e-6):,.0f}",
+                help="float32" if res.precision == "float32" else "bf16 matrix products, float32 sums")
     m[3].metric("From the cache", res.from_cache)
     csv = esm.embeddings_csv(res, d["labels"] if pooling == "mean" else None)
     npy, npy_name = esm.embeddings_npy(res)

@@ -806,7 +806,7 @@ def length_batches(lengths: Sequence[int], token_budget: int, max_batch: int = 2
 def default_token_budget(handle: ESMHandle) -> int:
     if handle.device == "cuda":
         return 65536 if handle.dim <= 640 else 16384
-    return 4096
+    return 1024    # on one CPU thread bigger batches only spill the caches (measured: 4096 is ~15% slower)
 
 
 # =============================================================================================
@@ -856,6 +856,96 @@ def layer_forward(layer: torch.nn.Module, x: torch.Tensor, pad: torch.Tensor | N
     return x, weights
 
 
+# ---------------------------------------------------------------------------------------------
+# Mixed precision for the embedding path on CPUs with native bfloat16 (AVX512-BF16, AMX)
+# ---------------------------------------------------------------------------------------------
+PRECISIONS = {"float32": "float32 throughout",
+              "mixed": "matrix products in bfloat16 (float32 sums, layer norms, attention softmax and residual stream)"}
+_FAST_WEIGHTS: "weakref.WeakKeyDictionary[torch.nn.Module, list]" = weakref.WeakKeyDictionary()
+_FAST_LOCK = threading.Lock()
+FAST_WEIGHT_CACHE_MAX_PARAMS = 200_000_000    # bigger models cast their weights per batch instead
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), where a
+    bf16 matrix product runs about twice as fast as a float32 one; without it bf16 is emulated
+    and slower, so the mixed path is never chosen there."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception:       # an older/odd build without these probes: stay exact
+        return False
+
+
+def resolve_precision(handle: "ESMHandle", precision: str | None = None) -> str:
+    """'float32' or 'mixed' for :func:`embed`. ``None``/'auto': mixed on a CPU with native bf16
+    for a float32 model (set ``PLAYGROUND_ESM_PRECISION=float32`` to turn it off), float32 elsewhere
+    (a bfloat16 model on CUDA is already all bf16)."""
+    precision = precision or os.environ.get("PLAYGROUND_ESM_PRECISION", "auto")
+    if precision == "auto":
+        ok = handle.device == "cpu" and handle.dtype == torch.float32 and cpu_has_native_bf16()
+        return "mixed" if ok else "float32"
+    if precision not in PRECISIONS:
+        raise ESMError(f"precision must be 'auto', 'float32' or 'mixed', not {precision!r}")
+    if precision == "mixed" and handle.dtype != torch.float32:
+        return "float32"    # the model itself is already in low precision
+    return precision
+
+
+def _fast_weights(model: torch.nn.Module) -> list[dict]:
+    """Per layer: bf16 copies of the fused q/k/v, output and feed-forward weights (derived data kept
+    beside the shared model, never written into it). Cached for models up to
+    ``FAST_WEIGHT_CACHE_MAX_PARAMS`` parameters."""
+    with _FAST_LOCK:
+        hit = _FAST_WEIGHTS.get(model)
+    if hit is not None:
+        return hit
+    bf = torch.bfloat16
+    out = []
+    for layer in model.layers:
+        a = layer.self_attn
+        out.append({
+            "qkv_w": torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).to(bf),
+            "qkv_b": torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias]).to(bf),
+            "out_w": a.out_proj.weight.to(bf), "out_b": a.out_proj.bias.to(bf),
+            "fc1_w": layer.fc1.weight.to(bf), "fc1_b": layer.fc1.bias.to(bf),
+            "fc2_w": layer.fc2.weight.to(bf), "fc2_b": layer.fc2.bias.to(bf),
+        })
+    if sum(p.numel() for p in model.parameters()) <= FAST_WEIGHT_CACHE_MAX_PARAMS:
+        with _FAST_LOCK:
+            _FAST_WEIGHTS[model] = out
+    return out
+
+
+def layer_forward_mixed(layer: torch.nn.Module, w: dict, x: torch.Tensor, lengths: Sequence[int] | None,
+                        cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+    """:func:`layer_forward` with the four matrix products in bfloat16 (``w`` from
+    :func:`_fast_weights`): x (B, T, E) float32 in and out; layer norms, rotary embedding,
+    attention (scores, softmax) and the residual sums stay float32. ``sin_signed`` is the rotary
+    sine with its first half negated, so that rotating is a swap of the two halves. ``lengths``:
+    the number of real tokens of each row when the batch is padded; attention then runs row by row
+    on the real tokens only (no mask, no work on padding; padded rows get zeros)."""
+    attn = layer.self_attn
+    B, T, E = x.shape
+    H = attn.num_heads
+    D = E // H
+    bf = torch.bfloat16
+    h = layer.self_attn_layer_norm(x).to(bf)
+    qkv = F.linear(h, w["qkv_w"], w["qkv_b"]).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4).float()
+    qk, v = qkv[:2], qkv[2]
+    # rotary on q and k at once: x*cos + rotate_half(x)*sin, rotate_half = swap halves (sign in sin_signed)
+    qk = torch.addcmul(qk * cos, torch.cat((qk[..., D // 2:], qk[..., : D // 2]), -1), sin_signed)
+    if lengths is None:
+        o = F.scaled_dot_product_attention(qk[0], qk[1], v, scale=attn.scaling)
+    else:
+        o = v.new_zeros(B, H, T, D)
+        for b, n in enumerate(lengths):
+            o[b: b + 1, :, :n] = F.scaled_dot_product_attention(   # 4-D: the fused CPU kernel
+                qk[0, b: b + 1, :, :n], qk[1, b: b + 1, :, :n], v[b: b + 1, :, :n], scale=attn.scaling)
+    x = x + F.linear(o.transpose(1, 2).reshape(B, T, E).to(bf), w["out_w"], w["out_b"])
+    h = layer.final_layer_norm(x).to(bf)
+    return x + F.linear(F.gelu(F.linear(h, w["fc1_w"], w["fc1_b"])), w["fc2_w"], w["fc2_b"])
+
+
 def embed_tokens(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """Token embedding with ESM-2's token-dropout rescaling and zeroed padding: (B, T, E)."""
     pad = tokens.eq(model.padding_idx)
@@ -870,10 +960,12 @@ def embed_tokens(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def esm_forward(model: torch.nn.Module, tokens: torch.Tensor, repr_layers: Iterable[int] = (),
-                need_logits: bool = True, need_attentions: bool = False) -> dict:
+                need_logits: bool = True, need_attentions: bool = False, precision: str = "float32") -> dict:
     """fair-esm's ``ESM2.forward`` re-stated without side effects (the shared model is not
     touched) and with fused attention when the weights are not needed. Stops after the
     deepest requested layer when neither logits nor attentions are asked for.
+    ``precision='mixed'`` (float32 model, no attentions): the matrix products in bfloat16, see
+    :func:`layer_forward_mixed`.
     Returns {"logits" (B,T,V)?, "representations" {layer: (B,T,E)}, "attentions" (B,L,H,T,T)?}."""
     repr_layers = set(int(r) for r in repr_layers)
     n = model.num_layers
@@ -889,8 +981,17 @@ def esm_forward(model: torch.nn.Module, tokens: torch.Tensor, repr_layers: Itera
     last = n if (need_logits or need_attentions) else max(repr_layers, default=0)
     cos, sin = rotary_tables(model, tokens.shape[1], x.device, x.dtype)
     attns = []
+    mixed = precision == "mixed" and not need_attentions and x.dtype == torch.float32
+    fast = _fast_weights(model) if mixed else None
+    if mixed:
+        half = sin.shape[-1] // 2
+        sin_signed = torch.cat((-sin[..., :half], sin[..., half:]), -1)
+        lengths = None if pad_or_none is None else (~pad).sum(1).tolist()
     for i, layer in enumerate(model.layers[:last]):
-        x, w = layer_forward(layer, x, pad_or_none, cos, sin, need_attentions)
+        if mixed:
+            x, w = layer_forward_mixed(layer, fast[i], x, lengths, cos, sin_signed), None
+        else:
+            x, w = layer_forward(layer, x, pad_or_none, cos, sin, need_attentions)
         if need_attentions:
             attns.append(w)
         if i + 1 in repr_layers and i + 1 < n:
@@ -930,6 +1031,7 @@ class EmbeddingResult:
     seconds: float = 0.0
     from_cache: int = 0
     residues: int = 0
+    precision: str = "float32"         # see PRECISIONS
 
     @property
     def dim(self) -> int:
@@ -1020,13 +1122,15 @@ def long_sequence_warning(name: str, L: int, policy: str) -> str:
 
 def embed(handle: ESMHandle, seqs: Sequence[str], layer: int | None = None, pooling: str = "mean",
           ids: Sequence[str] | None = None, long_policy: str = "truncate", token_budget: int | None = None,
-          progress: Progress = None, use_cache: bool = True) -> EmbeddingResult:
+          progress: Progress = None, use_cache: bool = True, precision: str | None = None) -> EmbeddingResult:
     """Embed proteins with the app's batched path: clean and check every sequence, look each up
     in the cache, run the missing ones in length-sorted batches of at most ``token_budget``
     tokens, and pool. ``pooling='mean'``: the average over the residues of the chosen layer
     (BOS, EOS and padding excluded); ``'per_residue'``: one vector per residue.
     Sequences longer than 1022 residues are cut (``long_policy='truncate'``) or read in
-    overlapping windows (``'window'``), with a warning naming them."""
+    overlapping windows (``'window'``), with a warning naming them. ``precision``: see
+    :func:`resolve_precision` (by default bf16 matrix products on a CPU that has them natively:
+    about 1.5x faster, mean embeddings within 1e-4 in cosine of float32)."""
     t0 = time.perf_counter()
     if pooling not in ("mean", "per_residue"):
         raise ESMError(f"pooling must be 'mean' or 'per_residue', not {pooling!r}")
@@ -1040,6 +1144,7 @@ def embed(handle: ESMHandle, seqs: Sequence[str], layer: int | None = None, pool
     clean = clean_sequences(seqs, ids)
     L = _resolve_layer(handle, layer)
     budget = int(token_budget or default_token_budget(handle))
+    precision = resolve_precision(handle, precision)
     notes = []
     # pieces: (sequence index, start, end) -- windows of long sequences, or the cut
     pieces: list[tuple[int, int, int]] = []
@@ -1055,7 +1160,7 @@ def embed(handle: ESMHandle, seqs: Sequence[str], layer: int | None = None, pool
     todo_seqs = []
     n_cached = 0
     for i, s in enumerate(clean):
-        hit = EMBEDDING_CACHE.get((handle.key, L, cache_pooling, long_policy, s)) if use_cache else None
+        hit = EMBEDDING_CACHE.get((handle.key, L, cache_pooling, long_policy, precision, s)) if use_cache else None
         if hit is not None:
             results[i] = hit
             n_cached += 1
@@ -1077,7 +1182,7 @@ def embed(handle: ESMHandle, seqs: Sequence[str], layer: int | None = None, pool
         sub = [clean[i][a:b] for i, a, b in chunk]
         tokens = encode(handle.alphabet, sub).to(handle.device)
         with torch.inference_mode():
-            rep = esm_forward(model, tokens, [L], need_logits=False)["representations"][L]
+            rep = esm_forward(model, tokens, [L], need_logits=False, precision=precision)["representations"][L]
             rep = rep.float().cpu().numpy()
         for r, (i, a, b) in enumerate(chunk):
             vecs = rep[r, 1: b - a + 1]
@@ -1095,12 +1200,12 @@ def embed(handle: ESMHandle, seqs: Sequence[str], layer: int | None = None, pool
         per_res = (acc[i] / cnt[i]).astype(np.float32)
         val = per_res.mean(0).astype(np.float32) if pooling == "mean" else per_res
         if use_cache:
-            EMBEDDING_CACHE.put((handle.key, L, cache_pooling, long_policy, clean[i]), val)
+            EMBEDDING_CACHE.put((handle.key, L, cache_pooling, long_policy, precision, clean[i]), val)
         results[i] = val
     vectors = np.stack(results).astype(np.float32) if pooling == "mean" else None
     per = [np.asarray(r) for r in results] if pooling == "per_residue" else None
     return EmbeddingResult(ids, clean, L, pooling, vectors, per, handle.key, handle.name, handle.untrained, notes,
-                           time.perf_counter() - t0, n_cached, sum(len(s) for s in clean))
+                           time.perf_counter() - t0, n_cached, sum(len(s) for s in clean), precision)
 
 
 def embed_naive(handle: ESMHandle, seqs: Sequence[str], layer: int | None = None) -> np.ndarray:

@@ -308,8 +308,8 @@ def test_bad_letters_name_the_sequence_and_position(tiny):
 def test_mean_pooling_excludes_bos_eos_and_padding(tiny):
     """Batched (padded, length-sorted) embeddings equal a manual mean over positions 1..L of each
     protein run alone through fair-esm's model; including BOS/EOS would change the numbers."""
-    res = E.embed(tiny, SEQS, layer=1, use_cache=False, token_budget=120)
-    assert res.vectors.shape == (len(SEQS), DIM)
+    res = E.embed(tiny, SEQS, layer=1, use_cache=False, token_budget=120, precision="float32")
+    assert res.vectors.shape == (len(SEQS), DIM) and res.precision == "float32"
     for i, s in enumerate(SEQS):
         tokens = E.encode(tiny.alphabet, [s])
         with torch.no_grad():
@@ -319,6 +319,36 @@ def test_mean_pooling_excludes_bos_eos_and_padding(tiny):
         with_specials = rep.mean(0).numpy()
         assert np.abs(with_specials - manual).max() > 1e-3
     np.testing.assert_allclose(E.embed_naive(tiny, SEQS, layer=1), res.vectors, atol=1e-5)
+
+
+def test_mixed_precision_embeddings_match_float32(tiny, monkeypatch):
+    """The CPU fast path (bf16 matrix products, float32 everything else) gives the float32
+    embeddings to within 1e-4 in cosine, on padded batches too; 'auto' picks it only on a CPU with
+    native bf16 and a float32 model, and the environment variable turns it off."""
+    exact = E.embed(tiny, SEQS, layer=-1, use_cache=False, token_budget=120, precision="float32").vectors
+    res = E.embed(tiny, SEQS, layer=-1, use_cache=False, token_budget=120, precision="mixed")
+    assert res.precision == "mixed"
+    cos = (exact * res.vectors).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(res.vectors, axis=1)
+    assert cos.min() > 0.9999
+    assert np.abs(exact - res.vectors).max() > 0            # it really ran in lower precision
+    one_by_one = np.concatenate([E.embed(tiny, [s], layer=-1, use_cache=False, precision="mixed").vectors
+                                 for s in SEQS])
+    np.testing.assert_allclose(one_by_one, res.vectors, atol=2e-2)   # padding and masks do not leak in
+    monkeypatch.setattr(E, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.delenv("PLAYGROUND_ESM_PRECISION", raising=False)
+    assert E.resolve_precision(tiny) == "mixed"
+    monkeypatch.setenv("PLAYGROUND_ESM_PRECISION", "float32")
+    assert E.resolve_precision(tiny) == "float32"
+    monkeypatch.setattr(E, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.delenv("PLAYGROUND_ESM_PRECISION")
+    assert E.resolve_precision(tiny) == "float32"
+    with pytest.raises(E.ESMError, match="precision must be"):
+        E.resolve_precision(tiny, "fp8")
+    # the cache keeps the two apart
+    E.clear_embedding_cache(tiny.key)
+    E.embed(tiny, SEQS[:1], precision="mixed")
+    assert E.embed(tiny, SEQS[:1], precision="float32").from_cache == 0
+    assert E.embed(tiny, SEQS[:1], precision="mixed").from_cache == 1
 
 
 def test_per_residue_embeddings_and_layers(tiny):
@@ -358,21 +388,26 @@ def test_long_sequences_truncated_or_windowed_with_a_warning(tiny):
     assert len(pred.seq) == E.MAX_RESIDUES and "first 1022" in pred.warnings[0]
 
 
-def test_shared_model_used_from_two_threads(tiny):
+@pytest.mark.parametrize("precision,atol", [("float32", 1e-5), ("mixed", 2e-2)])
+def test_shared_model_used_from_two_threads(tiny, precision, atol):
+    """Four threads embedding at once (different batchings) get what one thread gets. In bf16 the
+    batch shape changes the rounding a little, hence the looser tolerance there."""
     seqs = ["".join(np.random.default_rng(k).choice(list(E.AMINO_ACIDS), 20 + 7 * k)) for k in range(12)]
-    expect = E.embed(tiny, seqs, use_cache=False).vectors
+    expect = E.embed(tiny, seqs, use_cache=False, precision=precision).vectors
     out = {}
 
     def work(k):
-        out[k] = E.embed(tiny, seqs[::-1] if k % 2 else seqs, use_cache=False, token_budget=60).vectors
+        out[k] = E.embed(tiny, seqs[::-1] if k % 2 else seqs, use_cache=False, token_budget=60,
+                         precision=precision).vectors
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert len(out) == 4
     for k, v in out.items():
-        np.testing.assert_allclose(v[::-1] if k % 2 else v, expect, atol=1e-5)
+        np.testing.assert_allclose(v[::-1] if k % 2 else v, expect, atol=atol)
 
 
 def test_exports_and_projection(tiny):
@@ -459,7 +494,7 @@ def test_fine_tuning_trains_a_copy_and_never_the_shared_model(tiny):
         keep = (kind == 2).unsqueeze(-1).float()
         pooled = (out * keep).sum(1) / keep.sum(1)
     idx = base.meta["train_idx"][:3]
-    ref = E.embed(tiny, [ps.seqs[i] for i in idx], layer=-1, use_cache=False).vectors
+    ref = E.embed(tiny, [ps.seqs[i] for i in idx], layer=-1, use_cache=False, precision="float32").vectors
     np.testing.assert_allclose(pooled.numpy(), ref, atol=1e-4)
 
 
