@@ -152,7 +152,7 @@ def draw(tr: Trainer) -> None:
     m[2].metric("Test loss", f"{rec['test_loss']:.4f}")
     m[3].metric("Steps", f"{tr.steps:,}")
     if classification:
-        ev = live.throttle("eval", lambda: tr.evaluate("test") if not tr.diverged else {})
+        ev = live.throttle("eval", lambda: tr.evaluate("test") if not tr.diverged else {}, seconds=1.0)
         m[4].metric("Test accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–")
         m[5].metric("Test MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
                     help="Matthews correlation coefficient: 0 for a constant or random guess, 1 for perfect, "
@@ -162,7 +162,8 @@ def draw(tr: Trainer) -> None:
     data = tr.data
     col_net, col_out = st.columns([1.1, 1])
     with col_net:
-        net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features)))
+        net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features)),
+                            seconds=2.0)
         st.plotly_chart(net, key="basics.net", config=png_config("basics_net"))
     with col_out:
         pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
@@ -171,7 +172,8 @@ def draw(tr: Trainer) -> None:
         y_tr, y_te = data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
         if ds.dims == 2:
             fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_test"] if show_test else None,
-                                y_te if show_test else None, ds.problem, state.get("discretize"))
+                                y_te if show_test else None, ds.problem, state.get("discretize"),
+                                hover=not live.playing)
         else:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_test"] if show_test else None,
                                y_te if show_test else None)
@@ -181,7 +183,7 @@ def draw(tr: Trainer) -> None:
         st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y")), key="basics.loss",
                         config=png_config("basics_loss"))
     with col_pvt:
-        st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te)), key="basics.pvt",
+        st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te), seconds=2.0), key="basics.pvt",
                         config=png_config("basics_pvt"))
 
 

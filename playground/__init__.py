@@ -15,11 +15,13 @@ __version__ = "0.1.0"
 _threads_configured = False
 
 
-def configure_torch_threads() -> int:
-    """Set torch's intra-op threads once per process (default 1). Returns the count."""
+def configure_torch_threads(this_thread: bool = False) -> int:
+    """Set torch's intra-op threads once per process (default 1). Returns the count.
+    ``this_thread=True``: set it again for the calling thread (a new thread that runs torch ops:
+    OpenMP keeps the setting per thread)."""
     global _threads_configured
     n = int(os.environ.get("PLAYGROUND_NUM_THREADS", "1") or 1)
-    if not _threads_configured:
+    if not _threads_configured or this_thread:
         torch.set_num_threads(max(1, n))
         _threads_configured = True
     return torch.get_num_threads()

@@ -14,43 +14,106 @@ BLUE = "#0877bd"
 DIVERGING = [[0.0, ORANGE], [0.5, "#e8eaeb"], [1.0, BLUE]]
 
 
+def _hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i: i + 2], 16) for i in (1, 3, 5)], dtype=float)
+
+
+_STOPS = np.stack([_hex_rgb(ORANGE), _hex_rgb(DIVERGING[1][1]), _hex_rgb(BLUE)])
+
+
+def diverging_rgb(values, vmin: float, vmax: float) -> np.ndarray:
+    """TF Playground's orange - grey - blue colour scale: float RGB of shape (..., 3)."""
+    v = np.nan_to_num(np.asarray(values, dtype=float), nan=(vmin + vmax) / 2)
+    t = np.clip((v - vmin) / (vmax - vmin), 0, 1)[..., None]
+    low = _STOPS[0] + (_STOPS[1] - _STOPS[0]) * np.clip(t * 2, 0, 1)
+    high = _STOPS[1] + (_STOPS[2] - _STOPS[1]) * np.clip(t * 2 - 1, 0, 1)
+    return np.where(t < 0.5, low, high)
+
+
+OUTPUT_PX = 600          # the output view's image (shown at ~230 px here: sharp on big screens too)
+
+
+def output_png(z: np.ndarray, points_train, y_train, points_test, y_test, zmin: float, zmax: float,
+               problem: str, px: int = OUTPUT_PX, opacity: float = 0.85) -> bytes:
+    """The output view as one PNG, bottom row first (plotly draws an image trace upwards from
+    ``y0`` on a y axis that is not reversed): the model's output on the grid (z[0] = lowest x2,
+    as in plotly's heatmap), smoothed, in TF Playground's colours, with the data on top (train: filled, white rim; test:
+    a ring with a dot). One image costs the browser a fraction of a heatmap plus
+    hundreds of SVG markers to redraw, which matters several times a second."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    rgb = diverging_rgb(z, zmin, zmax) * opacity + 255 * (1 - opacity)
+    img = Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.BILINEAR)
+    draw = ImageDraw.Draw(img)
+    r = 4.5 * px / 230                    # a plotly marker of size 9 where the plot is ~230 px wide
+
+    def pixels(P):
+        P = np.asarray(P, dtype=float)
+        return (P[:, 0] + RANGE) / (2 * RANGE) * px, (P[:, 1] + RANGE) / (2 * RANGE) * px
+
+    def colors(yv):
+        yv = np.asarray(yv, dtype=float).reshape(-1)
+        if problem == "classification":
+            return diverging_rgb((yv >= 0.5).astype(float), 0.0, 1.0)
+        return diverging_rgb(yv, -1.0, 1.0)
+
+    if points_test is not None and len(points_test):
+        for x, y, c in zip(*pixels(points_test), colors(y_test)):
+            c = tuple(int(v) for v in c)
+            draw.ellipse([x - r, y - r, x + r, y + r], outline=c, width=max(1, round(r / 4)))
+            draw.ellipse([x - r / 4, y - r / 4, x + r / 4, y + r / 4], fill=c)
+    for x, y, c in zip(*pixels(points_train), colors(y_train)):
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(v) for v in c), outline=(255, 255, 255),
+                     width=max(1, round(r / 4)))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarray, y_train: np.ndarray,
                   points_test: np.ndarray | None, y_test: np.ndarray | None, problem: str,
-                  discretize: bool = False, title: str = "Output") -> go.Figure:
-    """2-D: heatmap of the model's output over the input square with the data on top."""
-    t = np.linspace(-RANGE, RANGE, resolution)
+                  discretize: bool = False, title: str = "Output", hover: bool = True) -> go.Figure:
+    """2-D: the model's output over the input square with the data on top, drawn as one image
+    (:func:`output_png`) on plotly axes. ``hover=True`` adds invisible markers, so each point
+    shows its coordinates and label on hover (left out while training plays)."""
+    import base64
+
     z = grid_pred.reshape(resolution, resolution)
     if problem == "classification":
         z = (z >= 0.5).astype(float) if discretize else z
-        zmin, zmax, zmid = 0.0, 1.0, 0.5
+        zmin, zmax = 0.0, 1.0
     else:
         z = np.sign(z) if discretize else z
-        zmin, zmax, zmid = -1.0, 1.0, 0.0
-    data = [dict(type="heatmap", x=t, y=t, z=np.round(z, 3), colorscale=DIVERGING, zmin=zmin, zmax=zmax, zmid=zmid,
-                 opacity=0.85, showscale=False, hoverinfo="skip")]
-
-    def add_points(P, yv, name, hollow):
-        if P is None or len(P) == 0:
-            return
-        if problem == "classification":
-            colors = np.where(yv >= 0.5, BLUE, ORANGE)
-        else:
-            colors = yv
-        marker = dict(size=8, color=colors, line=dict(color="black" if hollow else "white", width=1))
-        if problem != "classification":
-            marker.update(colorscale=DIVERGING, cmin=-1, cmax=1)
-        if hollow:
-            marker.update(symbol="circle-open-dot")
-        data.append(dict(type="scatter", x=P[:, 0], y=P[:, 1], mode="markers", name=name, marker=marker,
-                         hovertemplate="x1=%{x:.2f}<br>x2=%{y:.2f}<extra>" + name + "</extra>"))
-
-    add_points(points_train, y_train, "train", False)
-    add_points(points_test, y_test, "test", True)
+        zmin, zmax = -1.0, 1.0
+    png = output_png(z, points_train, y_train, points_test, y_test, zmin, zmax, problem)
+    d = 2 * RANGE / OUTPUT_PX
+    data = [dict(type="image", source="data:image/png;base64," + base64.b64encode(png).decode(),
+                 x0=-RANGE + d / 2, dx=d, y0=-RANGE + d / 2, dy=d, hoverinfo="skip", name="output")]
+    has_test = points_test is not None and len(points_test) > 0
+    for name, hollow in (("train", False), ("test", True)):
+        if name == "test" and not has_test:
+            continue
+        marker = dict(size=9, color="#9aa0a6", line=dict(color="black" if hollow else "white", width=1),
+                      symbol="circle-open-dot" if hollow else "circle")
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=name, marker=marker,
+                         hoverinfo="skip"))
+    if hover:
+        for P, yv, name in ((points_train, y_train, "train"), (points_test, y_test, "test")):
+            if P is None or len(P) == 0:
+                continue
+            P = np.asarray(P)
+            data.append(dict(type="scatter", x=P[:, 0], y=P[:, 1], mode="markers", name=name, showlegend=False,
+                             marker=dict(size=9, opacity=0), customdata=np.round(np.asarray(yv, float).reshape(-1), 3),
+                             hovertemplate="x1=%{x:.2f}<br>x2=%{y:.2f}<br>label %{customdata}<extra>" + name
+                                           + "</extra>"))
     key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
-    layout = layout_dict(f"{title} <span style='font-size:12px'>({key})</span>", 440,
-                         xaxis=dict(range=[-RANGE, RANGE], title=dict(text="x1"), constrain="domain"),
-                         yaxis=dict(range=[-RANGE, RANGE], title=dict(text="x2"), scaleanchor="x", scaleratio=1,
-                                    constrain="domain"))
+    layout = layout_dict(f"{title} <span style='font-size:12px'>({key})</span>", 440, fixed_margins=True,
+                         xaxis=dict(range=[-RANGE, RANGE], title=dict(text="x1"), constrain="domain", showgrid=False,
+                                    zeroline=False),
+                         yaxis=dict(range=[-RANGE, RANGE], autorange=False, title=dict(text="x2"), scaleanchor="x",
+                                    scaleratio=1, constrain="domain", showgrid=False, zeroline=False))
     layout.update(margin=dict(l=40, r=10, t=40, b=35),
                   legend=dict(orientation="h", y=-0.12, x=0.5, xanchor="center", yanchor="top"))
     return figure(data, layout)
@@ -66,7 +129,8 @@ def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=
                          marker=dict(color=ORANGE, size=6, symbol="circle-open", line=dict(width=1.5))))
     data.append(dict(type="scatter", x=x_grid.reshape(-1), y=np.round(pred, 4), mode="lines", name="network",
                      line=dict(color="black", width=3)))
-    return figure(data, layout_dict(title, 440, xaxis=dict(title=dict(text="x1"), range=[-RANGE, RANGE]),
+    return figure(data, layout_dict(title, 440, fixed_margins=True,
+                                    xaxis=dict(title=dict(text="x1"), range=[-RANGE, RANGE]),
                                     yaxis=dict(title=dict(text="y"))))
 
 

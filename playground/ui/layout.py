@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 import playground
+from playground.ui.live import hold_session_training
 from playground.ui.state import PageState
 
 CSS = """
@@ -19,7 +20,28 @@ def setup_page(title: str, icon: str = "🧬", layout: str = "wide") -> None:
     """First call of every page: title, wide layout, one torch thread per process."""
     st.set_page_config(page_title=f"{title} · Sequence DL Playground", page_icon=icon, layout=layout)
     playground.configure_torch_threads()
+    freeze_imported_objects()
+    hold_session_training()
     st.markdown(CSS, unsafe_allow_html=True)
+
+
+_FROZEN_MODULES = 0
+
+
+def freeze_imported_objects() -> None:
+    """Move the objects alive after the imports (torch, plotly, pandas ...: about a million) out of
+    the cyclic garbage collector's reach with ``gc.freeze()``, once per new batch of imports.
+    Streamlit runs ``gc.collect(2)`` after every script and fragment run; with torch loaded that
+    walk took ~150 ms, most of the time of a live-training redraw. Frozen objects are still freed
+    by reference counting; only cycles among them would stay."""
+    import gc
+    import sys
+
+    global _FROZEN_MODULES
+    if len(sys.modules) > _FROZEN_MODULES:
+        gc.collect()
+        gc.freeze()
+        _FROZEN_MODULES = len(sys.modules)
 
 
 def cuda_available() -> bool:
