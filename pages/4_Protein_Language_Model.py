@@ -131,7 +131,7 @@ with c_opts:
     st.checkbox("bfloat16 (GPU)", key=K("bf16"), disabled=device != "cuda",
                 help="Half-size weights and faster matrix products on a CUDA GPU.")
     native_bf16 = esm.cpu_has_native_bf16()
-    st.checkbox("bf16 matrix products for embeddings (CPU)", key=K("cpu_bf16"),
+    st.checkbox("bf16 matmuls (CPU)", key=K("cpu_bf16"),
                 disabled=device != "cpu" or not native_bf16,
                 help=("This CPU multiplies bfloat16 matrices in hardware: embedding runs about 1.5× faster; the "
                       "weights, layer norms, attention softmax and sums stay float32, and mean embeddings stay "

@@ -148,6 +148,14 @@ def test_embeddings_of_an_uploaded_fasta(app_test, tiny_bytes):
     assert {tr["name"] for tr in proj["data"]} == {"label a", "label b"}
     assert len(at.get("download_button")) == 2
     assert at.metric[0].value == "8"
+    # the precision follows the CPU and the checkbox: unticked, the embeddings are pure float32
+    from playground import esm
+    first = at.session_state["esm._emb"]["res"]
+    assert first.precision == ("mixed" if esm.cpu_has_native_bf16() else "float32")
+    at.checkbox(key="esm.cpu_bf16").uncheck().run()
+    at.button(key="esm.embed_btn").click().run()
+    no_traceback(at)
+    assert at.session_state["esm._emb"]["res"].precision == "float32"
     # an empty file: a clear message, and the page keeps working
     at.file_uploader(key="esm.seq_upload").set_value(("empty.fasta", b"", "text/plain")).run()
     no_traceback(at)
