@@ -12,6 +12,9 @@ CSS = """
 <style>
 .block-container {padding-top: 2.2rem;}
 div[data-testid="stMetricValue"] {font-size: 1.6rem;}
+/* the pages/ folder convention names the home page after its file ("app"): show "Home" instead */
+[data-testid="stSidebarNavLink"] span[label="app"] p {font-size: 0;}
+[data-testid="stSidebarNavLink"] span[label="app"] p::before {content: "🏠 Home"; font-size: 14px;}
 </style>
 """
 

@@ -15,7 +15,14 @@ def test_home_cards_open_the_pages(server_url, page):
     wait_for_app(page)
     page.get_by_role("heading", name=re.compile("Sequence Deep Learning Playground")).first.wait_for()
     page.get_by_role("link", name=re.compile("Open")).first.wait_for()
+    deadline = time.time() + 30                      # the cards arrive one after the other
+    while page.get_by_role("link", name=re.compile("Open")).count() < 6 and time.time() < deadline:
+        time.sleep(0.2)
     assert page.get_by_role("link", name=re.compile("Open")).count() >= 6
+    # the sidebar names the landing page "Home", not after its file (app.py)
+    home = page.locator('[data-testid="stSidebarNavLink"] span[label="app"] p')
+    assert home.evaluate("e => getComputedStyle(e, '::before').content") == '"🏠 Home"'
+    assert home.evaluate("e => getComputedStyle(e).fontSize") == "0px"
     page.set_viewport_size({"width": 1400, "height": 1800})
     screenshot(page, "home")
     page.get_by_role("link", name=re.compile("Open")).first.click()
