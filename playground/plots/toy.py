@@ -33,42 +33,65 @@ def diverging_rgb(values, vmin: float, vmax: float) -> np.ndarray:
 OUTPUT_PX = 600          # the output view's image (shown at ~230 px here: sharp on big screens too)
 
 
-def output_png(z: np.ndarray, points_train, y_train, points_test, y_test, zmin: float, zmax: float,
-               problem: str, px: int = OUTPUT_PX, opacity: float = 0.85) -> bytes:
-    """The output view as one PNG, bottom row first (plotly draws an image trace upwards from
-    ``y0`` on a y axis that is not reversed): the model's output on the grid (z[0] = lowest x2,
-    as in plotly's heatmap), smoothed, in TF Playground's colours, with the data on top (train: filled, white rim; test:
-    a ring with a dot). One image costs the browser a fraction of a heatmap plus
-    hundreds of SVG markers to redraw, which matters several times a second."""
-    import io
+_OVERLAYS: "dict[bytes, object]" = {}       # the data points' layer, per data set (few, small)
+
+
+def _points_overlay(points_train, y_train, points_test, y_test, problem: str, px: int):
+    """The data points drawn once on a transparent layer (RGBA), cached per data set: the points do
+    not move while a model trains, only the output under them changes."""
+    import hashlib
 
     from PIL import Image, ImageDraw
 
-    rgb = diverging_rgb(z, zmin, zmax) * opacity + 255 * (1 - opacity)
-    img = Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.BILINEAR)
-    draw = ImageDraw.Draw(img)
+    arrays = [points_train, y_train] + ([points_test, y_test] if points_test is not None else [])
+    key = hashlib.sha1(b"|".join(np.ascontiguousarray(a, dtype=float).tobytes() for a in arrays)
+                       + f"{problem}|{px}|{points_test is None}".encode()).digest()
+    hit = _OVERLAYS.get(key)
+    if hit is not None:
+        return hit
+    layer = Image.new("RGBA", (px, px), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
     r = 4.5 * px / 230                    # a plotly marker of size 9 where the plot is ~230 px wide
 
-    def pixels(P):
+    def pixels(P):   # bottom row first (see output_image)
         P = np.asarray(P, dtype=float)
         return (P[:, 0] + RANGE) / (2 * RANGE) * px, (P[:, 1] + RANGE) / (2 * RANGE) * px
 
     def colors(yv):
         yv = np.asarray(yv, dtype=float).reshape(-1)
-        if problem == "classification":
-            return diverging_rgb((yv >= 0.5).astype(float), 0.0, 1.0)
-        return diverging_rgb(yv, -1.0, 1.0)
+        rgb = diverging_rgb((yv >= 0.5).astype(float), 0.0, 1.0) if problem == "classification" \
+            else diverging_rgb(yv, -1.0, 1.0)
+        return [tuple(int(v) for v in c) for c in rgb]
 
     if points_test is not None and len(points_test):
         for x, y, c in zip(*pixels(points_test), colors(y_test)):
-            c = tuple(int(v) for v in c)
             draw.ellipse([x - r, y - r, x + r, y + r], outline=c, width=max(1, round(r / 4)))
             draw.ellipse([x - r / 4, y - r / 4, x + r / 4, y + r / 4], fill=c)
     for x, y, c in zip(*pixels(points_train), colors(y_train)):
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(v) for v in c), outline=(255, 255, 255),
-                     width=max(1, round(r / 4)))
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=c, outline=(255, 255, 255), width=max(1, round(r / 4)))
+    if len(_OVERLAYS) > 32:
+        _OVERLAYS.clear()
+    _OVERLAYS[key] = layer
+    return layer
+
+
+def output_image(z: np.ndarray, points_train, y_train, points_test, y_test, zmin: float, zmax: float,
+                 problem: str, px: int = OUTPUT_PX, opacity: float = 0.85) -> bytes:
+    """The output view as one JPEG image, bottom row first (plotly draws an image trace upwards
+    from ``y0`` on a y axis that is not reversed): the model's output on the grid (z[0] = lowest
+    x2, as in plotly's heatmap), smoothed, in TF Playground's colours, with the data on top
+    (train: filled, white rim; test: a ring with a dot). One image costs the browser a fraction
+    of a heatmap plus hundreds of SVG markers to redraw, which matters several times a second;
+    the points' layer is drawn once per data set and a JPEG is encoded in about a millisecond."""
+    import io
+
+    from PIL import Image
+
+    rgb = diverging_rgb(z, zmin, zmax) * opacity + 255 * (1 - opacity)
+    img = Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.BILINEAR).convert("RGBA")
+    img = Image.alpha_composite(img, _points_overlay(points_train, y_train, points_test, y_test, problem, px))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
+    img.convert("RGB").save(buf, format="JPEG", quality=92)
     return buf.getvalue()
 
 
@@ -76,7 +99,7 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
                   points_test: np.ndarray | None, y_test: np.ndarray | None, problem: str,
                   discretize: bool = False, title: str = "Output", hover: bool = True) -> go.Figure:
     """2-D: the model's output over the input square with the data on top, drawn as one image
-    (:func:`output_png`) on plotly axes. ``hover=True`` adds invisible markers, so each point
+    (:func:`output_image`) on plotly axes. ``hover=True`` adds invisible markers, so each point
     shows its coordinates and label on hover (left out while training plays)."""
     import base64
 
@@ -87,9 +110,9 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     else:
         z = np.sign(z) if discretize else z
         zmin, zmax = -1.0, 1.0
-    png = output_png(z, points_train, y_train, points_test, y_test, zmin, zmax, problem)
+    jpeg = output_image(z, points_train, y_train, points_test, y_test, zmin, zmax, problem)
     d = 2 * RANGE / OUTPUT_PX
-    data = [dict(type="image", source="data:image/png;base64," + base64.b64encode(png).decode(),
+    data = [dict(type="image", source="data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
                  x0=-RANGE + d / 2, dx=d, y0=-RANGE + d / 2, dy=d, hoverinfo="skip", name="output")]
     has_test = points_test is not None and len(points_test) > 0
     for name, hollow in (("train", False), ("test", True)):
