@@ -156,3 +156,36 @@ def test_gradient_descent_view_learning_rates():
 def test_split_data_validates_task():
     with pytest.raises(ValueError):
         SplitData(torch.zeros(2, 1), torch.zeros(2), torch.zeros(1, 1), torch.zeros(1), "clustering")
+
+
+def test_output_view_image_puts_points_and_output_where_the_axes_say():
+    """The output view is one image on plotly axes: a class-1 point at (4, 4) over an all-class-0
+    output shows blue at (4, 4) and orange at the mirror point (4, -4) (plotly draws the image
+    upwards from y0, so the bottom row comes first); hover markers only when asked for."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from playground.data.toy import RANGE
+    from playground.plots.toy import OUTPUT_PX, output_figure
+
+    pts, y = np.array([[4.0, 4.0]]), np.array([1.0])
+    fig = output_figure(np.zeros(50 * 50), 50, pts, y, None, None, "classification", hover=True).to_dict()
+    image = fig["data"][0]
+    assert image["type"] == "image" and image["y0"] < 0 and image["dy"] > 0
+    assert any(t.get("marker", {}).get("opacity") == 0 for t in fig["data"][1:])     # hover markers
+    raw = base64.b64decode(image["source"].split(",", 1)[1])
+    img = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"), dtype=float)
+    assert img.shape == (OUTPUT_PX, OUTPUT_PX, 3)
+
+    def pixel(x, y_):
+        col = int((x + RANGE) / (2 * RANGE) * OUTPUT_PX)
+        row = int((y_ + RANGE) / (2 * RANGE) * OUTPUT_PX)     # row 0 = lowest x2
+        return img[row, col]
+
+    blue, orange = pixel(4, 4), pixel(4, -4)
+    assert blue[2] > blue[0] + 60, blue              # the point: TF Playground blue
+    assert orange[0] > orange[2] + 60, orange        # the output there: orange
+    quiet = output_figure(np.zeros(50 * 50), 50, pts, y, None, None, "classification", hover=False).to_dict()
+    assert not any(t.get("marker", {}).get("opacity") == 0 for t in quiet["data"][1:])
