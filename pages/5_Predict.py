@@ -3,14 +3,13 @@ import hashlib
 
 import numpy as np
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from playground.bundle import MAX_BUNDLE_BYTES, BundleError, load_bundle
 from playground.data.parsing import MAX_BYTES, SequenceFileError
 from playground.predict import (LONG_POLICIES, MAX_SEQUENCES, aligned_text, can_explain, explain, input_rules,
                                 length_limit, load_model, predict, read_input, residue_symbols)
 from playground.ui import PageState, Param, setup_page, show_error, sidebar
-from playground.ui.runs import get_model, model_stamp, png_config, session_models
+from playground.ui.runs import get_model, model_stamp, png_config, session_models, training_page_links
 
 setup_page("Predict", "🔮")
 
@@ -47,13 +46,7 @@ if state.get("source") == "session":
     if not options:
         st.info("No trained models in this session yet. Train one on a page (▶ Play or Step): it appears here "
                 "automatically. Or upload a bundle saved earlier.", icon="🧠")
-        for col, (path, label, icon) in zip(st.columns(3), (
-                ("pages/1_Neural_Network_Basics.py", "Neural network basics", "🧠"),
-                ("pages/2_DNA_CNN.py", "DNA & CNNs", "🧬"), ("pages/3_Sequence_Models.py", "Sequence models", "🔁"))):
-            try:
-                col.page_link(path, label=label, icon=icon)
-            except StreamlitAPIException:      # the page is run on its own (tests): no navigation
-                col.markdown(f"{icon} {label}")
+        training_page_links()
         stop_page()
     if ss.get("predict._model") not in options:
         ss["predict._model"] = next(iter(options))

@@ -1,10 +1,9 @@
 """Run history: every run of this session in one table, and any runs' curves on one chart."""
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from playground.runs import METRIC_LABELS, histories_csv, overlay_figure, runs_frame
 from playground.ui import PageState, Param, setup_page, sidebar
-from playground.ui.runs import png_config, session_runs
+from playground.ui.runs import png_config, session_runs, training_page_links
 
 setup_page("Run history", "📜")
 
@@ -26,13 +25,7 @@ runs = session_runs()
 if not runs:
     st.info("No runs yet. Train a model on any page (▶ Play or Step); each run appears here with its settings, "
             "time and best metric.", icon="📜")
-    for col, (path, label, icon) in zip(st.columns(3), (
-            ("pages/1_Neural_Network_Basics.py", "Neural network basics", "🧠"),
-            ("pages/2_DNA_CNN.py", "DNA & CNNs", "🧬"), ("pages/3_Sequence_Models.py", "Sequence models", "🔁"))):
-        try:
-            col.page_link(path, label=label, icon=icon)
-        except StreamlitAPIException:      # the page is run on its own (tests): no navigation
-            col.markdown(f"{icon} {label}")
+    training_page_links()
     state.sync()
     st.stop()
 

@@ -982,8 +982,8 @@ def esm_forward(model: torch.nn.Module, tokens: torch.Tensor, repr_layers: Itera
     cos, sin = rotary_tables(model, tokens.shape[1], x.device, x.dtype)
     attns = []
     mixed = precision == "mixed" and not need_attentions and x.dtype == torch.float32
-    fast = _fast_weights(model) if mixed else None
     if mixed:
+        fast = _fast_weights(model)
         half = sin.shape[-1] // 2
         sin_signed = torch.cat((-sin[..., :half], sin[..., half:]), -1)
         lengths = None if pad_or_none is None else (~pad).sum(1).tolist()

@@ -191,6 +191,22 @@ def _short(info: dict) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # the Save & export panel
+TRAINING_PAGES = (("pages/1_Neural_Network_Basics.py", "Neural network basics", "🧠"),
+                  ("pages/2_DNA_CNN.py", "DNA & CNNs", "🧬"), ("pages/3_Sequence_Models.py", "Sequence models", "🔁"))
+
+
+def training_page_links() -> None:
+    """Links to the pages that train models, in a row (plain labels when a page is run on its
+    own, as in AppTest, where there is no navigation)."""
+    from streamlit.errors import StreamlitAPIException
+
+    for col, (path, label, icon) in zip(st.columns(len(TRAINING_PAGES)), TRAINING_PAGES):
+        try:
+            col.page_link(path, label=label, icon=icon)
+        except StreamlitAPIException:
+            col.markdown(f"{icon} {label}")
+
+
 def png_config(filename: str) -> dict:
     """``config=`` for st.plotly_chart: the camera icon saves a PNG (2x) under this file name."""
     return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": filename}}
