@@ -19,6 +19,24 @@ APP_TIMEOUT = 60  # AppTest default_timeout (first run imports torch)
 
 
 @pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection raises and is recorded; tests assert none happened.
+    (Not autouse: the browser tests talk to a local server.)"""
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:1])
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", lambda self, *a, **k: refuse(*a))
+    yield attempts
+
+
+@pytest.fixture
 def app_test():
     """Factory: app_test("pages/1_Neural_Network_Basics.py", query={"seed": "3"})."""
     from streamlit.testing.v1 import AppTest

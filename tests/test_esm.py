@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import socket
 import threading
 import time
 
@@ -26,18 +25,9 @@ SEQS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "ACDEFGHIKL", "MQIFVKTLTGKTITLEVEPS
 # --------------------------------------------------------------------------------------------
 # fixtures
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a network connection raises and is recorded; tests assert none happened."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[:1])
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", lambda self, *a, **k: refuse(*a))
-    yield attempts
+def _offline(no_network):
+    """Every test here runs with the network refused (``no_network`` in tests/conftest.py)."""
+    yield
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ folder and every network connection attempt fails (and is recorded): nothing dow
 from __future__ import annotations
 
 import io
-import socket
 
 import numpy as np
 import pytest
@@ -20,18 +19,10 @@ TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs fr
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
+def offline(monkeypatch, tmp_path, no_network):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("PLAYGROUND_OFFLINE", "1")
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[:1])
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield attempts
+    yield no_network
 
 
 @pytest.fixture(scope="module")

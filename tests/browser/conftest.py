@@ -3,7 +3,7 @@ Playwright. Skipped, with the reason, where chromium or playwright is missing.""
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import socket
 import subprocess
 import sys
@@ -59,6 +59,14 @@ def start_streamlit(port: int | None = None, extra_env: dict | None = None):
     raise RuntimeError("streamlit did not start within 60 s")
 
 
+def stop_streamlit(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def server_url():
     reason = browser_missing_reason()
@@ -66,11 +74,22 @@ def server_url():
         pytest.skip(reason)
     proc, url = start_streamlit()
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_streamlit(proc)
+
+
+def metric(page, label: str) -> str:
+    """The value shown under an st.metric with this label."""
+    txt = page.locator('[data-testid="stMetric"]', has_text=label).first.inner_text()
+    return txt.split("\n")[-1].strip()
+
+
+def metric_int(page, label: str) -> int:
+    """An integer metric ("1,234" -> 1234; 0 when empty)."""
+    return int(re.sub(r"\D", "", metric(page, label)) or 0)
+
+
+def epoch_on_page(page) -> int:
+    return metric_int(page, "Epoch")
 
 
 @pytest.fixture(scope="session")

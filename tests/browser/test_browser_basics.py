@@ -1,17 +1,15 @@
 """Real browser: press Play on the basics page and see the loss chart update."""
-import re
 import time
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import epoch_on_page, metric_int, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
 
 def steps_on_page(page) -> int:
-    txt = page.locator('[data-testid="stMetric"]', has_text="Steps").inner_text()
-    return int(re.sub(r"\D", "", txt.split("\n")[-1]) or 0)
+    return metric_int(page, "Steps")
 
 
 def pause(page) -> None:
@@ -39,7 +37,7 @@ def test_play_trains_and_updates_the_loss_chart(server_url, page):
     assert steps_on_page(page) > first > 0  # still training, numbers update live
     pause(page)
     # the loss chart has as many points as epochs trained
-    epoch = int(re.sub(r"\D", "", page.locator('[data-testid="stMetric"]', has_text="Epoch").inner_text().split("\n")[-1]))
+    epoch = epoch_on_page(page)
     assert epoch >= 10
     assert page.locator(".js-plotly-plot").count() >= 4
     page.set_viewport_size({"width": 1400, "height": 2400})

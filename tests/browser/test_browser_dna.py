@@ -1,22 +1,12 @@
 """Real browser: on the DNA page, press Play on planted CTCF, pause, and see the filters as
 logos with the motif recovered; screenshots of the logos and of a sequence's saliency/ISM."""
-import re
 import time
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import epoch_on_page, metric, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def metric(page, label: str) -> str:
-    txt = page.locator('[data-testid="stMetric"]', has_text=label).first.inner_text()
-    return txt.split("\n")[-1].strip()
-
-
-def epoch_on_page(page) -> int:
-    return int(re.sub(r"\D", "", metric(page, "Epoch")) or 0)
 
 
 def test_play_trains_and_filters_become_the_planted_motif(server_url, page):

@@ -3,11 +3,10 @@ The offline banner appears, the student continues with untrained weights, reads 
 heatmap, then embeds the built-in proteins and sees the 2-D projection."""
 from __future__ import annotations
 
-import subprocess
 
 import pytest
 
-from tests.browser.conftest import screenshot, start_streamlit, wait_for_app
+from tests.browser.conftest import screenshot, start_streamlit, stop_streamlit, wait_for_app
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +14,7 @@ def offline_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("torch_home")
     proc, url = start_streamlit(extra_env={"PLAYGROUND_OFFLINE": "1", "TORCH_HOME": str(home)})
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_streamlit(proc)
 
 
 @pytest.mark.browser

@@ -5,18 +5,9 @@ import time
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import epoch_on_page, metric, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def metric(page, label: str) -> str:
-    txt = page.locator('[data-testid="stMetric"]', has_text=label).first.inner_text()
-    return txt.split("\n")[-1].strip()
-
-
-def epoch_on_page(page) -> int:
-    return int(re.sub(r"\D", "", metric(page, "Epoch")) or 0)
 
 
 def first_positive(n: int, length: int, seed: int) -> int:
