@@ -16,6 +16,7 @@ os.environ.setdefault("PLAYGROUND_NUM_THREADS", "1")
 os.environ.setdefault("TORCH_HOME", str(ROOT / ".pytest_cache" / "torch_home"))
 
 APP_TIMEOUT = 60  # AppTest default_timeout (first run imports torch)
+HISTORY = "pages/6_Run_History.py"
 
 
 @pytest.fixture
@@ -75,3 +76,14 @@ def plotly_specs(at) -> list[dict]:
     import json
 
     return [_decode_arrays(json.loads(el.proto.spec)) for el in at.get("plotly_chart")]
+
+
+def run_history(at, app_test):
+    """The Run history page's table in the same session as ``at``."""
+    hist = app_test(HISTORY)
+    for k in ("_runs.records", "_runs.live"):
+        if k in at.session_state:
+            hist.session_state[k] = at.session_state[k]
+    hist.run()
+    assert not hist.exception
+    return hist.dataframe[0].value

@@ -12,9 +12,9 @@ from playground import esm as E
 from playground.bundle import load_bundle
 from tests.conftest import plotly_specs
 from tests.test_page_predict import downloads  # noqa: F401 - fixture: files handed to st.download_button
+from tests.conftest import run_history
 
 PAGE = "pages/4_Protein_Language_Model.py"
-HISTORY = "pages/6_Run_History.py"
 TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs from scratch", "🔍 Attention & contacts")
 
 
@@ -213,17 +213,6 @@ def test_fine_tuning_runs_are_saved_and_listed(app_test, tiny_bytes, downloads):
     assert list(df["status"]) == ["done", "done", "training", "training"]
     assert df["parameters"].str.contains("train %=25").sum() == 2
     assert df["parameters"].str.contains("train %=50").sum() == 2
-
-
-def run_history(at, app_test):
-    """The Run history page's table in the same session as ``at``."""
-    hist = app_test(HISTORY)
-    for k in ("_runs.records", "_runs.live"):
-        if k in at.session_state:
-            hist.session_state[k] = at.session_state[k]
-    hist.run()
-    assert not hist.exception
-    return hist.dataframe[0].value
 
 
 def test_attention_and_contacts(app_test, tiny_bytes):

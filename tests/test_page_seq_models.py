@@ -5,9 +5,9 @@ import torch
 from playground.bundle import load_bundle
 from tests.conftest import plotly_specs
 from tests.test_page_predict import downloads  # noqa: F401 - fixture: files handed to st.download_button
+from tests.conftest import run_history
 
 PAGE = "pages/3_Sequence_Models.py"
-HISTORY = "pages/6_Run_History.py"
 SMALL = {"n": "200", "length": "40", "seed": "1"}
 
 
@@ -165,17 +165,6 @@ def test_run_comparison_fills_a_table_that_persists(app_test):
     records = list(at.session_state["_runs.records"].values())
     assert [r.model for r in records] == ["CNN (comparison)", "GRU (comparison)"]
     assert all(r.page == "seq" and r.epochs == 1 and r.n_params > 0 and r.note == "" for r in records)
-
-
-def run_history(at, app_test):
-    """The Run history page's table in the same session as ``at``."""
-    hist = app_test(HISTORY)
-    for k in ("_runs.records", "_runs.live"):
-        if k in at.session_state:
-            hist.session_state[k] = at.session_state[k]
-    hist.run()
-    assert not hist.exception
-    return hist.dataframe[0].value
 
 
 def test_step_then_save_and_export_offers_the_model_and_lists_the_run(app_test, downloads):  # noqa: F811
