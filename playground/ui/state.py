@@ -1,6 +1,7 @@
 """Page state <-> URL query parameters (the TF Playground idea: every screen is a link).
 
-A page declares its settings as a list of ``Param``. ``PageState.load()`` runs first:
+A page's settings are a ``playground.settings.Schema`` (declared in its setup module,
+``playground/setups/<page>.py``). ``PageState.load()`` runs first:
 - a link opened with query parameters sets the widgets from them (garbage is ignored with a
   warning and the default used);
 - otherwise the widgets keep what this session last had on the page (switching pages in
@@ -10,105 +11,42 @@ Widgets then use ``key=state.key(name)`` and no ``value=``/``index=`` argument.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any
-
 import streamlit as st
 
-
-@dataclass
-class Param:
-    name: str
-    default: Any
-    kind: str = "str"            # 'str', 'int', 'float', 'bool', 'list' (of str), 'ints' (list of int)
-    choices: tuple | None = None  # allowed values (for str/float/int and list items)
-    lo: float | None = None
-    hi: float | None = None
-    scope: str = "page"          # 'page' or 'global' (shared by every page, e.g. seed)
-    max_len: int | None = None   # for list kinds
-    omit_default: bool = False   # leave it out of the URL while it has its default value
-
-    def encode(self, value) -> str:
-        if self.kind in ("list", "ints"):
-            return ",".join(str(v) for v in value)
-        if self.kind == "bool":
-            return "1" if value else "0"
-        if self.kind == "float":
-            return f"{float(value):g}"
-        return str(value)
-
-    def decode(self, raw: str):
-        """Parse a URL value; raises ValueError with a readable reason."""
-        raw = raw.strip()
-        if self.kind == "int":
-            v = int(raw)
-            self._check_range(v)
-        elif self.kind == "float":
-            v = float(raw)
-            if not math.isfinite(v):
-                raise ValueError("not a finite number")
-            self._check_range(v)
-        elif self.kind == "bool":
-            if raw.lower() not in ("1", "0", "true", "false"):
-                raise ValueError("expected 1 or 0")
-            v = raw.lower() in ("1", "true")
-        elif self.kind == "list":
-            v = [x for x in raw.split(",") if x != ""]
-            bad = [x for x in v if self.choices is not None and x not in self.choices]
-            if bad:
-                raise ValueError(f"unknown item(s) {bad}")
-            if self.max_len is not None and len(v) > self.max_len:
-                raise ValueError(f"at most {self.max_len} items")
-        elif self.kind == "ints":
-            v = [int(x) for x in raw.split(",") if x != ""]
-            for x in v:
-                self._check_range(x)
-            if self.max_len is not None and len(v) > self.max_len:
-                raise ValueError(f"at most {self.max_len} items")
-        else:
-            v = raw
-        if self.kind in ("str", "int", "float") and self.choices is not None and v not in self.choices:
-            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}")
-        return v
-
-    def _check_range(self, v):
-        if self.lo is not None and v < self.lo or self.hi is not None and v > self.hi:
-            raise ValueError(f"must be between {self.lo:g} and {self.hi:g}")
-
-
-CLASSROOM_PARAMS = ("lesson", "step", "projector", "lock", "hide")
-
-
-def common_params() -> list[Param]:
-    """Settings of the shared sidebar, present on every page: seed and device, and the
-    classroom ones (the active lesson and step, projector mode, and the controls a teacher's
-    link locks or hides), which appear in the URL only when set."""
-    return [Param("seed", 0, "int", lo=0, hi=2**31 - 1, scope="global"),
-            Param("device", "cpu", "str", choices=("cpu", "cuda"), scope="global"),
-            Param("lesson", "", "str", scope="global", omit_default=True),
-            Param("step", 1, "int", lo=1, hi=999, scope="global", omit_default=True),
-            Param("projector", False, "bool", scope="global", omit_default=True),
-            Param("lock", [], "list", omit_default=True),
-            Param("hide", [], "list", omit_default=True)]
+from playground.settings import CLASSROOM_PARAMS, Param, Schema, common_params  # noqa: F401 (re-exported)
 
 
 class PageState:
-    def __init__(self, page: str, params: list[Param], with_common: bool = True):
-        self.page = page
-        self.params = {p.name: p for p in ([*common_params()] if with_common else []) + list(params)}
+    """The URL, the session, lock and hide for one page's ``Schema`` (nothing more).
+
+    ``PageState(schema)``, or ``PageState(page, params)`` for a page without a setup module.
+    ``private`` declares the page's other session slots (a cached comparison, a loaded model):
+    ``state.slot(name)`` is their session key, and an undeclared name is an error."""
+
+    def __init__(self, page: "str | Schema", params: list[Param] | None = None, with_common: bool = True,
+                 private: tuple[str, ...] = ()):
+        schema = page if isinstance(page, Schema) else Schema(page, list(params or []), with_common)
+        self.schema = schema
+        self.page = schema.page
+        self.params = schema.params
+        self.private = tuple(private)
         self.warnings: list[str] = []
         self._finishers: list = []
-        controls = tuple(n for n in self.params if n not in CLASSROOM_PARAMS)
-        for name in ("lock", "hide"):   # they name this page's settings
-            if name in self.params:
-                p = self.params[name]
-                self.params[name] = Param(p.name, [], "list", choices=controls, scope=p.scope, omit_default=True)
+
+    def slot(self, name: str) -> str:
+        """The session key of one of the page's declared private slots."""
+        if name not in self.private:
+            raise KeyError(f"page {self.page}: undeclared private session slot {name!r} (declare it in private=)")
+        return f"{self.page}._{name}"
 
     @property
     def settings_names(self) -> list[str]:
         """The page's own settings (not the classroom parameters)."""
-        return [n for n in self.params if n not in CLASSROOM_PARAMS]
+        return self.schema.settings_names
+
+    def signature(self) -> str:
+        """The rebuild signature of the current values (every setting neither live nor view)."""
+        return self.schema.signature(self.values())
 
     def key(self, name: str) -> str:
         p = self.params[name]
@@ -137,17 +75,9 @@ class PageState:
                 for name, p in self.params.items():
                     if name not in qp and name not in ("device", "projector"):
                         ss[self.key(name)] = p.default
-            for raw_name, raw in qp.items():
-                if raw_name not in self.params:
-                    warnings.append(f"Ignored unknown link parameter `{raw_name}`.")
-                    continue
-                p = self.params[raw_name]
-                try:
-                    ss[self.key(raw_name)] = p.decode(raw)
-                except (ValueError, TypeError) as e:
-                    warnings.append(f"Ignored link parameter `{raw_name}={raw[:40]}` ({e}); using the default "
-                                    f"`{p.encode(p.default)}`.")
-                    ss[self.key(raw_name)] = p.default
+            decoded, warnings = self.schema.decode_query(qp)
+            for name, value in decoded.items():
+                ss[self.key(name)] = value
             ss[self._applied_key] = qp
         for name, p in self.params.items():
             k = self.key(name)
@@ -205,7 +135,7 @@ class PageState:
         ss[self._saved_key] = {n: v for n, v in vals.items() if self.params[n].scope == "page"}
         ss["_saved._global"] = {**ss.get("_saved._global", {}),
                                 **{n: v for n, v in vals.items() if self.params[n].scope == "global"}}
-        encoded = {n: self.params[n].encode(v) for n, v in vals.items() if not self._omit(n, v)}
+        encoded = self.schema.encode_query(vals)
         current = {k: st.query_params.get_all(k)[-1] for k in st.query_params.keys()}
         if current != encoded:
             st.query_params.from_dict(encoded)
@@ -214,11 +144,7 @@ class PageState:
         for fn in finishers:
             fn()
 
-    def _omit(self, name: str, value) -> bool:
-        p = self.params[name]
-        return p.omit_default and value == p.default
-
     def link_params(self, **overrides) -> dict:
         """Query parameters for a link to this page's current state (plus overrides)."""
         vals = {**self.values(), **overrides}
-        return {n: self.params[n].encode(v) for n, v in vals.items() if n in self.params and not self._omit(n, v)}
+        return self.schema.encode_query(vals)
