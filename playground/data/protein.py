@@ -50,6 +50,8 @@ SS_CLASSES = ["H", "E", "C"]
 IGNORE = -100
 MAX_PROTEIN_LENGTH = 1000
 SPLITS = {"random": "Random", "cluster": "No near-duplicates across splits (k-mer clusters)"}
+# Human ubiquitin (UniProt P0CG48, first chain, 76 residues): the example protein of the ESM-2 page and lessons.
+UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
 
 SOLUBILITY_RULE = ("soluble (1) if the fraction of charged residues D E K R is at least 0.25 **and** there is no "
                    "run of 6 or more consecutive hydrophobic residues (A I L M F V W); otherwise insoluble (0). "
