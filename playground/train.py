@@ -260,6 +260,38 @@ class Trainer:
         if self._running_n and not self.done and not math.isfinite(self._running.item()):
             self._diverge()
 
+    # -- moving a run between processes ------------------------------------------------------
+    _NOT_STATE = ("loss_fn", "_chunk_t0", "data", "_gen")
+
+    def export_state(self, with_data: bool = False) -> dict:
+        """Everything that makes this run what it is (weights, optimizer, position in the epoch,
+        shuffling generator, history, counters, config), so that ``import_state`` elsewhere (a
+        training worker process) continues it exactly as it would have continued here."""
+        state = {k: v for k, v in self.__dict__.items() if k not in self._NOT_STATE}
+        state["_gen_state"] = self._gen.get_state()
+        if with_data:
+            state["data"] = self.data
+        return state
+
+    def import_state(self, state: dict) -> None:
+        """Become the run ``state`` describes (``export_state`` of this run, possibly trained
+        further in another process). This object keeps its identity; its data stays unless the
+        state carries data."""
+        state = dict(state)
+        gen = state.pop("_gen_state")
+        self.__dict__.update(state)
+        self._gen = torch.Generator(device="cpu")
+        self._gen.set_state(gen)
+        self.loss_fn = loss_function(self.task)
+        self._chunk_t0 = None
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Trainer":
+        """A trainer rebuilt from ``export_state(with_data=True)``."""
+        tr = cls.__new__(cls)
+        tr.import_state(state)
+        return tr
+
     # -- evaluation ------------------------------------------------------------------------
     @property
     def latest(self) -> dict:
