@@ -17,7 +17,9 @@ with its answer, and optional expectations that a run must meet::
     when = "after"         # 'after' N epochs (the default) or 'within' N epochs (at some epoch <= N)
 
 ``load_lesson(path)`` validates a file and raises ``LessonError`` naming the file and the
-field (``steps[3].settings.lr``) and saying what is wrong. ``check_step(step)`` builds the
+field (``steps[3].settings.lr``) and saying what is wrong. A step's settings are checked by the
+target page's own ``Schema`` (``playground/setups/<page>.py``): an unknown name, a setting of
+another page, a value of the wrong type, outside a choice list or outside a range is an error. ``check_step(step)`` builds the
 page's run from the step's settings (the same seeded data, weights and shuffling as the page),
 trains it for the stated budget and says whether every expectation is met; the test suite
 runs it over every shipped lesson. ``assess(...)`` judges a run a student trained on the page.
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
+from playground.settings import Param, Schema, SettingError
 from playground.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,49 +57,80 @@ class LessonError(ValueError):
 
 # ------------------------------------------------------------------------------------------------
 # pages a lesson can target
+# Settings of the page's schema a lesson step may not give (the classroom ones are the lesson's
+# own fields; a lesson runs on the CPU wherever it is opened).
+NOT_LESSON_SETTINGS = ("device", "lesson", "step", "projector", "lock", "hide")
+
+
 @dataclass(frozen=True)
 class PageInfo:
+    """A page a lesson can target: ``register_page(PageInfo(key, path, title, SCHEMA, build))``.
+
+    runner: settings -> the run exactly as the page trains it: a ``playground.setups.Run`` (its
+    ``make_trainer()`` and ``metrics``), or a ``Run`` of this module (trainer + extras); None
+    for a page with no training run to measure."""
+
     key: str                    # what a lesson writes: page = "basics"
     path: str                   # the page file, relative to the app's root
     title: str
-    state: str                  # the page's PageState / LiveTraining name
-    settings: dict              # every setting a step may give -> its default (types are checked)
-    runner: Callable[[dict], "Run"] | None = None   # settings -> a run exactly as the page trains it
+    schema: Schema = field(compare=False)   # the page's settings (its setup module's SCHEMA)
+    runner: Callable[[dict], Any] | None = None   # settings -> a run exactly as the page trains it
     unsupported: dict = field(default_factory=dict)  # setting -> {value: why a lesson cannot use it}
+
+    @property
+    def state(self) -> str:
+        """The page's PageState / LiveTraining name (its session and URL keys)."""
+        return self.schema.page
+
+    @property
+    def settings(self) -> dict:
+        """Every setting a step may give -> its default (read from the schema)."""
+        return {n: d for n, d in self.schema.defaults().items() if n not in NOT_LESSON_SETTINGS}
 
 
 @dataclass
 class Run:
-    """A run built from a page's settings: the trainer plus the page-specific metrics."""
+    """A run built from a page's settings: the trainer plus the page-specific metrics.
+    (A page's runner may also return a ``playground.setups.Run``: see ``start_run``.)"""
 
     trainer: Trainer | None
     extras: dict = field(default_factory=dict)   # metric -> fn(trainer) -> float (on the current weights)
 
 
+def start_run(page: PageInfo, settings: dict) -> tuple[Trainer, dict]:
+    """(a fresh trainer, its page-specific metrics) for ``settings`` on ``page``."""
+    from playground.setups import Run as SetupRun
+
+    run = page.runner(settings)
+    if isinstance(run, SetupRun):
+        return run.make_trainer(), run.metrics
+    return run.trainer, run.extras
+
+
+def _legacy_schema(state: str, settings: dict) -> Schema:
+    """TRANSITION ONLY, until every page has a setup module: a schema from a dict of defaults
+    (types only, no choices or ranges). A page's block replaces it with its ``SCHEMA``."""
+    kinds = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}
+    own = [Param(n, d, kinds[type(d)]) for n, d in settings.items() if n not in ("seed", "device")]
+    return Schema(state, own)
+
+
 # ---- Neural Network Basics ----------------------------------------------------------------------
-BASICS_VIEW = {"log_y": False, "show_test": False, "discretize": False, "gd_lr": 0.003, "gd_steps": 100,
-               "cmp_epochs": 50}
+# Settings and run: playground/setups/basics.py (SCHEMA, build).
+def basics_run(settings: dict):
+    """The run the basics page trains for these settings (``playground.setups.basics.build``)."""
+    from playground.setups import basics
 
-
-def _basics_settings() -> dict:
-    from playground.basics import DEFAULTS
-
-    return {**{k: v for k, v in DEFAULTS.items() if k != "device"}, **BASICS_VIEW}
-
-
-def basics_run(settings: dict) -> Run:
-    from playground.basics import make_trainer
-
-    return Run(make_trainer(settings))
+    return basics.build(settings)
 
 
 def gradient_descent_path(settings: dict):
     """The page's gradient-descent view (tab ⛰️) for these settings."""
-    from playground.basics import DEFAULTS
     from playground.data import toy
     from playground.landscape import descent_path
+    from playground.setups import basics, complete
 
-    s = {**DEFAULTS, **BASICS_VIEW, **settings}
+    s = complete(basics.SCHEMA, settings)
     gd_set = s["dataset"] if toy.TOY_SETS[s["dataset"]].dims == 1 else "linear"
     data = toy.make_split(gd_set, 200, s["noise"] / 100, 0.5, int(s["seed"]), ["x1"])
     return descent_path(data, float(s["gd_lr"]), int(s["gd_steps"]), "sgd", int(s["seed"]), w0=-1.5, b0=1.5)
@@ -311,13 +345,19 @@ def register_page(info: PageInfo) -> None:
     PAGES[info.key] = info
 
 
-register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural network basics", "basics",
-                       _basics_settings(), basics_run))
-register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", "dna", DNA_SETTINGS, dna_run, DNA_UNSUPPORTED))
-register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention", "seq",
-                       _seq_settings(), seq_run, SEQ_UNSUPPORTED))
-register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)", "esm",
-                       ESM_SETTINGS, None, ESM_UNSUPPORTED))
+def _basics_schema() -> Schema:
+    from playground.setups import basics
+
+    return basics.SCHEMA
+
+
+register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural network basics", _basics_schema(),
+                       basics_run))
+register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _legacy_schema("dna", DNA_SETTINGS), dna_run, DNA_UNSUPPORTED))
+register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention",
+                       _legacy_schema("seq", _seq_settings()), seq_run, SEQ_UNSUPPORTED))
+register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)",
+                       _legacy_schema("esm", ESM_SETTINGS), None, ESM_UNSUPPORTED))
 
 
 def page_for_path(path: str) -> PageInfo | None:
@@ -510,15 +550,35 @@ class _Checker:
             self.fail(name, f"must be a non-empty text, got {v!r}")
         return v.strip()
 
-    def names(self, table: dict, key: str, where: str, allowed) -> tuple[str, ...]:
+    def names(self, table: dict, key: str, where: str, page: PageInfo) -> tuple[str, ...]:
+        """A list of the page's setting names (lock, hide, a challenge's fixed settings)."""
         v = table.get(key, [])
         name = f"{where}.{key}" if where else key
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             self.fail(name, f"must be a list of setting names, got {v!r}")
+        allowed = page.settings
         bad = [x for x in v if x not in allowed]
         if bad:
-            self.fail(name, f"unknown setting(s) {', '.join(bad)}; the page has {', '.join(sorted(allowed))}")
+            self.fail(name, f"unknown setting(s) {', '.join(bad)}{self._elsewhere(bad, page)}; the page has "
+                            f"{', '.join(sorted(allowed))}")
+        self.through_schema({"lock": list(v)}, page, name, whole=True)
         return tuple(v)
+
+    @staticmethod
+    def _elsewhere(names, page: PageInfo) -> str:
+        """' (a setting of the X page)' when the names belong to another page."""
+        others = sorted({p.title for p in PAGES.values() if p.key != page.key
+                         for n in names if n in p.settings})
+        return f" (a setting of the {' / '.join(others)} page, not of {page.title})" if others else ""
+
+    def through_schema(self, values: dict, page: PageInfo, where: str, whole: bool = False) -> dict:
+        """``values`` checked by the page's schema (type, choices, range, list length); an error
+        names the field. ``whole``: ``where`` is the field itself (one value), not a table."""
+        try:
+            checked, _ = page.schema.validate(values, strict=True, prefix="" if whole else f"{where}.")
+        except SettingError as e:
+            self.fail(where if whole else e.field, e.problem)
+        return {k: checked[k] for k in values}
 
     def number(self, table: dict, key: str, where: str, kind=float, required: bool = False, default=None, lo=None):
         v = table.get(key)
@@ -536,40 +596,19 @@ class _Checker:
         return kind(v)
 
     def settings(self, raw, page: PageInfo, where: str) -> dict:
+        """A table of the page's settings, each checked by the page's schema (``steps[2].settings.lr``)."""
         if not isinstance(raw, dict):
             self.fail(where, f"must be a table of settings (name = value), got {raw!r}")
-        out = {}
-        for k, v in raw.items():
-            name = f"{where}.{k}"
+        for k in raw:
             if k not in page.settings:
-                self.fail(name, f"the {page.title} page has no setting `{k}`; it has "
-                                f"{', '.join(sorted(page.settings))}")
-            out[k] = self.value(v, page.settings[k], name)
-            why = page.unsupported.get(k, {}).get(out[k]) if isinstance(out[k], str) else None
+                self.fail(f"{where}.{k}", f"the {page.title} page has no setting `{k}`"
+                                          f"{self._elsewhere([k], page)}; it has {', '.join(sorted(page.settings))}")
+        out = self.through_schema(raw, page, where)
+        for k, v in out.items():
+            why = page.unsupported.get(k, {}).get(v) if isinstance(v, str) else None
             if why:
-                self.fail(name, f"a lesson cannot use {k} = {out[k]!r}: it {why}")
+                self.fail(f"{where}.{k}", f"a lesson cannot use {k} = {v!r}: it {why}")
         return out
-
-    def value(self, v, default, name: str):
-        if isinstance(default, bool):
-            if not isinstance(v, bool):
-                self.fail(name, f"must be true or false, got {v!r}")
-            return v
-        if isinstance(default, int):
-            if isinstance(v, bool) or not isinstance(v, int):
-                self.fail(name, f"must be a whole number, got {v!r}")
-            return v
-        if isinstance(default, float):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                self.fail(name, f"must be a number, got {v!r}")
-            return float(v)
-        if isinstance(default, list):
-            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                self.fail(name, f"must be a list of texts, e.g. [\"x1\", \"x2\"], got {v!r}")
-            return list(v)
-        if not isinstance(v, str):
-            self.fail(name, f"must be a text (in quotes), got {v!r}")
-        return v
 
     def expectation(self, raw, page: PageInfo, where: str, need_epochs: bool = True) -> Expectation:
         if not isinstance(raw, dict):
@@ -658,12 +697,12 @@ def parse_lesson(data: dict, file: str = "<lesson>", default_id: str = "lesson",
             c.fail(f"{where}.expect", "must be a table or a list of [[steps.expect]] tables")
         expect = tuple(c.expectation(e, page, f"{where}.expect[{j}]") for j, e in enumerate(expect_raw, 1))
         steps.append(Step(c.text(raw, "title", where), c.text(raw, "text", where), page_key, settings, question,
-                          answer, expect, c.names(raw, "lock", where, page.settings),
-                          c.names(raw, "hide", where, page.settings)))
+                          answer, expect, c.names(raw, "lock", where, page),
+                          c.names(raw, "hide", where, page)))
     pages = {s.page for s in steps}
     first_page = PAGES[steps[0].page]
-    lock = c.names(data, "lock", "", first_page.settings) if len(pages) == 1 else ()
-    hide = c.names(data, "hide", "", first_page.settings) if len(pages) == 1 else ()
+    lock = c.names(data, "lock", "", first_page) if len(pages) == 1 else ()
+    hide = c.names(data, "hide", "", first_page) if len(pages) == 1 else ()
     if len(pages) > 1 and (data.get("lock") or data.get("hide")):
         c.fail("lock" if data.get("lock") else "hide", "lesson-wide lock/hide need all steps on one page; "
                                                        "put them on the steps instead")
@@ -679,7 +718,7 @@ def parse_lesson(data: dict, file: str = "<lesson>", default_id: str = "lesson",
         minimize = raw.get("minimize", "params")
         if minimize not in ("params",):
             c.fail("challenge.minimize", f"only 'params' can be minimised, got {minimize!r}")
-        fixed = c.names(raw, "fixed", "challenge", first_page.settings)
+        fixed = c.names(raw, "fixed", "challenge", first_page)
         solution = c.settings(raw.get("solution", {}), first_page, "challenge.solution")
         clash = [k for k in fixed if k in solution and solution[k] != {**first_page.settings, **steps[0].settings}[k]]
         if clash:
@@ -871,8 +910,7 @@ def settings_metric(page: str, metric: str, settings: dict) -> float:
 def _train_and_measure(step: Step, exps: list[Expectation], settings: dict) -> dict[int, tuple[float | None, int | None]]:
     """Train the step's run once up to the largest budget; for each expectation (by index)
     the value it is judged on and the epoch it was reached (within) or measured (after)."""
-    run = step.page_info.runner(settings)
-    tr = run.trainer
+    tr, extras = start_run(step.page_info, settings)
     tr.config.track_metrics = True
     budget = max(e.epochs for e in exps)
     out: dict[int, tuple[float | None, int | None]] = {}
@@ -882,18 +920,18 @@ def _train_and_measure(step: Step, exps: list[Expectation], settings: dict) -> d
             if i in out and (e.when == "after" or compare(e, out[i][0])):
                 continue
             if e.when == "within" and tr.epoch <= e.epochs:
-                v = metric_now(e.metric, tr, run.extras)
+                v = metric_now(e.metric, tr, extras)
                 if i not in out or compare(e, v):
                     out[i] = (v, tr.epoch)
             elif e.when == "after" and (tr.epoch == e.epochs or (tr.done and tr.epoch < e.epochs)):
-                out[i] = (metric_now(e.metric, tr, run.extras), tr.epoch)
+                out[i] = (metric_now(e.metric, tr, extras), tr.epoch)
         settled = all(i in out and (e.when == "after" or compare(e, out[i][0])) for i, e in enumerate(exps))
         if tr.epoch >= budget or tr.done or settled:
             break
         tr.run_epochs(1)
     for i, e in enumerate(exps):
         if i not in out:
-            out[i] = (metric_now(e.metric, tr, run.extras), tr.epoch)
+            out[i] = (metric_now(e.metric, tr, extras), tr.epoch)
     return out
 
 
@@ -1031,5 +1069,5 @@ def fixed_violations(lesson: Lesson, settings: dict) -> list[str]:
 
 __all__ = ["LessonError", "Lesson", "Step", "Expectation", "Challenge", "Result", "PAGES", "PageInfo", "Run",
            "load_lesson", "load_all", "parse_lesson", "find", "step_query", "step_url", "check_step",
-           "check_lesson", "check_challenge", "assess", "reference_value", "full_settings", "encode",
+           "check_lesson", "check_challenge", "assess", "reference_value", "full_settings", "encode", "start_run",
            "gradient_descent_path", "basics_run", "dna_run", "fixed_violations", "challenge_score"]

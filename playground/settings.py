@@ -108,37 +108,37 @@ class Param:
         k = self.kind
         if k == "bool":
             if not isinstance(value, bool):
-                raise ValueError(f"expected true or false, got {value!r}")
+                raise ValueError(f"must be true or false, got {value!r}")
             return value
         if k == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 else:
-                    raise ValueError(f"expected a whole number, got {value!r}")
+                    raise ValueError(f"must be a whole number, got {value!r}")
             self._check_range(value)
         elif k == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"expected a number, got {value!r}")
+                raise ValueError(f"must be a number, got {value!r}")
             value = float(value)
             if not math.isfinite(value):
                 raise ValueError("not a finite number")
             self._check_range(value)
         elif k == "str":
             if not isinstance(value, str):
-                raise ValueError(f"expected text, got {value!r}")
+                raise ValueError(f"must be a text (in quotes), got {value!r}")
         else:  # list / ints
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-                raise ValueError(f"expected a list, got {value!r}")
+                raise ValueError(f"must be a list, got {value!r}")
             out = []
             for x in value:
                 if k == "ints":
                     if isinstance(x, bool) or not isinstance(x, int):
-                        raise ValueError(f"expected a list of whole numbers, got item {x!r}")
+                        raise ValueError(f"must be a list of whole numbers, got item {x!r}")
                     self._check_range(x)
                     out.append(x)
                 elif not isinstance(x, str):
-                    raise ValueError(f"expected a list of text, got item {x!r}")
+                    raise ValueError(f"must be a list of texts, got item {x!r}")
                 else:
                     out.append(x)
             bad = [x for x in out if self.choices is not None and x not in self.choices]
