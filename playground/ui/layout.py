@@ -1,6 +1,8 @@
 """Page setup and the shared sidebar (seed, device)."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 import torch
 
@@ -76,6 +78,13 @@ def sidebar(state: PageState) -> tuple[int, str]:
     for w in state.warnings:
         st.warning(w, icon="🔗")
     return int(state.get("seed")), device
+
+
+def stop_page(state: PageState) -> NoReturn:
+    """Stop drawing the page here (a step needs input first, a model failed to load ...) and
+    keep its settings: this session's saved values and the URL (``state.sync()``) first."""
+    state.sync()
+    st.stop()
 
 
 def show_error(message: str, hint: str | None = None) -> None:
