@@ -4,55 +4,23 @@ import streamlit as st
 
 from playground import Trainer
 from playground import plots
-from playground.basics import (N_POINTS, compare_optimizers, make_trainer, network_snapshot, output_on_grid,
-                               parameter_lines, run_parts)
-from playground.codegen import toy_script
+from playground.basics import compare_optimizers, network_snapshot, output_on_grid, parameter_lines
 from playground.data import toy
-from playground.landscape import descent_path
 from playground.metrics import accuracy, confusion, mcc, r2
-from playground.models import ACTIVATION_LABELS, MLPSpec, build_model
+from playground.models import ACTIVATION_LABELS
 from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure
+from playground.setups import basics as setup
+from playground.setups.basics import (ACCUM_CHOICES, BALANCE_CHOICES, BATCH_CHOICES, CMP_EPOCHS, GD_RATES, MAX_LAYERS,
+                                      MAX_NEURONS, REG_RATES, WARMUP_CHOICES)
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
-from playground.ui import LiveTraining, PageState, Param, setup_page, show_error, sidebar
+from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar, stop_page
 from playground.ui.runs import model_panel, png_config
 
 setup_page("Neural Network Basics", "🧠")
 
-BATCH_CHOICES = (1, 2, 5, 10, 20, 30, 50, 100, 0)
-REG_RATES = (0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-GD_RATES = (0.0001, 0.001, 0.003, 0.01, 0.03, 0.1)
-BALANCE_CHOICES = (5, 10, 25, 50)          # % of points in class 1 (lesson 10: MCC vs accuracy)
-WARMUP_CHOICES = (0, 10, 20, 50, 100, 200, 500)
-ACCUM_CHOICES = (1, 2, 4, 8)
-CMP_EPOCHS = (20, 50, 100, 200)
-DEFAULT_NEURONS = (4, 2, 2, 2, 2, 2)
-
-state = PageState("basics", [
-    Param("dataset", "circle", choices=tuple(toy.TOY_SETS)),
-    Param("noise", 0, "int", lo=0, hi=50),
-    Param("train_pct", 50, "int", lo=10, hi=90),
-    Param("batch", 10, "int", choices=BATCH_CHOICES),
-    Param("features", ["x1", "x2"], "list", choices=tuple(toy.FEATURES), max_len=7),
-    Param("layers", 2, "int", lo=0, hi=6),
-    *[Param(f"n{i + 1}", DEFAULT_NEURONS[i], "int", lo=1, hi=32) for i in range(6)],
-    Param("activation", "tanh", choices=tuple(ACTIVATION_LABELS)),
-    Param("lr", 0.03, "float", choices=tuple(LEARNING_RATES)),
-    Param("optimizer", "sgd", choices=tuple(OPTIMIZERS)),
-    Param("reg", "none", choices=tuple(REGULARIZATION)),
-    Param("reg_rate", 0.0, "float", choices=REG_RATES),
-    Param("log_y", False, "bool"),
-    Param("show_test", False, "bool"),
-    Param("discretize", False, "bool"),
-    Param("gd_lr", 0.003, "float", choices=GD_RATES),
-    Param("gd_steps", 100, "int", lo=5, hi=1000),
-    Param("balance", 50, "int", choices=BALANCE_CHOICES),
-    Param("overfit", False, "bool"),
-    Param("warmup", 0, "int", choices=WARMUP_CHOICES),
-    Param("accum", 1, "int", choices=ACCUM_CHOICES),
-    Param("cmp_epochs", 50, "int", choices=CMP_EPOCHS),
-])
+state = PageState(setup.SCHEMA, private=setup.PRIVATE)   # every setting: playground/setups/basics.py
 state.load()
-seed, device = sidebar(state)
+sidebar(state)
 K = state.key
 
 st.title("🧠 Neural network basics")
@@ -110,26 +78,24 @@ with c_data:
         state.set("features", current)
     st.multiselect("Input features", allowed, key=K("features"), format_func=lambda f: toy.FEATURES[f][0],
                    help="What the network sees. 1-D data sets only offer X₁, X₁² and sin(X₁).")
-    st.slider("Hidden layers", 0, 6, key=K("layers"))
+    st.slider("Hidden layers", 0, MAX_LAYERS, key=K("layers"))
     n_layers = state.get("layers")
     if n_layers:
         ncols = st.columns(3)
         for i in range(n_layers):
-            ncols[i % 3].number_input(f"Layer {i + 1}", 1, 32, step=1, key=K(f"n{i + 1}"), help="neurons")
+            ncols[i % 3].number_input(f"Layer {i + 1}", 1, MAX_NEURONS, step=1, key=K(f"n{i + 1}"), help="neurons")
 
 settings = state.values()
-features, spec, config = run_parts(settings)
-signature = repr((state.get("dataset"), state.get("noise"), state.get("train_pct"), features, spec.to_dict(),
-                  config.optimizer, config.batch_size, seed, device, state.get("balance"), state.get("overfit"),
-                  config.warmup_steps, config.grad_accum))
+run = setup.build(settings)     # data, network and training config; rebuilt when run.signature changes
+features, spec, config = run.extras["features"], run.spec, run.config
 try:
-    trainer = live.ensure(signature, lambda: make_trainer(settings),
-                          run_info=dict(spec=spec, page="basics", dataset=toy.TOY_SETS[state.get("dataset")].label,
+    trainer = live.ensure(run.signature, run.make_trainer,
+                          run_info=dict(spec=spec, page="basics", dataset=ds.label,
                                         parameters={"features": "/".join(features), "activation": spec.activation}))
 except (ValueError, RuntimeError) as e:
     show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
-    st.stop()
-trainer.set_lr(config.lr)
+    stop_page(state)
+trainer.set_lr(config.lr)           # live settings: applied to the running trainer, no rebuild
 trainer.set_regularization(config.regularization, config.reg_rate)
 
 with top[0]:
@@ -219,11 +185,9 @@ with tab_gd:
     g1, g2 = st.columns(2)
     g1.select_slider("Learning rate (gradient-descent view)", GD_RATES, key=K("gd_lr"), format_func=lambda v: f"{v:g}")
     g2.slider("Steps", 5, 500, step=5, key=K("gd_steps"))
-    gd_set = state.get("dataset") if ds.dims == 1 else "linear"
     if ds.dims != 1:
         st.caption("This view uses the 1-D **Linear (βx)** data set (the current one is 2-D).")
-    gd_data = toy.make_split(gd_set, 200, state.get("noise") / 100, 0.5, seed, ["x1"])
-    path = descent_path(gd_data, float(state.get("gd_lr")), int(state.get("gd_steps")), "sgd", seed, w0=-1.5, b0=1.5)
+    path = setup.descent_view(state.values())
     st.plotly_chart(landscape_figure(path), key="basics.landscape", config=png_config("basics_landscape"))
     final = path.loss[-1] if len(path.loss) else float("nan")
     if path.diverged or not np.isfinite(final) or final > path.loss[0]:
@@ -239,12 +203,12 @@ with tab_cmp:
                 "optimizer at the current learning rate, one test-loss curve each.")
     c1, c2 = st.columns([2, 1])
     c1.select_slider("Epochs per optimizer", CMP_EPOCHS, key=K("cmp_epochs"))
-    cmp_sig = repr((signature, config.lr, state.get("cmp_epochs")))
+    cmp_sig = repr((run.signature, config.lr, state.get("cmp_epochs")))
     if c2.button("▶ Run the comparison", key="basics.compare_run", type="primary"):
         with st.spinner("Training with SGD, momentum, Adam and AdamW …"):
-            st.session_state["basics._compare"] = (cmp_sig, compare_optimizers(settings,
-                                                                                epochs=int(state.get("cmp_epochs"))))
-    got = st.session_state.get("basics._compare")
+            st.session_state[state.slot("compare")] = (cmp_sig, compare_optimizers(settings,
+                                                                                    epochs=int(state.get("cmp_epochs"))))
+    got = st.session_state.get(state.slot("compare"))
     if got and got[0] == cmp_sig:
         st.plotly_chart(plots.runs_figure({OPTIMIZERS[k]: h for k, h in got[1].items()}, "test_loss",
                                           "Test loss by optimizer", log_y=state.get("log_y")), key="basics.compare",
@@ -257,15 +221,12 @@ with tab_code:
     st.markdown("The same run as a plain PyTorch script: `MLP(...)` ↔ the network boxes, "
                 f"`{spec.activation}` ↔ the activation dropdown, `lr={config.lr:g}` ↔ the learning-rate slider. "
                 "It regenerates the same data with the same seed, so it trains the same network.")
-    code = toy_script(state.get("dataset"), N_POINTS, state.get("noise") / 100, state.get("train_pct") / 100,
-                      features, spec, config, epochs=max(trainer.epoch, 100), seed=seed,
-                      positive_fraction=state.get("balance") / 100 if ds.problem == "classification" else 0.5,
-                      overfit_batch=(state.get("batch") or 10) if state.get("overfit") else 0)
+    code = setup.script(settings, epochs=max(trainer.epoch, 100))
     st.download_button("⬇️ Download train_mlp.py", code, file_name="train_mlp.py", mime="text/x-python")
     st.code(code, language="python")
 
 with tab_save:
-    model_panel(trainer, spec, page="basics", dataset=toy.TOY_SETS[state.get("dataset")].label, code=code,
+    model_panel(trainer, spec, page="basics", dataset=ds.label, code=code,
                 settings={"features": "/".join(features), "activation": spec.activation})
 
 state.sync()

@@ -1,6 +1,6 @@
 """Results for the Neural Network Basics page, computed from a trained MLP.
 
-The page asks for plain arrays (what the output looks like over the input square, what
+The page's settings and its run are in ``playground.setups.basics``. The page asks for plain arrays (what the output looks like over the input square, what
 each neuron computes, how many parameters each layer has) and never touches the model.
 """
 from __future__ import annotations
@@ -8,64 +8,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from playground.data import toy
-from playground.data.split import SplitData
 from playground.data.toy import FEATURES, TOY_SETS, featurize, grid
-from playground.models.base import build_model
 from playground.models.mlp import MLP, MLPSpec
-from playground.train import TrainConfig, Trainer
-
-N_POINTS = 500
-# The page's settings (also its URL query parameters) and their defaults.
-DEFAULTS = {"dataset": "circle", "noise": 0, "train_pct": 50, "batch": 10, "features": ["x1", "x2"], "layers": 2,
-            "n1": 4, "n2": 2, "n3": 2, "n4": 2, "n5": 2, "n6": 2, "activation": "tanh", "lr": 0.03,
-            "optimizer": "sgd", "reg": "none", "reg_rate": 0.0, "seed": 0, "device": "cpu",
-            # training tricks and sanity checks (lessons 10-12)
-            "balance": 50, "overfit": False, "warmup": 0, "accum": 1}
-OVERFIT_DEFAULT_BATCH = 10   # "overfit one batch" with full-batch training keeps this many examples
-
-
-def run_parts(settings: dict) -> tuple[list[str], MLPSpec, TrainConfig]:
-    """Features, network spec and training config from the page's settings (missing keys take defaults)."""
-    s = {**DEFAULTS, **settings}
-    features = toy.valid_features(s["dataset"], s["features"] or ["x1"])
-    hidden = tuple(int(s[f"n{i + 1}"]) for i in range(int(s["layers"])))
-    spec = MLPSpec(len(features), hidden, s["activation"], 1)
-    config = TrainConfig(optimizer=s["optimizer"], lr=float(s["lr"]), batch_size=int(s["batch"]),
-                         regularization=s["reg"], reg_rate=float(s["reg_rate"]), seed=int(s["seed"]),
-                         device=s["device"], warmup_steps=int(s["warmup"]), grad_accum=int(s["accum"]))
-    return features, spec, config
-
-
-def single_batch(data, size: int):
-    """The sanity check "overfit a single batch": keep only the first ``size`` training
-    examples (the test set is unchanged). A working model drives their loss to about 0."""
-    size = max(1, min(int(size), len(data.y_train)))
-    meta = dict(data.meta)
-    meta["train_idx"] = meta["train_idx"][:size]
-    if "points_train" in meta:
-        meta["points_train"] = meta["points_train"][:size]
-    return SplitData(data.x_train[:size], data.y_train[:size], data.x_test, data.y_test, data.task, data.n_classes,
-                     list(data.class_names), meta)
-
-
-def make_data(settings: dict) -> SplitData:
-    """The page's seeded data set for these settings (class balance and single-batch mode included)."""
-    s = {**DEFAULTS, **settings}
-    features = toy.valid_features(s["dataset"], s["features"] or ["x1"])
-    data = toy.make_split(s["dataset"], N_POINTS, s["noise"] / 100, s["train_pct"] / 100, int(s["seed"]), features,
-                          positive_fraction=int(s["balance"]) / 100)
-    if s["overfit"]:
-        data = single_batch(data, int(s["batch"]) or OVERFIT_DEFAULT_BATCH)
-    return data
+from playground.setups.basics import N_POINTS, build  # noqa: F401 (N_POINTS re-exported)
+from playground.train import Trainer
 
 
 def make_trainer(settings: dict) -> Trainer:
-    """The run the Neural Network Basics page trains for these settings (seeded data, weights, shuffling).
+    """The run the Neural Network Basics page trains for these settings (seeded data, weights, shuffling;
+    missing settings take the page's defaults, ``playground.setups.basics.PARAMS``).
     Lessons and notebooks use it to reproduce a page exactly."""
-    s = {**DEFAULTS, **settings}
-    features, spec, config = run_parts(s)
-    return Trainer(build_model(spec, int(s["seed"])), make_data(s), config)
+    return build(settings).make_trainer()
 
 
 def compare_optimizers(settings: dict, optimizers=("sgd", "momentum", "adam", "adamw"), epochs: int = 50) -> dict:

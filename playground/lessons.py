@@ -125,15 +125,10 @@ def basics_run(settings: dict):
 
 
 def gradient_descent_path(settings: dict):
-    """The page's gradient-descent view (tab ⛰️) for these settings."""
-    from playground.data import toy
-    from playground.landscape import descent_path
-    from playground.setups import basics, complete
+    """The page's gradient-descent view (tab ⛰️) for these settings (``setups.basics.descent_view``)."""
+    from playground.setups import basics
 
-    s = complete(basics.SCHEMA, settings)
-    gd_set = s["dataset"] if toy.TOY_SETS[s["dataset"]].dims == 1 else "linear"
-    data = toy.make_split(gd_set, 200, s["noise"] / 100, 0.5, int(s["seed"]), ["x1"])
-    return descent_path(data, float(s["gd_lr"]), int(s["gd_steps"]), "sgd", int(s["seed"]), w0=-1.5, b0=1.5)
+    return basics.descent_view(settings)
 
 
 # ---- DNA & CNNs ---------------------------------------------------------------------------------

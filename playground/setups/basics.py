@@ -114,3 +114,27 @@ def build(values: dict) -> Run:
     v = complete(SCHEMA, values)
     return Run(make_data(v), spec_of(v), config_of(v), SCHEMA.signature(v),
                {"features": features_of(v), "toy": toy.TOY_SETS[v["dataset"]]})
+
+
+def descent_view(values: dict):
+    """The page's gradient-descent tab for these values: full-batch gradient descent of one linear
+    neuron (y = w·x + b) on the current 1-D data set, or on the 1-D Linear set for 2-D data."""
+    from playground.landscape import descent_path
+
+    v = complete(SCHEMA, values)
+    gd_set = v["dataset"] if toy.TOY_SETS[v["dataset"]].dims == 1 else "linear"
+    data = toy.make_split(gd_set, 200, v["noise"] / 100, 0.5, int(v["seed"]), ["x1"])
+    return descent_path(data, float(v["gd_lr"]), int(v["gd_steps"]), "sgd", int(v["seed"]), w0=-1.5, b0=1.5)
+
+
+def script(values: dict, epochs: int = 100) -> str:
+    """The run as a plain PyTorch script (the page's 🐍 tab): same data, seed and network."""
+    from playground.codegen import toy_script
+
+    v = complete(SCHEMA, values)
+    run = build(v)
+    classification = toy.TOY_SETS[v["dataset"]].problem == "classification"
+    return toy_script(v["dataset"], N_POINTS, v["noise"] / 100, v["train_pct"] / 100, run.extras["features"],
+                      run.spec, run.config, epochs=epochs, seed=int(v["seed"]),
+                      positive_fraction=v["balance"] / 100 if classification else 0.5,
+                      overfit_batch=(v["batch"] or OVERFIT_DEFAULT_BATCH) if v["overfit"] else 0)
