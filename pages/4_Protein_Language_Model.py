@@ -8,6 +8,7 @@ import streamlit as st
 
 from playground import TrainConfig, Trainer
 from playground import esm
+from playground.compare import SideBySide, size_sweep, subsample_train
 from playground import metrics as M
 from playground.bundle import InputSpec
 from playground.codegen import script_for_trainer
@@ -513,9 +514,9 @@ def tab_finetune():
     def make():
         cfg = TrainConfig(optimizer="adam", lr=state.get("lr"), batch_size=16, seed=seed, track_metrics=True,
                           device=device)
-        return esm.SideBySide({
-            names[0]: Trainer(build_model(head_spec, seed), esm.subsample_train(esm_full, n_use, seed), cfg),
-            names[1]: Trainer(build_model(cnn_spec, seed), esm.subsample_train(cnn_full, n_use, seed),
+        return SideBySide({
+            names[0]: Trainer(build_model(head_spec, seed), subsample_train(esm_full, n_use, seed), cfg),
+            names[1]: Trainer(build_model(cnn_spec, seed), subsample_train(cnn_full, n_use, seed),
                               dataclasses.replace(cfg)),
         })
 
@@ -584,7 +585,7 @@ def tab_finetune():
     if st.button(f"Train both at {', '.join(map(str, sizes))} training proteins", key="esm.sweep_btn"):
         bar, cb = _progress_bar("Training …")
         cfg = TrainConfig(optimizer="adam", lr=state.get("lr"), batch_size=16, device=device)
-        rows = esm.size_sweep({names[0]: esm_full, names[1]: cnn_full}, {names[0]: head_spec, names[1]: cnn_spec},
+        rows = size_sweep({names[0]: esm_full, names[1]: cnn_full}, {names[0]: head_spec, names[1]: cnn_spec},
                               sizes, state.get("sweep_epochs"), cfg, seed, cb)
         bar.empty()
         ss["esm._sweep"] = (sweep_sig, rows)

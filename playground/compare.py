@@ -8,6 +8,12 @@ Every run starts from ``build_model(spec, seed)`` and trains with the same Train
 same shuffling) on the same SplitData. ``Comparison`` does the same in time-boxed chunks, so a
 page can show a progress bar and stay responsive: ``comparison.run_for(0.5)`` trains for about
 half a second and returns.
+
+Two models trained at the same time on the same examples (the ESM-2 page's head vs CNN):
+
+    pair = SideBySide({"head": Trainer(...), "CNN": Trainer(...)})   # LiveTraining drives it like one Trainer
+    rows = size_sweep(datasets, specs, sizes=(10, 50, 200), epochs=15, config=cfg, seed=0)
+    subsample_train(data, 50, seed)                # the same 50 training examples for every model
 """
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ import time
 from dataclasses import dataclass, field
 
 import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
 
 from playground import metrics as M
 from playground.data.split import SplitData
@@ -224,3 +234,141 @@ def compare(data: SplitData, specs: dict, epochs: int, config: TrainConfig | Non
 def results_table(runs: list[Run]) -> list[dict]:
     """One row per run: parameters, seconds, best validation metric ..."""
     return [r.row() for r in runs]
+
+
+# ---- models trained side by side, and with fewer labels -------------------------------------------
+def subsample_train(data, n: int, seed: int = 0):
+    """Keep ``n`` training examples (a seeded choice: the same ones for every model given the
+    same seed and training-set size); the test set is unchanged."""
+    n_train = len(data.y_train)
+    n = int(min(max(1, n), n_train))
+    if n == n_train:
+        return data
+    keep = torch.as_tensor(np.sort(np.random.default_rng(int(seed) + 31).permutation(n_train)[:n]), dtype=torch.long)
+    meta = {**data.meta, "train_subset": keep.numpy(), "n_train_used": n}
+    return SplitData(data.x_train[keep], data.y_train[keep], data.x_test, data.y_test, data.task, data.n_classes,
+                     list(data.class_names), meta)
+
+
+class SideBySide:
+    """Several Trainers driven as one (the LiveTraining controls accept it): ``run_for``
+    trains the one that is furthest behind (in epochs), so the curves advance together."""
+
+    def __init__(self, trainers: dict):
+        if not trainers:
+            raise ValueError("give at least one trainer")
+        self.trainers = dict(trainers)
+
+    @property
+    def first(self):
+        return next(iter(self.trainers.values()))
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.trainers.values())
+
+    @property
+    def steps(self) -> int:
+        return sum(t.steps for t in self.trainers.values())
+
+    @property
+    def epoch(self) -> int:
+        return min(t.epoch for t in self.trainers.values())
+
+    @property
+    def seconds(self) -> float:
+        return sum(t.seconds for t in self.trainers.values())
+
+    @property
+    def history(self) -> list[dict]:
+        return self.first.history
+
+    @property
+    def latest(self) -> dict:
+        return self.first.latest
+
+    @property
+    def diverged(self) -> str | None:
+        msgs = [f"{n}: {t.diverged}" for n, t in self.trainers.items() if t.diverged]
+        return "; ".join(msgs) or None
+
+    @property
+    def stopped(self) -> str | None:
+        msgs = [f"{n}: {t.stopped}" for n, t in self.trainers.items() if t.stopped]
+        return "; ".join(msgs) or None
+
+    def set_lr(self, lr: float) -> None:
+        for t in self.trainers.values():
+            t.set_lr(lr)
+
+    def _behind(self):
+        live = [t for t in self.trainers.values() if not t.done]
+        if not live:
+            return None
+        return min(live, key=lambda t: t.epoch + t._cursor / max(1, t.n_train))
+
+    def run_for(self, seconds: float, max_steps: int | None = None) -> dict:
+        deadline = time.perf_counter() + seconds
+        done = 0
+        while time.perf_counter() < deadline and (max_steps is None or done < max_steps):
+            t = self._behind()
+            if t is None:
+                break
+            t.step(1)
+            done += 1
+        return {**self.latest, "steps_done": done}
+
+    def run_epochs(self, n: int = 1) -> dict:
+        for t in self.trainers.values():
+            t.run_epochs(n)
+        return self.latest
+
+    def step(self, n: int = 1) -> dict:
+        for _ in range(int(n)):
+            t = self._behind()
+            if t is None:
+                break
+            t.step(1)
+        return self.latest
+
+    def table(self) -> list[dict]:
+        """One row per model: trainable parameters, epochs, seconds, losses and the headline
+        test metric (now and best so far)."""
+        rows = []
+        for name, t in self.trainers.items():
+            metric = M.HEADLINE[t.task]
+            vals = [h.get(f"test_{metric}") for h in t.history[1:]]
+            vals = [v for v in vals if v is not None and math.isfinite(v)]
+            h = t.history[-1]
+            rows.append({"model": name,
+                         "trainable parameters": sum(p.numel() for p in t.model.parameters() if p.requires_grad),
+                         "training examples": t.n_train, "epochs": t.epoch, "seconds": round(t.seconds, 1),
+                         "train loss": round(h["train_loss"], 4), "test loss": round(h["test_loss"], 4),
+                         f"test {metric}": round(h.get(f"test_{metric}", float("nan")), 4),
+                         f"best test {metric}": round(max(vals), 4) if vals else float("nan")})
+        return rows
+
+
+def size_sweep(datasets: dict, specs: dict, sizes: Sequence[int], epochs: int, config, seed: int = 0,
+               progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+    """Train every model (``specs[name]`` on ``datasets[name]``) with only ``n`` training
+    examples for each ``n`` in ``sizes`` (the same examples for every model), ``epochs`` epochs
+    each, and report the final test metric: how each degrades with fewer labels."""
+    rows = []
+    total = len(sizes) * len(specs)
+    k = 0
+    for n in sizes:
+        for name, spec in specs.items():
+            data = subsample_train(datasets[name], n, seed)
+            cfg = dataclasses.replace(config, seed=seed, track_metrics=False)
+            tr = Trainer(build_model(spec, seed), data, cfg)
+            tr.run_epochs(epochs)
+            res = tr.evaluate("test")
+            metric = M.HEADLINE[data.task]
+            rows.append({"training examples": len(data.y_train), "model": name, "metric": metric,
+                         "value": float(res.get(metric, float("nan"))), "test loss": float(res["loss"]),
+                         "seconds": round(tr.seconds, 2), "diverged": tr.diverged or ""})
+            k += 1
+            if progress:
+                progress(k, total, f"{name}: {len(data.y_train)} training examples")
+    return rows

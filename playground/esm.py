@@ -33,7 +33,6 @@ import collections
 import dataclasses
 import hashlib
 import io
-import math
 import os
 import re
 import resource
@@ -51,6 +50,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from playground.data.split import SplitData
+from playground.models.esm_arch import (TOKEN_PAD, TOKEN_RESIDUE, TOKEN_SPECIAL, forget, get_loaded,  # noqa: F401
+                                        layer_forward, loaded_models, remember, rotary_tables)
+from playground.models.esm_head import ESMHeadSpec
+from playground.models.hybrid import PROTEIN_CNN_COURSE
 from playground.seeding import seeded
 
 MAX_RESIDUES = 1022            # ESM-2 was trained on crops of at most 1022 residues (+ BOS, EOS)
@@ -281,26 +285,10 @@ class ESMHandle:
                 f"contacts {'available' if self.has_contacts else 'not available'}")
 
 
-_MODELS: "collections.OrderedDict[str, ESMHandle]" = collections.OrderedDict()
-_MODELS_LOCK = threading.RLock()      # guards the dict
+# The registry itself (get_loaded, loaded_models) is in playground.models.esm_arch: a fine-tuning
+# spec finds its ESM-2 model there without importing this module.
 _LOAD_LOCK = threading.Lock()         # one load at a time (memory), without blocking cache look-ups
-_ALIVE: "weakref.WeakValueDictionary[str, ESMHandle]" = weakref.WeakValueDictionary()  # evicted but still in use
 MAX_CACHED_MODELS = int(os.environ.get("PLAYGROUND_ESM_CACHE_MODELS", "3"))
-
-
-def get_loaded(key: str) -> ESMHandle | None:
-    """The cached model with this key, or None (never loads anything)."""
-    with _MODELS_LOCK:
-        h = _MODELS.get(key)
-        if h is not None:
-            _MODELS.move_to_end(key)
-            return h
-        return _ALIVE.get(key)
-
-
-def loaded_models() -> list[ESMHandle]:
-    with _MODELS_LOCK:
-        return list(_MODELS.values())
 
 
 def _cached(key: str, build: Callable[[], ESMHandle]) -> ESMHandle:
@@ -314,19 +302,13 @@ def _cached(key: str, build: Callable[[], ESMHandle]) -> ESMHandle:
             return h
         h = build()
         _freeze(h.model)
-        with _MODELS_LOCK:
-            _MODELS[key] = h
-            _ALIVE[key] = h
-            while len(_MODELS) > MAX_CACHED_MODELS:
-                old, _ = _MODELS.popitem(last=False)
-                EMBEDDING_CACHE.clear(old)
+        for old in remember(key, h, MAX_CACHED_MODELS):
+            EMBEDDING_CACHE.clear(old)
         return h
 
 
 def unload(key: str) -> None:
-    with _MODELS_LOCK:
-        _MODELS.pop(key, None)
-        _ALIVE.pop(key, None)
+    forget(key)
     clear_embedding_cache(key)
 
 
@@ -812,48 +794,8 @@ def default_token_budget(handle: ESMHandle) -> int:
 # =============================================================================================
 # The forward pass
 # =============================================================================================
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def rotary_tables(model: torch.nn.Module, T: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin of the rotary position embedding for positions 0..T-1 (computed in float32)."""
-    inv = model.layers[0].self_attn.rot_emb.inv_freq.float().to(device)
-    t = torch.arange(T, device=device, dtype=torch.float32)
-    freqs = torch.outer(t, inv)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos().to(dtype), emb.sin().to(dtype)
-
-
-def layer_forward(layer: torch.nn.Module, x: torch.Tensor, pad: torch.Tensor | None, cos: torch.Tensor,
-                  sin: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One ESM-2 Transformer layer (pre-LayerNorm, rotary attention, GELU feed-forward) on
-    x (B, T, E). ``pad`` (B, T) is True at padding. Returns (x, attention (B, H, T, T) or None)."""
-    attn = layer.self_attn
-    B, T, E = x.shape
-    H = attn.num_heads
-    D = E // H
-    h = layer.self_attn_layer_norm(x)
-    q = attn.q_proj(h).view(B, T, H, D).transpose(1, 2) * attn.scaling
-    k = attn.k_proj(h).view(B, T, H, D).transpose(1, 2)
-    v = attn.v_proj(h).view(B, T, H, D).transpose(1, 2)
-    q = q * cos + _rotate_half(q) * sin
-    k = k * cos + _rotate_half(k) * sin
-    weights = None
-    if need_weights:
-        scores = q @ k.transpose(-1, -2)
-        if pad is not None:
-            scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
-        weights = scores.float().softmax(-1).to(v.dtype)
-        o = weights @ v
-    else:
-        mask = None if pad is None else ~pad[:, None, None, :]
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
-    x = x + attn.out_proj(o.transpose(1, 2).reshape(B, T, E))
-    h = layer.final_layer_norm(x)
-    x = x + layer.fc2(F.gelu(layer.fc1(h)))
-    return x, weights
+# One layer (``layer_forward``) and the rotary tables are in playground.models.esm_arch (shared
+# with the fine-tuning head).
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1462,9 +1404,6 @@ def attention_and_contacts(handle: ESMHandle, seq: str, max_residues: int = MAX_
 # =============================================================================================
 # Fine-tuning inputs
 # =============================================================================================
-TOKEN_PAD, TOKEN_SPECIAL, TOKEN_RESIDUE = 0.0, 1.0, 2.0
-
-
 def finetune_inputs(handle: ESMHandle, seqs: Sequence[str], unfrozen: int, ids: Sequence[str] | None = None,
                     token_budget: int | None = None, progress: Progress = None) -> torch.Tensor:
     """Inputs for fine-tuning the last ``unfrozen`` layers: the (frozen) hidden states after layer
@@ -1510,8 +1449,6 @@ def head_split(handle: ESMHandle, seqs: Sequence[str], base, layer: int | None =
     train_idx/test_idx, e.g. from ``playground.data.protein.to_split``): the same proteins on
     the same side with the same labels, as mean-pooled (or per-residue) embeddings of ``layer``,
     or, when fine-tuning, the frozen hidden states of ``finetune_inputs``."""
-    from playground.data.split import SplitData
-
     tr = torch.as_tensor(np.asarray(base.meta["train_idx"]), dtype=torch.long)
     te = torch.as_tensor(np.asarray(base.meta["test_idx"]), dtype=torch.long)
     per_residue = base.task == "per_residue"
@@ -1531,25 +1468,8 @@ def head_split(handle: ESMHandle, seqs: Sequence[str], base, layer: int | None =
     return SplitData(x[tr], base.y_train, x[te], base.y_test, base.task, base.n_classes, list(base.class_names), meta)
 
 
-def subsample_train(data, n: int, seed: int = 0):
-    """Keep ``n`` training examples (a seeded choice: the same ones for every model given the
-    same seed and training-set size); the test set is unchanged."""
-    from playground.data.split import SplitData
-
-    n_train = len(data.y_train)
-    n = int(min(max(1, n), n_train))
-    if n == n_train:
-        return data
-    keep = torch.as_tensor(np.sort(np.random.default_rng(int(seed) + 31).permutation(n_train)[:n]), dtype=torch.long)
-    meta = {**data.meta, "train_subset": keep.numpy(), "n_train_used": n}
-    return SplitData(data.x_train[keep], data.y_train[keep], data.x_test, data.y_test, data.task, data.n_classes,
-                     list(data.class_names), meta)
-
-
 def make_head_spec(handle: ESMHandle, data, head: str = "logistic", hidden: int = 64, finetune_layers: int = 0,
-                   dropout: float = 0.1):
-    from playground.models.esm_head import ESMHeadSpec
-
+                   dropout: float = 0.1) -> ESMHeadSpec:
     return ESMHeadSpec(esm_model=handle.key, esm_name=handle.name, layer=int(data.meta.get("layer", handle.layers)),
                        embed_dim=handle.dim, head=head, hidden=int(hidden), dropout=float(dropout),
                        n_outputs=data.n_outputs, per_residue=data.task == "per_residue",
@@ -1559,140 +1479,9 @@ def make_head_spec(handle: ESMHandle, data, head: str = "logistic", hidden: int 
 def scratch_cnn_spec(data):
     """The from-scratch baseline: the course's protein CNN (``hybrid.PROTEIN_CNN_COURSE``:
     amino-acid embedding = a linear map of the one-hot letters, two Conv1d layers, masked mean)."""
-    from playground.models.hybrid import PROTEIN_CNN_COURSE
-
     pooling = "per_position" if data.task == "per_residue" else "mean"
     return dataclasses.replace(PROTEIN_CNN_COURSE, pooling=pooling, n_outputs=data.n_outputs)
 
-
-class SideBySide:
-    """Several Trainers driven as one (the LiveTraining controls accept it): ``run_for``
-    trains the one that is furthest behind (in epochs), so the curves advance together."""
-
-    def __init__(self, trainers: dict):
-        if not trainers:
-            raise ValueError("give at least one trainer")
-        self.trainers = dict(trainers)
-
-    @property
-    def first(self):
-        return next(iter(self.trainers.values()))
-
-    @property
-    def done(self) -> bool:
-        return all(t.done for t in self.trainers.values())
-
-    @property
-    def steps(self) -> int:
-        return sum(t.steps for t in self.trainers.values())
-
-    @property
-    def epoch(self) -> int:
-        return min(t.epoch for t in self.trainers.values())
-
-    @property
-    def seconds(self) -> float:
-        return sum(t.seconds for t in self.trainers.values())
-
-    @property
-    def history(self) -> list[dict]:
-        return self.first.history
-
-    @property
-    def latest(self) -> dict:
-        return self.first.latest
-
-    @property
-    def diverged(self) -> str | None:
-        msgs = [f"{n}: {t.diverged}" for n, t in self.trainers.items() if t.diverged]
-        return "; ".join(msgs) or None
-
-    @property
-    def stopped(self) -> str | None:
-        msgs = [f"{n}: {t.stopped}" for n, t in self.trainers.items() if t.stopped]
-        return "; ".join(msgs) or None
-
-    def set_lr(self, lr: float) -> None:
-        for t in self.trainers.values():
-            t.set_lr(lr)
-
-    def _behind(self):
-        live = [t for t in self.trainers.values() if not t.done]
-        if not live:
-            return None
-        return min(live, key=lambda t: t.epoch + t._cursor / max(1, t.n_train))
-
-    def run_for(self, seconds: float, max_steps: int | None = None) -> dict:
-        deadline = time.perf_counter() + seconds
-        done = 0
-        while time.perf_counter() < deadline and (max_steps is None or done < max_steps):
-            t = self._behind()
-            if t is None:
-                break
-            t.step(1)
-            done += 1
-        return {**self.latest, "steps_done": done}
-
-    def run_epochs(self, n: int = 1) -> dict:
-        for t in self.trainers.values():
-            t.run_epochs(n)
-        return self.latest
-
-    def step(self, n: int = 1) -> dict:
-        for _ in range(int(n)):
-            t = self._behind()
-            if t is None:
-                break
-            t.step(1)
-        return self.latest
-
-    def table(self) -> list[dict]:
-        """One row per model: trainable parameters, epochs, seconds, losses and the headline
-        test metric (now and best so far)."""
-        from playground import metrics as M
-
-        rows = []
-        for name, t in self.trainers.items():
-            metric = M.HEADLINE[t.task]
-            vals = [h.get(f"test_{metric}") for h in t.history[1:]]
-            vals = [v for v in vals if v is not None and math.isfinite(v)]
-            h = t.history[-1]
-            rows.append({"model": name,
-                         "trainable parameters": sum(p.numel() for p in t.model.parameters() if p.requires_grad),
-                         "training examples": t.n_train, "epochs": t.epoch, "seconds": round(t.seconds, 1),
-                         "train loss": round(h["train_loss"], 4), "test loss": round(h["test_loss"], 4),
-                         f"test {metric}": round(h.get(f"test_{metric}", float("nan")), 4),
-                         f"best test {metric}": round(max(vals), 4) if vals else float("nan")})
-        return rows
-
-
-def size_sweep(datasets: dict, specs: dict, sizes: Sequence[int], epochs: int, config, seed: int = 0,
-               progress: Progress = None) -> list[dict]:
-    """Train every model (``specs[name]`` on ``datasets[name]``) with only ``n`` training
-    examples for each ``n`` in ``sizes`` (the same examples for every model), ``epochs`` epochs
-    each, and report the final test metric: how each degrades with fewer labels."""
-    from playground import metrics as M
-    from playground.models.base import build_model
-    from playground.train import Trainer
-
-    rows = []
-    total = len(sizes) * len(specs)
-    k = 0
-    for n in sizes:
-        for name, spec in specs.items():
-            data = subsample_train(datasets[name], n, seed)
-            cfg = dataclasses.replace(config, seed=seed, track_metrics=False)
-            tr = Trainer(build_model(spec, seed), data, cfg)
-            tr.run_epochs(epochs)
-            res = tr.evaluate("test")
-            metric = M.HEADLINE[data.task]
-            rows.append({"training examples": len(data.y_train), "model": name, "metric": metric,
-                         "value": float(res.get(metric, float("nan"))), "test loss": float(res["loss"]),
-                         "seconds": round(tr.seconds, 2), "diverged": tr.diverged or ""})
-            k += 1
-            if progress:
-                progress(k, total, f"{name}: {len(data.y_train)} training examples")
-    return rows
 
 __all__ = [
     "CATALOGUE", "DEFAULT_MODEL", "MAX_RESIDUES", "AMINO_ACIDS", "ModelInfo", "ESMHandle", "ESMError",
@@ -1702,5 +1491,5 @@ __all__ = [
     "available_memory_mb", "embed", "embed_naive", "EmbeddingResult", "esm_forward", "encode", "clean_sequence",
     "length_batches", "mask_predictions", "pseudo_perplexity", "attention_and_contacts", "project_2d",
     "embeddings_csv", "embeddings_npy", "finetune_inputs", "get_loaded", "loaded_models", "unload",
-    "head_split", "subsample_train", "make_head_spec", "scratch_cnn_spec", "SideBySide", "size_sweep",
+    "head_split", "make_head_spec", "scratch_cnn_spec", "layer_forward", "rotary_tables",
 ]

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from playground import esm as E
+from playground.compare import SideBySide, size_sweep, subsample_train
 from playground.models import build_model, spec_from_dict
 from playground.models.esm_head import ESMHeadSpec
 from playground.train import TrainConfig, Trainer
@@ -505,7 +506,7 @@ def test_per_residue_head_and_side_by_side(tiny):
                                                                                    track_metrics=True))
     cnn = Trainer(build_model(E.scratch_cnn_spec(base), 0), base, TrainConfig(lr=0.01, batch_size=8, seed=0,
                                                                              track_metrics=True))
-    pair = E.SideBySide({"ESM-2 head": head, "CNN": cnn})
+    pair = SideBySide({"ESM-2 head": head, "CNN": cnn})
     pair.run_for(1.0)
     assert abs(head.epoch - cnn.epoch) <= 1 and pair.steps == head.steps + cnn.steps
     pair.run_epochs(1)
@@ -516,12 +517,12 @@ def test_per_residue_head_and_side_by_side(tiny):
 def test_subsample_and_size_sweep(tiny):
     ps, base = _solubility_split(80)
     data = E.head_split(tiny, ps.seqs, base)
-    small_a, small_b = E.subsample_train(data, 10, 3), E.subsample_train(base, 10, 3)
+    small_a, small_b = subsample_train(data, 10, 3), subsample_train(base, 10, 3)
     assert len(small_a.y_train) == 10 and torch.equal(small_a.y_train, small_b.y_train)
     assert torch.equal(small_a.x_test, data.x_test)
-    rows = E.size_sweep({"head": data, "cnn": base}, {"head": E.make_head_spec(tiny, data),
-                                                    "cnn": E.scratch_cnn_spec(base)},
-                        [10, 40], 2, TrainConfig(lr=0.01, batch_size=8))
+    rows = size_sweep({"head": data, "cnn": base}, {"head": E.make_head_spec(tiny, data),
+                                                  "cnn": E.scratch_cnn_spec(base)},
+                      [10, 40], 2, TrainConfig(lr=0.01, batch_size=8))
     assert [(r["training examples"], r["model"]) for r in rows] == [(10, "head"), (10, "cnn"), (40, "head"),
                                                                      (40, "cnn")]
     assert all(0.0 <= r["value"] <= 1.0 for r in rows)

@@ -10,12 +10,13 @@ or for per-residue labelling one embedding per residue, (batch, L, E). The head 
 
 Fine-tuning (``finetune_layers=N``): a deep copy of the last N Transformer layers of the ESM-2
 model (and its final LayerNorm) is trained together with the head; the N layers start from the
-pretrained weights. The frozen layers below run once (``playground.esm.finetune_inputs``), so
+pretrained weights. The frozen layers below run once (``finetune_inputs`` of the ESM-2 module), so
 the input is their output: (batch, T, E + 1), the last channel saying what each position is
 (0 padding, 1 BOS/EOS, 2 residue). The shared ESM-2 model itself is never changed.
 
 The spec records which ESM-2 model it needs (``esm_model``, the cache key, and ``esm_name``),
-and which layer the embeddings came from.
+and which layer the embeddings came from. The model is looked up in the registry of loaded models
+and run with the layer function of ``playground.models.esm_arch``, which the ESM-2 module shares.
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ import dataclasses
 import torch
 from torch import nn
 
+# A module import, not ``from ... import``: the code export copies the names a spec's source
+# imports from the playground by source, and the registry and the layer are not part of a script.
+import playground.models.esm_arch as arch
 from playground.models.base import ModelSpec, register
 
 HEADS = {"logistic": "Logistic regression", "mlp": "MLP (one hidden layer)"}
@@ -34,7 +38,7 @@ HEADS = {"logistic": "Logistic regression", "mlp": "MLP (one hidden layer)"}
 @dataclasses.dataclass
 class ESMHeadSpec(ModelSpec):
     kind = "esm_head"
-    esm_model: str = "pretrained:esm2_t6_8M_UR50D|cpu|float32"   # key of the ESM-2 model in playground.esm
+    esm_model: str = "pretrained:esm2_t6_8M_UR50D|cpu|float32"   # registry key of the loaded ESM-2 model
     esm_name: str = "esm2_t6_8M_UR50D"
     layer: int = 6                 # which layer the embeddings come from (the last when fine-tuning)
     embed_dim: int = 320
@@ -60,9 +64,7 @@ class ESMHeadSpec(ModelSpec):
         head = ESMHead(self.embed_dim, self.head, self.hidden, self.n_outputs, self.dropout)
         if self.finetune_layers == 0:
             return head
-        from playground import esm
-
-        handle = esm.get_loaded(self.esm_model)
+        handle = arch.get_loaded(self.esm_model)
         if handle is None:
             raise ValueError(f"fine-tuning needs the ESM-2 model '{self.esm_name}' loaded in this process "
                              f"({self.esm_model}); load it on the Protein language model page first.")
@@ -111,17 +113,15 @@ class ESMFineTune(nn.Module):
         self.first_layer = int(esm_model.num_layers) - n_layers + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from playground.esm import TOKEN_PAD, TOKEN_RESIDUE, layer_forward, rotary_tables
-
         h, kind = x[..., :-1], x[..., -1]
-        pad = kind == TOKEN_PAD
-        cos, sin = rotary_tables(self, h.shape[1], h.device, h.dtype)
+        pad = kind == arch.TOKEN_PAD
+        cos, sin = arch.rotary_tables(self, h.shape[1], h.device, h.dtype)
         pad_or_none = pad if bool(pad.any()) else None
         for layer in self.layers:
-            h, _ = layer_forward(layer, h, pad_or_none, cos, sin)
+            h, _ = arch.layer_forward(layer, h, pad_or_none, cos, sin)
         h = self.final_norm(h)
         if self.per_residue:
             return self.head(h[:, 1:-1])               # positions 1..T-2 are residues 1..L (or padding)
-        res = (kind == TOKEN_RESIDUE).unsqueeze(-1).to(h.dtype)
+        res = (kind == arch.TOKEN_RESIDUE).unsqueeze(-1).to(h.dtype)
         pooled = (h * res).sum(1) / res.sum(1).clamp(min=1.0)
         return self.head(pooled)
