@@ -8,7 +8,7 @@ from playground.bundle import MAX_BUNDLE_BYTES, BundleError, load_bundle
 from playground.data.parsing import MAX_BYTES, SequenceFileError
 from playground.predict import (LONG_POLICIES, MAX_SEQUENCES, aligned_text, can_explain, explain, input_rules,
                                 length_limit, load_model, predict, read_input, residue_symbols)
-from playground.ui import PageState, Param, setup_page, show_error, sidebar
+from playground.ui import PageState, Param, setup_page, show_error, sidebar, stop_page
 from playground.ui.runs import get_model, model_stamp, png_config, session_models, training_page_links
 
 setup_page("Predict", "🔮")
@@ -19,17 +19,13 @@ state = PageState("predict", [
     Param("long", "reject", choices=tuple(LONG_POLICIES)),
     Param("map_aliases", False, "bool"),
     Param("explain_class", 0, "int", lo=0, hi=50),
-])
+], private=("model", "session_bundle", "bundle_file", "uploaded_bundle", "result_for", "result", "model_obj",
+            "text", "seq_file", "table", "pick"))
 state.load()
 seed, device = sidebar(state)
-K = state.key
+K, S = state.key, state.slot     # settings' widget keys; the page's declared private session slots
 ss = st.session_state
 TABLE_ROWS_SHOWN = 100_000
-
-
-def stop_page() -> None:
-    state.sync()
-    st.stop()
 
 
 st.title("🔮 Predict")
@@ -47,12 +43,12 @@ if state.get("source") == "session":
         st.info("No trained models in this session yet. Train one on a page (▶ Play or Step): it appears here "
                 "automatically. Or upload a bundle saved earlier.", icon="🧠")
         training_page_links()
-        stop_page()
-    if ss.get("predict._model") not in options:
-        ss["predict._model"] = next(iter(options))
-    st.selectbox("Model", list(options), key="predict._model", format_func=options.get)
-    mid = ss["predict._model"]
-    cached = ss.get("predict._session_bundle")
+        stop_page(state)
+    if ss.get(S("model")) not in options:
+        ss[S("model")] = next(iter(options))
+    st.selectbox("Model", list(options), key=S("model"), format_func=options.get)
+    mid = ss[S("model")]
+    cached = ss.get(S("session_bundle"))
     stamp = model_stamp(mid)
     if cached is not None and cached[0] == stamp:
         bundle = cached[1]
@@ -61,24 +57,24 @@ if state.get("source") == "session":
             bundle = get_model(mid)
         except BundleError as e:
             show_error(e.message, e.hint)
-            stop_page()
-        ss["predict._session_bundle"] = (stamp, bundle)
+            stop_page(state)
+        ss[S("session_bundle")] = (stamp, bundle)
     if bundle is None:
         show_error("That model is no longer available.", "Pick another one from the list.")
-        stop_page()
+        stop_page(state)
     bundle_key = ("session",) + stamp
 else:
     up = st.file_uploader(f"Model bundle (.pt, up to {MAX_BUNDLE_BYTES // 1_000_000} MB)", type=["pt"],
-                          key="predict._bundle_file",
+                          key=S("bundle_file"),
                           help="The file from a page's '⬇️ Model (.pt)' button. Files are checked before use: "
                                "anything that could run code is refused.")
     if up is None:
         st.info("Upload a model bundle saved from a playground page (**⬇️ Model (.pt)** in its Save & export "
                 "panel).", icon="⬆️")
-        stop_page()
+        stop_page(state)
     raw = up.getvalue()
     digest = hashlib.sha1(raw).hexdigest()
-    cached = ss.get("predict._uploaded_bundle")
+    cached = ss.get(S("uploaded_bundle"))
     if cached is not None and cached[0] == digest:
         bundle = cached[1]
     else:
@@ -86,8 +82,8 @@ else:
             bundle = load_bundle(raw, filename=up.name)
         except BundleError as e:
             show_error(e.message, e.hint)
-            stop_page()
-        ss["predict._uploaded_bundle"] = (digest, bundle)
+            stop_page(state)
+        ss[S("uploaded_bundle")] = (digest, bundle)
     bundle_key = ("upload", digest)
 
 left, right = st.columns([1.25, 1])
@@ -102,8 +98,8 @@ with right:
                + (f"; sequences up to **{limit:,} letters**" if limit else "")
                + ". Large inputs run in batches with a progress bar.")
 
-if ss.get("predict._result_for") != bundle_key:
-    ss.pop("predict._result", None)
+if ss.get(S("result_for")) != bundle_key:
+    ss.pop(S("result"), None)
 
 # ---- 2. the sequences --------------------------------------------------------------------------
 st.markdown("#### 2 · " + ("Points" if bundle.input.kind == "features" else "Sequences"))
@@ -126,7 +122,7 @@ def example_text() -> str:
 
 
 def fill_example():
-    ss["predict._text"] = example_text()
+    ss[S("text")] = example_text()
     state.set("input", "paste")
 
 
@@ -141,11 +137,11 @@ if state.get("input") == "paste":
     placeholder = ("1.5, -2\n-3, 0.5" if features else
                    ">seq1\nACGTACGTTGCA…\n>seq2\n…\n\nor one sequence per line")
     st.text_area("Sequences (FASTA or one per line)" if not features else "Points (x1, x2 per line)",
-                 key="predict._text", height=180, placeholder=placeholder)
+                 key=S("text"), height=180, placeholder=placeholder)
 else:
     upload = st.file_uploader("FASTA, CSV or TSV (a 'sequence' column), plain or .gz",
                               type=["fa", "fasta", "fna", "faa", "fas", "csv", "tsv", "txt", "gz"],
-                              key="predict._seq_file")
+                              key=S("seq_file"))
 o1, o2 = st.columns(2)
 if bundle.input.kind == "one_hot" and bundle.input.length:
     o1.radio(f"Sequences longer than {bundle.input.length}", tuple(LONG_POLICIES), key=K("long"),
@@ -156,17 +152,17 @@ if not features:
 
 go_clicked = st.button("🔮 Predict", type="primary", key="predict.go")
 if go_clicked:
-    text = ss.get("predict._text", "") if state.get("input") == "paste" else None
+    text = ss.get(S("text"), "") if state.get("input") == "paste" else None
     if state.get("input") == "file" and upload is None:
         show_error("No file was uploaded.", "Choose a FASTA or CSV file above, or paste sequences.")
-        stop_page()
+        stop_page(state)
     try:
         parsed = read_input(bundle, text=text, data=upload.getvalue() if upload is not None else None,
                             filename=upload.name if upload is not None else "pasted text",
                             long_policy=state.get("long"), map_aliases=state.get("map_aliases"))
     except SequenceFileError as e:
         show_error(f"Could not read the {'file' if upload is not None else 'pasted text'}: {e.message}", e.hint)
-        stop_page()
+        stop_page(state)
     bar = st.progress(0.0, text="Starting …")
 
     def progress(done, total, msg):
@@ -178,21 +174,21 @@ if go_clicked:
     except (BundleError, SequenceFileError) as e:
         bar.empty()
         show_error(e.message, e.hint)
-        stop_page()
+        stop_page(state)
     except (ValueError, RuntimeError) as e:
         bar.empty()
         show_error(f"The model could not predict these inputs: {e}", "Check that they are the kind this model "
                    "was trained on (see 'What this model reads').")
-        stop_page()
+        stop_page(state)
     bar.empty()
-    ss["predict._result"] = result
-    ss["predict._model_obj"] = (bundle_key, model)
-    ss["predict._result_for"] = bundle_key
-    ss.pop("predict._pick", None)
+    ss[S("result")] = result
+    ss[S("model_obj")] = (bundle_key, model)
+    ss[S("result_for")] = bundle_key
+    ss.pop(S("pick"), None)
 
-result = ss.get("predict._result")
+result = ss.get(S("result"))
 if result is None:
-    stop_page()
+    stop_page(state)
 
 # ---- 3. the predictions ------------------------------------------------------------------------
 st.markdown("#### 3 · Predictions")
@@ -228,16 +224,16 @@ if "sequence" in frame.columns:
 
 
 def on_pick():
-    sel = ss.get("predict._table")
+    sel = ss.get(S("table"))
     rows = getattr(getattr(sel, "selection", None), "rows", None) or (sel or {}).get("selection", {}).get("rows", [])
     if rows:
-        ss["predict._pick"] = int(rows[0]) + 1
+        ss[S("pick")] = int(rows[0]) + 1
 
 
 st.caption("Click a column header to sort. " + ("Click a row to explain that sequence below." if can_explain(bundle)
                                                or result.task == "per_residue" else ""))
 st.dataframe(frame.iloc[:TABLE_ROWS_SHOWN], hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
-             column_config=config, key="predict._table", on_select=on_pick, selection_mode="single-row")
+             column_config=config, key=S("table"), on_select=on_pick, selection_mode="single-row")
 st.download_button("⬇️ Predictions (CSV)", result.to_csv(), file_name="predictions.csv", mime="text/csv",
                    key="predict.dl_csv", on_click="ignore", type="primary",
                    help="Every row with the full sequences and all probabilities.")
@@ -246,13 +242,13 @@ st.download_button("⬇️ Predictions (CSV)", result.to_csv(), file_name="predi
 explainable = can_explain(bundle)
 if result.task == "per_residue" or explainable:
     st.markdown("#### 4 · " + ("Per-residue labels" if result.task == "per_residue" else "Why? Saliency and mutagenesis"))
-    if ss.get("predict._pick", 1) > len(result):
-        ss["predict._pick"] = 1
-    if "predict._pick" not in ss:
-        ss["predict._pick"] = 1
+    if ss.get(S("pick"), 1) > len(result):
+        ss[S("pick")] = 1
+    if S("pick") not in ss:
+        ss[S("pick")] = 1
     c1, c2 = st.columns([1, 3])
-    c1.number_input(f"Sequence (1–{len(result)})", 1, len(result), step=1, key="predict._pick")
-    i = int(ss["predict._pick"]) - 1
+    c1.number_input(f"Sequence (1–{len(result)})", 1, len(result), step=1, key=S("pick"))
+    i = int(ss[S("pick")]) - 1
     c2.markdown(f"**{result.ids[i]}** · predicted **{result.predicted[i]}**")
     if result.task == "per_residue":
         sym = residue_symbols(result.classes)
@@ -270,13 +266,13 @@ if result.task == "per_residue" or explainable:
             target = int(state.get("explain_class"))
         from playground.plots.dna import ism_figure, saliency_figure
 
-        got = ss.get("predict._model_obj")
+        got = ss.get(S("model_obj"))
         model = got[1] if got is not None and got[0] == bundle_key else load_model(bundle, device)
         try:
             why = explain(bundle, model, result.seqs[i], target)
         except (BundleError, ValueError) as e:
             show_error(f"Cannot explain this sequence: {e}", "Pick another sequence.")
-            stop_page()
+            stop_page(state)
         st.plotly_chart(saliency_figure(why["saliency"], why["seq"], title=f"Saliency of {result.ids[i]}"),
                         key="predict.saliency", config=png_config(f"saliency_{result.ids[i]}"))
         st.plotly_chart(ism_figure(why["ism"], why["seq"], title=f"In-silico mutagenesis of {result.ids[i]}"),

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from playground.runs import METRIC_LABELS, histories_csv, overlay_figure, runs_frame
-from playground.ui import PageState, Param, setup_page, sidebar
+from playground.ui import PageState, Param, setup_page, sidebar, stop_page
 from playground.ui.runs import png_config, session_runs, training_page_links
 
 setup_page("Run history", "📜")
@@ -11,7 +11,7 @@ state = PageState("history", [
     Param("metric", "test_loss"),
     Param("x", "epoch", choices=("epoch", "seconds")),
     Param("log_y", False, "bool"),
-])
+], private=("chosen",))
 state.load()
 sidebar(state)
 K = state.key
@@ -26,8 +26,7 @@ if not runs:
     st.info("No runs yet. Train a model on any page (▶ Play or Step); each run appears here with its settings, "
             "time and best metric.", icon="📜")
     training_page_links()
-    state.sync()
-    st.stop()
+    stop_page(state)
 
 frame = runs_frame(runs)
 st.dataframe(frame, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
@@ -44,13 +43,13 @@ c2.caption("**best value**: the run's headline metric at its best epoch (AUROC f
 
 st.markdown("#### Compare curves")
 labels = {r.run_id: r.label for r in runs}
-chosen = [rid for rid in ss.get("history._chosen", []) if rid in labels]
+chosen = [rid for rid in ss.get(state.slot("chosen"), []) if rid in labels]
 if not chosen:
     chosen = [r.run_id for r in runs[-3:]]
-ss["history._chosen"] = chosen
-st.multiselect("Runs", list(labels), key="history._chosen", format_func=labels.get,
+ss[state.slot("chosen")] = chosen
+st.multiselect("Runs", list(labels), key=state.slot("chosen"), format_func=labels.get,
                help="Every run of the session; the three newest are picked to start with.")
-picked = [r for r in runs if r.run_id in ss["history._chosen"]]
+picked = [r for r in runs if r.run_id in ss[state.slot("chosen")]]
 metrics = []
 for r in picked:
     for m in r.metric_names():
