@@ -36,9 +36,9 @@ def loaded(monkeypatch):
     record = {"params": {}, "values": {}}
     init, load = PageState.__init__, PageState.load
 
-    def _init(self, page, params, with_common=True):
-        init(self, page, params, with_common)
-        record["params"][page] = dict(self.params)
+    def _init(self, page, params=None, with_common=True, private=()):
+        init(self, page, params, with_common, private)       # PageState(SCHEMA, private=...) or (page, params)
+        record["params"][self.page] = dict(self.params)
 
     def _load(self):
         out = load(self)
