@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 import playground
+from playground.errors import PlaygroundError
 from playground.models.base import ModelSpec, count_parameters, spec_from_dict
 
 FORMAT = "sequence-dl-playground/model-bundle"
@@ -59,13 +60,8 @@ PAGE_LABELS = {"basics": "Neural network basics", "dna": "DNA & CNNs", "seq": "S
                "sequence": "Sequence models", "esm": "Protein language model", "predict": "Predict"}
 
 
-class BundleError(ValueError):
-    """A model file that cannot be used, worded for the person who chose it."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message if not hint else f"{message} {hint}")
-        self.message = message
-        self.hint = hint
+class BundleError(PlaygroundError):
+    """A model file that cannot be used, worded for the person who chose it (``message``, ``hint``)."""
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,22 +4,194 @@ The script is the bridge the course teaches (network boxes <-> ``MLP(...)``, the
 dropdown <-> ``nn.ReLU()``, the learning-rate slider <-> ``lr=0.03``). It runs as is with
 only torch and numpy, regenerates the same data, builds the same network with the same
 initial weights, shuffles the same way, and so reproduces the page's training run.
+
+Nothing the library already says is retyped here: the model classes, the train/test split
+(``playground.data.split``), the loss (``playground.train``) and the scripts' small helpers
+(``playground.codegen_helpers``: read a CSV, encode, evaluate) are copied into each script by
+source; the activation, feature and ESM-2 architecture tables are read from the library's own.
+
+Entry points: ``script_for(run, trainer)`` for a page's run (a ``playground.setups.Run``);
+``script_for_trainer``, ``script_for_bundle``, ``script_for_spec``, ``toy_script``,
+``sequence_script`` and ``esm_head_script`` underneath.
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
 import inspect
 import textwrap
 
+import numpy as np
+
+from playground import encoding
 from playground.data import toy
+from playground.models.base import ACTIVATIONS
 from playground.models.mlp import MLPSpec
 from playground.train import TrainConfig
 
-ACT_CODE = {"linear": "nn.Identity()", "relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()",
-            "gelu": "nn.GELU()", "silu": "nn.SiLU()", "leaky_relu": "nn.LeakyReLU()", "elu": "nn.ELU()"}
-FEATURE_CODE = {"x1": "X[:, 0]", "x2": "X[:, 1]", "x1_sq": "X[:, 0] ** 2", "x2_sq": "X[:, 1] ** 2",
-                "x1x2": "X[:, 0] * X[:, 1]", "sin_x1": "np.sin(X[:, 0])", "sin_x2": "np.sin(X[:, 1])"}
+EMBED_LIMIT = 400_000            # letters: bigger data sets are replaced by a generated task
+HELPERS = "playground.codegen_helpers"
+SPLIT = "playground.data.split"
 
 
+# =================================================================================================
+# Copying the playground's own code by source
+# =================================================================================================
+_SKIP_NAMES = {"ModelSpec", "register", "ClassVar"}
+_SOURCE_CACHE: dict = {}
+
+
+def _module_parts(modname: str):
+    """(source, top-level definitions by name, playground imports by local name, other import lines)."""
+    if modname in _SOURCE_CACHE:
+        return _SOURCE_CACHE[modname]
+    src = inspect.getsource(importlib.import_module(modname))
+    tree = ast.parse(src)
+    defs, imports, external = {}, {}, []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    defs[t.id] = node
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defs[node.target.id] = node
+        elif isinstance(node, ast.ImportFrom):
+            if node.module == "__future__":
+                continue
+            if node.module and node.module.startswith("playground"):
+                for a in node.names:
+                    imports[a.asname or a.name] = (node.module, a.name)
+            else:
+                external.append(ast.get_source_segment(src, node))
+        elif isinstance(node, ast.Import):
+            if not any(a.name.startswith("playground") for a in node.names):
+                external.append(ast.get_source_segment(src, node))
+    _SOURCE_CACHE[modname] = (src, defs, imports, external)
+    return _SOURCE_CACHE[modname]
+
+
+def _definition_text(src: str, node) -> str:
+    """The source of a top-level definition, without @register and the ModelSpec base class."""
+    lines = src.splitlines()
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+    text = lines[start: node.end_lineno]
+    out = []
+    for ln in text:
+        if ln.strip() == "@register":
+            continue
+        if ln.startswith("class ") and "(ModelSpec)" in ln:
+            ln = ln.replace("(ModelSpec)", "")
+        out.append(ln)
+    return "\n".join(out)
+
+
+def _collect(modname: str, name: str, out: dict, external: list, visiting: set, skip: frozenset) -> None:
+    key = (modname, name)
+    if key in out or key in visiting or name in _SKIP_NAMES or name in skip:
+        return
+    src, defs, imports, ext = _module_parts(modname)
+    for line in ext:
+        if line not in external:
+            external.append(line)
+    if name not in defs:
+        if name in imports:
+            _collect(*imports[name], out, external, visiting, skip)
+        return
+    node = defs[name]
+    visiting.add(key)
+    used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    for dep in sorted(used):
+        if dep == name:
+            continue
+        if dep in defs:
+            _collect(modname, dep, out, external, visiting, skip)
+        elif dep in imports and imports[dep][1] not in _SKIP_NAMES:
+            _collect(*imports[dep], out, external, visiting, skip)
+    visiting.discard(key)
+    out[key] = _definition_text(src, node)
+
+
+def _bound_names(import_line: str) -> set[str]:
+    node = ast.parse(import_line).body[0]
+    return {(a.asname or a.name).split(".")[0] for a in node.names}
+
+
+def sources(*targets: tuple[str, str], skip=()) -> tuple[str, str]:
+    """(import lines, definitions): the named top-level definitions ``(module, name)`` of the
+    playground, with everything of the playground they use, in dependency order. Only the
+    imports the copied code uses come along; names in ``skip`` are left for the script to define."""
+    out: dict = {}
+    external: list = []
+    for modname, name in targets:
+        _collect(modname, name, out, external, set(), frozenset(skip))
+    names = [n for _, n in out]
+    if len(set(names)) != len(names):  # pragma: no cover - two modules define the same helper name
+        raise ValueError(f"name clash in generated code: {names}")
+    code = "\n\n\n".join(out.values())
+    used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    return "\n".join(ln for ln in external if _bound_names(ln) & used), code
+
+
+def model_source(spec) -> tuple[str, str]:
+    """(import lines, the definitions) a spec's network needs, copied from the playground."""
+    cls = type(spec)
+    return sources((cls.__module__, cls.__name__))
+
+
+def helper_source(*names: str) -> tuple[str, str]:
+    """(import lines, definitions) of script helpers from ``playground.codegen_helpers`` (with the
+    split and the loss they use); the script defines the constants they read."""
+    from playground import codegen_helpers
+
+    return sources(*((HELPERS, n) for n in names), skip=codegen_helpers.SCRIPT_CONSTANTS)
+
+
+def _imports(*blocks: str, always=()) -> str:
+    """Import lines merged: the standard library first (sorted), then numpy, then torch."""
+    lines = list(dict.fromkeys([*always, *(ln for b in blocks for ln in b.splitlines() if ln.strip())]))
+    lines = [ln for ln in lines if "ClassVar" not in ln]
+
+    def group(ln):
+        return 2 if "torch" in ln else 1 if "numpy" in ln else 0
+    torch_order = ["import torch", "from torch import nn", "from torch.nn import functional as F"]
+    lines = sorted(lines, key=lambda ln: (group(ln), torch_order.index(ln) if ln in torch_order else 9, ln))
+    std = [ln for ln in lines if group(ln) == 0]
+    return "\n".join(std) + ("\n\n" if std else "") + "\n".join(ln for ln in lines if group(ln))
+
+
+# =================================================================================================
+# The tables the scripts need, read from the library's own
+# =================================================================================================
+ACT_CODE = {name: f"nn.{cls.__name__}()" for name, cls in ACTIVATIONS.items()}
+
+
+def _feature_code() -> dict[str, str]:
+    """Each toy feature's expression on the points ``X``, read from ``toy.FEATURES`` (its lambdas)."""
+    src = inspect.getsource(toy)
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "FEATURES" for t in node.targets):
+            return {ast.literal_eval(k): ast.get_source_segment(src, v.elts[1].body)
+                    for k, v in zip(node.value.keys, node.value.values)}
+    raise RuntimeError("toy.FEATURES not found")  # pragma: no cover
+
+
+FEATURE_CODE = _feature_code()
+
+
+def esm_architecture(name: str) -> tuple[int, int, int] | None:
+    """(layers, embedding width, attention heads) of a catalogue ESM-2 model (``playground.esm``)."""
+    from playground.esm import CATALOGUE
+
+    info = CATALOGUE.get(name)
+    return (info.layers, info.dim, info.heads) if info is not None else None
+
+
+# =================================================================================================
+# The basics page: an MLP on toy features, written out by hand for teaching
+# =================================================================================================
 def optimizer_code(config: TrainConfig, params: str = "model.parameters()") -> str:
     lr = f"lr={config.lr:g}"
     return {
@@ -86,6 +258,7 @@ def toy_script(dataset: str, n: int, noise: float, train_fraction: float, featur
                      f"  # {positive_fraction:.0%} class 1")
     else:
         data_line = f"X, y = {gen.__name__}(n={n}, noise={noise:g}, seed=SEED)"
+    _, split_code = sources((SPLIT, "split_indices"))
     overfit = ""
     if overfit_batch:
         overfit = (f"\n# sanity check: train on the first {overfit_batch} training examples only\n"
@@ -101,7 +274,7 @@ def toy_script(dataset: str, n: int, noise: float, train_fraction: float, featur
     task = "binary" if toy.TOY_SETS[dataset].problem == "classification" else "regression"
     loss_expr, loss_comment = loss_code(task)
     feats = toy.valid_features(dataset, features)
-    feat_lines = ",\n        ".join(f"{FEATURE_CODE[f]},  # {f}" for f in feats)
+    feat_lines = "\n        ".join(f"{FEATURE_CODE[f]},  # {f}" for f in feats)
     extra = ""
     if dataset == "multi_gauss":
         extra = f"_GAUSSIANS = {toy._GAUSSIANS!r}\n"
@@ -115,20 +288,24 @@ import numpy as np
 import torch
 from torch import nn
 
-RANGE = 6.0
+RANGE = {toy.RANGE!r}
 SEED = {seed}
 {extra}
 
 # ---- the data: {toy.TOY_SETS[dataset].description}
 {gen_src}
 
+# the playground's seeded train/test split (copied from playground/data/split.py)
+{split_code}
+
+
 {data_line}
+X, y = X.astype(np.float32), y.astype(np.float32)     # the playground keeps its points in float32
 features = np.stack([
         {feat_lines}
     ], 1).astype(np.float32)
-perm = np.random.default_rng(SEED + 7919).permutation(len(X))
-n_train = min(max(int(round(len(X) * {train_fraction:g})), 1), len(X) - 1)
-train_idx, test_idx = np.sort(perm[:n_train]), np.sort(perm[n_train:])
+train_idx, test_idx = split_indices(len(X), {train_fraction:g}, SEED)
+n_train = len(train_idx)
 x_train, y_train = torch.tensor(features[train_idx]), torch.tensor(y[train_idx], dtype=torch.float32)
 x_test, y_test = torch.tensor(features[test_idx]), torch.tensor(y[test_idx], dtype=torch.float32)
 {overfit}
@@ -168,109 +345,26 @@ print(f"final test loss: {{test_loss:.6f}}")
 '''
 
 
+def toy_script_from_run(run, epochs: int = 100) -> str:
+    """``toy_script`` for a basics-page run (``playground.setups.basics.build(values)``): the data
+    set, noise, split, class balance and single-batch mode come from how its data was made."""
+    data, meta = run.data, run.data.meta
+    n = int(meta.get("n", len(meta["points"])))
+    overfit = len(data.y_train) < n - len(data.y_test)        # "overfit one batch" kept only the first few
+    return toy_script(meta["dataset"], n, float(meta["noise"]), float(meta["train_fraction"]), list(meta["features"]),
+                      run.spec, run.config, epochs=int(epochs), seed=int(run.config.seed),
+                      positive_fraction=float(meta.get("positive_fraction", 0.5)),
+                      overfit_batch=len(data.y_train) if overfit else 0)
+
+
 # =================================================================================================
 # Every other architecture: CNN, logistic regression, MLP on one-hot, RNN/LSTM/GRU, Transformer,
-# hybrid CNN + Transformer, token CNN. The script carries the playground's own model code (copied
-# from playground/models/*.py with its helpers), the data (the page's own sequences when they are
-# small enough, else a small generated task of the same shape), and the Trainer's loop, so the
-# numbers it prints are the page's. ``python script.py --weights bundle.pt`` loads the weights of
-# a downloaded model bundle instead of training.
+# hybrid CNN + Transformer, token CNN, ESM-2 heads. The script carries the playground's own model
+# code (copied from playground/models/*.py with its helpers), the data (the page's own sequences
+# when they are small enough, else a small generated task of the same shape), and the Trainer's
+# loop, so the numbers it prints are the page's. ``python script.py --weights bundle.pt`` loads
+# the weights of a downloaded model bundle instead of training.
 # =================================================================================================
-import ast as _ast  # noqa: E402
-import dataclasses  # noqa: E402
-
-import numpy as np  # noqa: E402
-import importlib as _importlib  # noqa: E402
-
-EMBED_LIMIT = 400_000            # letters: bigger data sets are replaced by a generated task
-_SKIP_NAMES = {"ModelSpec", "register", "ClassVar"}
-_SOURCE_CACHE: dict = {}
-
-
-def _module_parts(modname: str):
-    """(source, top-level definitions by name, playground imports by local name, other import lines)."""
-    if modname in _SOURCE_CACHE:
-        return _SOURCE_CACHE[modname]
-    src = inspect.getsource(_importlib.import_module(modname))
-    tree = _ast.parse(src)
-    defs, imports, external = {}, {}, []
-    for node in tree.body:
-        if isinstance(node, (_ast.FunctionDef, _ast.ClassDef)):
-            defs[node.name] = node
-        elif isinstance(node, _ast.Assign):
-            for t in node.targets:
-                if isinstance(t, _ast.Name):
-                    defs[t.id] = node
-        elif isinstance(node, _ast.AnnAssign) and isinstance(node.target, _ast.Name):
-            defs[node.target.id] = node
-        elif isinstance(node, _ast.ImportFrom):
-            if node.module == "__future__":
-                continue
-            if node.module and node.module.startswith("playground"):
-                for a in node.names:
-                    imports[a.asname or a.name] = (node.module, a.name)
-            else:
-                external.append(_ast.get_source_segment(src, node))
-        elif isinstance(node, _ast.Import):
-            if not any(a.name.startswith("playground") for a in node.names):
-                external.append(_ast.get_source_segment(src, node))
-    _SOURCE_CACHE[modname] = (src, defs, imports, external)
-    return _SOURCE_CACHE[modname]
-
-
-def _definition_text(src: str, node) -> str:
-    """The source of a top-level definition, without @register and the ModelSpec base class."""
-    lines = src.splitlines()
-    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-    text = lines[start: node.end_lineno]
-    out = []
-    for ln in text:
-        if ln.strip() == "@register":
-            continue
-        if ln.startswith("class ") and "(ModelSpec)" in ln:
-            ln = ln.replace("(ModelSpec)", "")
-        out.append(ln)
-    return "\n".join(out)
-
-
-def _collect(modname: str, name: str, out: dict, external: list, visiting: set) -> None:
-    key = (modname, name)
-    if key in out or key in visiting or name in _SKIP_NAMES:
-        return
-    src, defs, imports, ext = _module_parts(modname)
-    for line in ext:
-        if line not in external:
-            external.append(line)
-    if name not in defs:
-        if name in imports:
-            _collect(*imports[name], out, external, visiting)
-        return
-    node = defs[name]
-    visiting.add(key)
-    used = {n.id for n in _ast.walk(node) if isinstance(n, _ast.Name)}
-    for dep in sorted(used):
-        if dep == name:
-            continue
-        if dep in defs:
-            _collect(modname, dep, out, external, visiting)
-        elif dep in imports and imports[dep][1] not in _SKIP_NAMES:
-            _collect(*imports[dep], out, external, visiting)
-    visiting.discard(key)
-    out[key] = _definition_text(src, node)
-
-
-def model_source(spec) -> tuple[str, str]:
-    """(import lines, the definitions) a spec's network needs, copied from the playground."""
-    cls = type(spec)
-    out: dict = {}
-    external: list = []
-    _collect(cls.__module__, cls.__name__, out, external, set())
-    names = [n for _, n in out]
-    if len(set(names)) != len(names):  # pragma: no cover - two modules define the same helper name
-        raise ValueError(f"name clash in generated code: {names}")
-    return "\n".join(external), "\n\n\n".join(out.values())
-
-
 def _py(v) -> str:
     if isinstance(v, (list, tuple)):
         inner = ", ".join(_py(x) for x in v)
@@ -292,6 +386,65 @@ def _wrap_list(name: str, items: list, per_line: int = 1) -> str:
         return f"{name} = []"
     rows = [", ".join(repr(x) for x in items[i:i + per_line]) for i in range(0, len(items), per_line)]
     return f"{name} = [\n    " + ",\n    ".join(rows) + ",\n]"
+
+
+def _embedded_data(what: str, task: str, train: tuple, test: tuple) -> str:
+    """The page's own train and test sequences and labels as lists in the script."""
+    def lab(v):
+        if task == "per_residue":
+            return v
+        return float(v) if task == "regression" else int(v)
+    return (f"# The page's own training and test {what} ({len(train[0])} + {len(test[0])}).\n"
+            + _wrap_list("TRAIN_SEQS", list(train[0])) + "\n"
+            + _wrap_list("TRAIN_LABELS", [lab(v) for v in train[1]], 20) + "\n"
+            + _wrap_list("TEST_SEQS", list(test[0])) + "\n"
+            + _wrap_list("TEST_LABELS", [lab(v) for v in test[1]], 20) + "\n")
+
+
+_EMBEDDED_SPLIT = "train_seqs, train_labels, test_seqs, test_labels = TRAIN_SEQS, TRAIN_LABELS, TEST_SEQS, TEST_LABELS"
+
+
+def _fits(train, test) -> bool:
+    return train is not None and test is not None and sum(len(s) for s in list(train[0]) + list(test[0])) <= EMBED_LIMIT
+
+
+def _training_code(config: TrainConfig) -> str:
+    """The Trainer's loop (inside ``main``): seeded shuffling, mini-batches, and only the extras
+    the run uses (regularisation, gradient accumulation, warm-up, gradient clipping)."""
+    accum = max(1, int(config.grad_accum))
+    reg = regularization_code(config).replace("\n        ", "\n            ")
+    backward = (f"(loss / {accum}).backward()  # gradient accumulation: {accum} batches per optimizer step"
+                if accum > 1 else "loss.backward()")
+    step = []
+    if config.warmup_steps > 0:
+        step += [f"for g in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
+                 f"    g['lr'] = LR * min(1.0, (optimizer_steps + 1) / {config.warmup_steps})"]
+    if config.grad_clip > 0:
+        step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
+    step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
+    if accum > 1:
+        body = (f"            {backward}\n            batches += 1\n"
+                f"            if batches % {accum} == 0 or start + batch_size >= n_train:\n"
+                + "".join(f"                {ln}\n" for ln in step))
+    else:
+        body = f"            {backward}\n" + "".join(f"            {ln}\n" for ln in step)
+    return f'''    torch.manual_seed(SEED)                   # dropout draws from this, as in the playground's Trainer
+    optimizer = {optimizer_code(config)}
+    shuffle = torch.Generator().manual_seed(SEED)
+    batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
+    batches = optimizer_steps = 0
+    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  test loss {{evaluate(model, x_test, y_test):.4f}}")
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(n_train, generator=shuffle)
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            out = model(x_train[idx])
+            loss = loss_fn(out, y_train[idx]){reg}
+{body}        train_loss, test_loss = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
+        if epoch % max(1, args.epochs // 10) == 0 or epoch == 1:
+            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
+    print(f"final test loss: {{test_loss:.6f}}")'''
 
 
 _GEN_MOTIFS = ("TGACTCA", "GATAAGA", "CCGCCCC", "CACGTGA", "TTTATTA", "GGAAGTG", "AACAATG", "CATTCCA")
@@ -325,7 +478,7 @@ def make_data(n, length, seed):
             labels.append(min(k, 1) if TASK == "binary" else k)
     return seqs, labels
 '''
-    letters = "ACGT" if alphabet == "dna" else "ACDEFGHIKLMNPQRSTVWY"
+    letters = _letters(alphabet)[0]
     k = max(2, n_classes)
     groups = [letters[i::k] for i in range(k)]
     return f'''GROUPS = {groups!r}          # letters grouped; the label follows the groups
@@ -360,6 +513,11 @@ def make_data(n, length, seed):
 '''
 
 
+def _letters(alphabet: str | None) -> tuple[str, str]:
+    a = encoding.ALPHABETS[alphabet or "dna"]
+    return a.letters, a.unknown
+
+
 def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=(), epochs: int = 10,
                     seed: int = 0, train: tuple | None = None, test: tuple | None = None,
                     generate: tuple[int, int] = (600, 50), train_fraction: float = 0.75, title: str = "",
@@ -375,21 +533,18 @@ def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=
     if task not in ("binary", "multiclass", "regression", "per_residue"):
         raise ValueError(task)
     alphabet = input.alphabet or "dna"
-    letters = "ACGT" if alphabet == "dna" else "ACDEFGHIKLMNPQRSTVWY"
-    unknown = "N" if alphabet == "dna" else "X"
+    letters, unknown = _letters(alphabet)
     n_classes = 1 if task == "regression" else (len(class_names) or max(2, int(getattr(spec, "n_outputs", 2))))
     names = list(class_names) or [str(i) for i in range(n_classes)]
     if task == "per_residue" and not all(len(c) == 1 for c in names):
         names = [str(i) for i in range(n_classes)]
     fixed_length = input.length if input.kind == "one_hot" else None
-    embedded = train is not None and test is not None and \
-        sum(len(s) for s in list(train[0]) + list(test[0])) <= EMBED_LIMIT
-    imports, model_code = model_source(spec)
-    base_imports = ["import torch", "from torch import nn", "from torch.nn import functional as F"]
-    extra = [ln for ln in imports.splitlines() if ln not in base_imports and "ClassVar" not in ln]
-    std = sorted(ln for ln in extra if "torch" not in ln and "numpy" not in ln)
-    imports = "\n".join(std + ["import numpy as np"] + base_imports +
-                         [ln for ln in extra if ln not in std and ln != "import numpy as np"])
+    embedded = _fits(train, test)
+    model_imports, model_code = model_source(spec)
+    helper_imports, helper_code = helper_source("split", "read_csv", "tokenize", "one_hot", "targets", "evaluate")
+    imports = _imports(helper_imports, model_imports, always=("import argparse", "import numpy as np", "import torch",
+                                                              "from torch import nn",
+                                                              "from torch.nn import functional as F"))
     length = fixed_length or generate[1]
     note = ""
     if train is not None and not embedded:
@@ -399,36 +554,13 @@ def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=
                 "# this script generates a small task of the same shape. Save the page's data as CSV and set\n"
                 "# DATA_CSV to train on it.\n")
     if embedded:
-        def lab(v):
-            if task == "per_residue":
-                return v
-            return float(v) if task == "regression" else int(v)
-        data_code = (f"# The page's own training and test sequences ({len(train[0])} + {len(test[0])}).\n"
-                     + _wrap_list("TRAIN_SEQS", list(train[0])) + "\n" + _wrap_list("TRAIN_LABELS", [lab(v) for v in train[1]], 20)
-                     + "\n" + _wrap_list("TEST_SEQS", list(test[0])) + "\n" + _wrap_list("TEST_LABELS", [lab(v) for v in test[1]], 20)
-                     + "\n")
-        split_code = "train_seqs, train_labels, test_seqs, test_labels = TRAIN_SEQS, TRAIN_LABELS, TEST_SEQS, TEST_LABELS"
+        data_code = _embedded_data("sequences", task, train, test)
+        split_code = _EMBEDDED_SPLIT
     else:
         data_code = note + _generator_code(alphabet, task, n_classes)
         split_code = f"""seqs, labels = make_data({generate[0]}, {length}, SEED)
 train_seqs, train_labels, test_seqs, test_labels = split(seqs, labels, {train_fraction:g}, SEED)"""
-    bs = config.batch_size
-    loss_line = {
-        "regression": "F.mse_loss(out.reshape(y.shape), y)",
-        "binary": "F.binary_cross_entropy_with_logits(out.reshape(y.shape), y)",
-        "multiclass": "F.cross_entropy(out, y)",
-        "per_residue": "F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)",
-    }[task]
-    clip = (f"\n            nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"
-            if config.grad_clip > 0 else "")
-    warm = ""
-    if config.warmup_steps > 0:
-        warm = (f"\n            for g in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps\n"
-                f"                g['lr'] = LR * min(1.0, (optimizer_steps + 1) / {config.warmup_steps})")
-    reg = regularization_code(config).replace("\n        ", "\n            ").replace(
-        "model.parameters() if p.dim() > 1", "model.parameters() if p.dim() > 1")
     encode = ("one_hot(seqs, LENGTH)" if input.kind == "one_hot" else "tokenize(seqs)")
-    y_dtype = "torch.long" if task in ("multiclass", "per_residue") else "torch.float32"
     desc = spec.describe()
     return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
 
@@ -443,14 +575,12 @@ Needs only torch and numpy. The model code below is the playground's own (playgr
 """
 from __future__ import annotations
 
-import argparse
-import csv
 {imports}
 
 SEED = {seed}
 EPOCHS = {epochs}
 LR = {config.lr:g}
-BATCH_SIZE = {bs}                # 0 = the whole training set in one batch
+BATCH_SIZE = {config.batch_size}                # 0 = the whole training set in one batch
 TASK = "{task}"
 CLASS_NAMES = {names!r}
 LETTERS, UNKNOWN = "{letters}", "{unknown}"   # token ids: 0 = padding, letters 1..{len(letters)}, unknown {len(letters) + 1}
@@ -461,67 +591,12 @@ DATA_CSV = None              # e.g. "my_data.csv" with columns 'sequence' and 'l
 # ---- the data ------------------------------------------------------------------------------
 {data_code}
 
-def split(seqs, labels, train_fraction, seed):
-    """The playground's seeded split."""
-    perm = np.random.default_rng(seed + 7919).permutation(len(seqs))
-    n_train = min(max(int(round(len(seqs) * train_fraction)), 1), len(seqs) - 1)
-    tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
-    return [seqs[i] for i in tr], [labels[i] for i in tr], [seqs[i] for i in te], [labels[i] for i in te]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    seqs = [r["sequence"].strip().upper() for r in rows]
-    if TASK == "regression":
-        labels = [float(r["label"]) for r in rows]
-    elif TASK == "per_residue":
-        labels = [r["label"].strip() for r in rows]
-    else:
-        labels = [CLASS_NAMES.index(r["label"].strip()) for r in rows]
-    return seqs, labels
-
-
-def tokenize(seqs, length=None):
-    """Letters -> token ids (0 = padding on the right)."""
-    length = length or max(len(s) for s in seqs)
-    out = torch.zeros(len(seqs), length, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids = [LETTERS.index(c) + 1 if c in LETTERS else len(LETTERS) + 1 for c in s[:length]]
-        out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return out
-
-
-def one_hot(seqs, length):
-    """(batch, letters, length): one 1 per column; {unknown} and padding are all zeros."""
-    tok = tokenize(seqs, length)
-    eye = torch.cat([torch.zeros(1, len(LETTERS)), torch.eye(len(LETTERS)), torch.zeros(1, len(LETTERS))])
-    return eye[tok].permute(0, 2, 1).contiguous()
-
-
-def targets(labels, length):
-    if TASK != "per_residue":
-        return torch.tensor(labels, dtype={y_dtype})
-    y = torch.full((len(labels), length), -100, dtype=torch.long)   # -100 = padding (ignored by the loss)
-    for i, lab in enumerate(labels):
-        for j, c in enumerate(lab[:length]):
-            y[i, j] = CLASS_NAMES.index(c)
-    return y
+# ---- split, read, encode, evaluate: the playground's own (playground/codegen_helpers.py, data/split.py, train.py)
+{helper_code}
 
 
 # ---- the model (copied from the playground) ------------------------------------------------
 {model_code}
-
-
-def loss_fn(out, y):
-    return {loss_line}
-
-
-def evaluate(model, x, y, batch=2048):
-    model.eval()
-    with torch.no_grad():
-        out = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
-    return loss_fn(out, y).item()
 
 
 def main():
@@ -554,27 +629,7 @@ def main():
         print(f"final test loss: {{evaluate(model, x_test, y_test):.6f}}")
         return
 
-    torch.manual_seed(SEED)                   # dropout draws from this, as in the playground's Trainer
-    optimizer = {optimizer_code(config)}
-    shuffle = torch.Generator().manual_seed(SEED)
-    batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
-    optimizer_steps = 0
-    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  test loss {{evaluate(model, x_test, y_test):.4f}}")
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        order = torch.randperm(n_train, generator=shuffle)
-        for start in range(0, n_train, batch_size):
-            idx = order[start:start + batch_size]
-            out = model(x_train[idx])
-            loss = loss_fn(out, y_train[idx]){reg}
-            loss.backward(){warm}{clip}
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            optimizer_steps += 1
-        train_loss, test_loss = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
-        if epoch % max(1, args.epochs // 10) == 0 or epoch == 1:
-            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
-    print(f"final test loss: {{test_loss:.6f}}")
+{_training_code(config)}
     torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}}}, "trained_model.pt")
     print("weights saved to trained_model.pt")
 
@@ -586,8 +641,6 @@ if __name__ == "__main__":
 
 def _decode_rows(x, input) -> list[str]:
     """Tensors back to sequences (one-hot: all-zero columns read as the unknown letter)."""
-    from playground import encoding
-
     a = encoding.ALPHABETS[input.alphabet or "dna"]
     if input.kind == "one_hot":
         letters = np.array(list(a.letters + a.unknown))
@@ -605,22 +658,18 @@ def _labels(y, task: str, names: list[str]) -> list:
     return y.cpu().tolist()
 
 
-def script_for_trainer(trainer, spec, input=None, *, epochs: int | None = None, title: str = "",
-                       class_names=None, sequences: tuple | None = None) -> str:
-    """The generated script for a page's run: its spec, settings, seed and (when small) its own
-    train/test sequences, so the printed losses are the page's. ESM-2 heads train on embeddings:
-    pass ``sequences=(train_seqs, train_labels, test_seqs, test_labels)`` to embed the page's proteins."""
+def _script_for_split(spec, config: TrainConfig, data, *, epochs: int, input=None, title: str = "",
+                      class_names=None, sequences: tuple | None = None) -> str:
+    """The script for a model trained on ``data`` (a SplitData) with ``config``: the page's own
+    train/test sequences when they are small enough, so the printed losses are the page's."""
     from playground.bundle import infer_input
 
-    data = trainer.data
-    if spec.kind == "esm_head":   # the inputs are embeddings: the proteins come from the page (or are generated)
-        names = list(class_names if class_names is not None else data.class_names)
-        return esm_head_script(spec, trainer.config, task=data.task, class_names=names,
-                               epochs=int(epochs or max(trainer.epoch, 20)), seed=int(trainer.config.seed),
-                               train=sequences[:2] if sequences else None, test=sequences[2:] if sequences else None,
-                               title=title)
-    inp = input or infer_input(spec, data)
     names = list(class_names if class_names is not None else data.class_names)
+    if spec.kind == "esm_head":   # the inputs are embeddings: the proteins come from the page (or are generated)
+        return esm_head_script(spec, config, task=data.task, class_names=names, epochs=int(epochs),
+                               seed=int(config.seed), train=sequences[:2] if sequences else None,
+                               test=sequences[2:] if sequences else None, title=title)
+    inp = input or infer_input(spec, data)
     if data.task == "binary" and len(names) != 2:
         names = ["0", "1"]
     if inp.kind == "features":
@@ -632,19 +681,66 @@ def script_for_trainer(trainer, spec, input=None, *, epochs: int | None = None, 
         train = (_decode_rows(data.x_train, inp), _labels(data.y_train, data.task, names))
         test = (_decode_rows(data.x_test, inp), _labels(data.y_test, data.task, names))
     length = inp.length or int(data.x_train.shape[-1])
-    return sequence_script(spec, trainer.config, task=data.task, input=inp, class_names=names,
-                           epochs=int(epochs or max(trainer.epoch, 10)), seed=int(trainer.config.seed),
-                           train=train, test=test, generate=(600, min(length, 200)), title=title,
-                           too_large=None if train is not None else len(data.x_train) + len(data.x_test))
+    return sequence_script(spec, config, task=data.task, input=inp, class_names=names, epochs=int(epochs),
+                           seed=int(config.seed), train=train, test=test, generate=(600, min(length, 200)),
+                           title=title, too_large=None if train is not None else len(data.x_train) + len(data.x_test))
+
+
+def script_for_trainer(trainer, spec, input=None, *, epochs: int | None = None, title: str = "",
+                       class_names=None, sequences: tuple | None = None) -> str:
+    """The generated script for a page's run: its spec, settings, seed and (when small) its own
+    train/test sequences, so the printed losses are the page's. ESM-2 heads train on embeddings:
+    pass ``sequences=(train_seqs, train_labels, test_seqs, test_labels)`` to embed the page's proteins."""
+    default = 20 if spec.kind == "esm_head" else 10
+    return _script_for_split(spec, trainer.config, trainer.data, epochs=int(epochs or max(trainer.epoch, default)),
+                             input=input, title=title, class_names=class_names, sequences=sequences)
+
+
+def _is_toy(run) -> bool:
+    meta = getattr(run.data, "meta", None) or {}
+    return getattr(run.spec, "kind", None) == "mlp" and meta.get("dataset") in toy.TOY_SETS and "points" in meta
+
+
+def _split_of(run):
+    """The SplitData a run trains on: ``run.data`` itself, or the seeded split of the page's data
+    set (the DNA page's ``DNADataset`` with ``extras["train_fraction"]``), or its trainer's."""
+    if hasattr(run.data, "x_train"):
+        return run.data
+    if hasattr(run.data, "split") and "train_fraction" in run.extras:
+        return run.data.split(run.extras["train_fraction"], int(run.config.seed))
+    return run.make_trainer().data
+
+
+def script_for(run, trainer=None, *, epochs: int | None = None, title: str = "", input=None, class_names=None,
+               sequences: tuple | None = None) -> str:
+    """The script for a page's run (a ``playground.setups.Run``: its data, spec and config).
+
+    ``trainer``: the page's trainer for this run, when there is one: the script then trains as
+    many epochs as it has (at least 100 for the basics page, 10 for sequence models, 20 for ESM-2
+    heads), else ``epochs``. The basics page's toy runs get the hand-written MLP script
+    (``toy_script``); sequence models the playground's own model code and the page's sequences;
+    ESM-2 heads (``run.spec`` an ``ESMHeadSpec``, ``run.data`` the embedding split) the proteins
+    in ``sequences`` = (train seqs, train labels, test seqs, test labels), or
+    ``run.extras["sequences"]``."""
+    if run.spec is None or run.config is None:
+        raise ValueError("this run has no single model to export")
+    toy_run = _is_toy(run)
+    default = 100 if toy_run else 20 if run.spec.kind == "esm_head" else 10
+    n = int(epochs or (max(trainer.epoch, default) if trainer is not None else default))
+    if toy_run:
+        return toy_script_from_run(run, epochs=n)
+    data = trainer.data if trainer is not None else _split_of(run)
+    if sequences is None:
+        sequences = run.extras.get("sequences")
+    return _script_for_split(run.spec, run.config, data, epochs=n, input=input or run.extras.get("input"),
+                             title=title, class_names=class_names, sequences=sequences)
 
 
 def script_for_bundle(bundle, epochs: int | None = None) -> str:
     """A script for a saved model (generated data of the bundle's shape; ``--weights`` loads it)."""
-    from playground.train import TrainConfig as _TC
-
     tr = bundle.training or {}
-    cfg = _TC(optimizer=tr.get("optimizer", "adam"), lr=float(tr.get("lr", 0.003)),
-              batch_size=int(tr.get("batch_size", 32)), seed=int(tr.get("seed", 0)))
+    cfg = TrainConfig(optimizer=tr.get("optimizer", "adam"), lr=float(tr.get("lr", 0.003)),
+                      batch_size=int(tr.get("batch_size", 32)), seed=int(tr.get("seed", 0)))
     length = bundle.input.length or 50
     if bundle.kind == "esm_head":
         return esm_head_script(bundle.spec, cfg, task=bundle.task, class_names=bundle.classes,
@@ -658,10 +754,6 @@ def script_for_bundle(bundle, epochs: int | None = None) -> str:
 # -------------------------------------------------------------------------------------------------
 # ESM-2 heads: fair-esm embeds the proteins, a small head learns from them
 # -------------------------------------------------------------------------------------------------
-ESM_ARCH = {"esm2_t6_8M_UR50D": (6, 320, 20), "esm2_t12_35M_UR50D": (12, 480, 20), "esm2_t30_150M_UR50D": (30, 640, 20),
-            "esm2_t33_650M_UR50D": (33, 1280, 20)}
-
-
 def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epochs: int = 20, seed: int = 0,
                     train: tuple | None = None, test: tuple | None = None, generate: tuple[int, int] = (200, 60),
                     title: str = "") -> str:
@@ -672,7 +764,7 @@ def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epo
     if spec.kind != "esm_head":
         raise ValueError("esm_head_script is for ESMHeadSpec")
     name = spec.esm_name
-    layers, dim, heads = ESM_ARCH.get(name, (spec.layer, spec.embed_dim, 20))
+    layers, dim, heads = esm_architecture(name) or (spec.layer, spec.embed_dim, 20)
     random_seed = None
     if str(spec.esm_model).startswith("untrained:"):
         part = [p for p in str(spec.esm_model).split("|")[0].split(":") if p.startswith("seed")]
@@ -681,33 +773,22 @@ def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epo
     n_classes = 1 if task == "regression" else (len(class_names) or max(2, int(spec.n_outputs)))
     names = list(class_names) or [str(i) for i in range(n_classes)]
     head_spec = dataclasses.replace(spec, finetune_layers=0)
-    imports, model_code = model_source(head_spec)
+    model_imports, model_code = model_source(head_spec)
+    helper_imports, helper_code = helper_source("split", "read_csv", "targets", "evaluate")
+    imports = _imports(helper_imports, model_imports, always=("import argparse", "import os", "import numpy as np",
+                                                              "import torch", "from torch import nn",
+                                                              "from torch.nn import functional as F"))
     note = ""
     if spec.finetune_layers:
         note = (f"# In the playground the last {spec.finetune_layers} ESM-2 layer(s) were fine-tuned too; this script\n"
                 "# trains the head on frozen embeddings (the simpler, faster variant).\n")
-    embedded = train is not None and test is not None and \
-        sum(len(s) for s in list(train[0]) + list(test[0])) <= EMBED_LIMIT
-    if embedded:
-        def lab(v):
-            return v if task == "per_residue" else (float(v) if task == "regression" else int(v))
-        data_code = (f"# The page's own training and test proteins ({len(train[0])} + {len(test[0])}).\n"
-                     + _wrap_list("TRAIN_SEQS", list(train[0])) + "\n"
-                     + _wrap_list("TRAIN_LABELS", [lab(v) for v in train[1]], 20) + "\n"
-                     + _wrap_list("TEST_SEQS", list(test[0])) + "\n"
-                     + _wrap_list("TEST_LABELS", [lab(v) for v in test[1]], 20) + "\n")
-        split_code = "train_seqs, train_labels, test_seqs, test_labels = TRAIN_SEQS, TRAIN_LABELS, TEST_SEQS, TEST_LABELS"
+    if _fits(train, test):
+        data_code = _embedded_data("proteins", task, train, test)
+        split_code = _EMBEDDED_SPLIT
     else:
         data_code = _generator_code("protein", task, n_classes)
         split_code = (f"seqs, labels = make_data({generate[0]}, {generate[1]}, SEED)\n"
                       "train_seqs, train_labels, test_seqs, test_labels = split(seqs, labels, 0.75, SEED)")
-    loss_line = {
-        "regression": "F.mse_loss(out.reshape(y.shape), y)",
-        "binary": "F.binary_cross_entropy_with_logits(out.reshape(y.shape), y)",
-        "multiclass": "F.cross_entropy(out, y)",
-        "per_residue": "F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)",
-    }[task]
-    y_dtype = "torch.long" if task in ("multiclass", "per_residue") else "torch.float32"
     return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
 
 Model: {spec.describe()}
@@ -720,17 +801,11 @@ Task: {task.replace('_', '-')}{' (classes: ' + ', '.join(names) + ')' if task !=
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import os
 {imports}
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 SEED = {seed}
 EPOCHS = {epochs}
+LR = {config.lr:g}
 BATCH_SIZE = {config.batch_size}
 TASK = "{task}"
 CLASS_NAMES = {names!r}
@@ -742,22 +817,8 @@ DATA_CSV = None   # e.g. "proteins.csv" with columns 'sequence' and 'label'
 # ---- the data ------------------------------------------------------------------------------
 {data_code}
 
-def split(seqs, labels, train_fraction, seed):
-    perm = np.random.default_rng(seed + 7919).permutation(len(seqs))
-    n_train = min(max(int(round(len(seqs) * train_fraction)), 1), len(seqs) - 1)
-    tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
-    return [seqs[i] for i in tr], [labels[i] for i in tr], [seqs[i] for i in te], [labels[i] for i in te]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    seqs = [r["sequence"].strip().upper() for r in rows]
-    if TASK == "regression":
-        return seqs, [float(r["label"]) for r in rows]
-    if TASK == "per_residue":
-        return seqs, [r["label"].strip() for r in rows]
-    return seqs, [CLASS_NAMES.index(r["label"].strip()) for r in rows]
+# ---- split, read, evaluate: the playground's own (playground/codegen_helpers.py, data/split.py, train.py)
+{helper_code}
 
 
 # ---- ESM-2 (fair-esm) ----------------------------------------------------------------------
@@ -805,28 +866,8 @@ def embed(model, alphabet, seqs, per_residue=False, batch=16):
     return padded
 
 
-def targets(labels, length):
-    if TASK != "per_residue":
-        return torch.tensor(labels, dtype={y_dtype})
-    y = torch.full((len(labels), length), -100, dtype=torch.long)
-    for i, lab in enumerate(labels):
-        for j, c in enumerate(lab[:length]):
-            y[i, j] = CLASS_NAMES.index(c)
-    return y
-
-
 # ---- the head (copied from the playground) -------------------------------------------------
 {model_code}
-
-
-def loss_fn(out, y):
-    return {loss_line}
-
-
-def evaluate(model, x, y):
-    model.eval()
-    with torch.no_grad():
-        return loss_fn(model(x), y).item()
 
 
 def main():
@@ -855,24 +896,7 @@ def main():
         model.load_state_dict(bundle["state_dict"])
         print(f"final test loss: {{evaluate(model, x_test, y_test):.6f}}")
         return
-    torch.manual_seed(SEED)
-    optimizer = {optimizer_code(config)}
-    shuffle = torch.Generator().manual_seed(SEED)
-    batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
-    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  test loss {{evaluate(model, x_test, y_test):.4f}}")
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        order = torch.randperm(n_train, generator=shuffle)
-        for start in range(0, n_train, batch_size):
-            idx = order[start:start + batch_size]
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        train_loss, test_loss = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
-        if epoch % max(1, args.epochs // 10) == 0 or epoch == 1:
-            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
-    print(f"final test loss: {{test_loss:.6f}}")
+{_training_code(config)}
 
 
 if __name__ == "__main__":

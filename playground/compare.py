@@ -37,8 +37,6 @@ from playground.train import TrainConfig, Trainer
 
 FAMILIES = {"cnn": "CNN", "rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer",
             "hybrid": "Hybrid CNN+Transformer"}
-METRIC_LABELS = {"accuracy": "accuracy", "q3": "Q3 (per-residue accuracy)", "pearson_r": "Pearson r", "mcc": "MCC",
-                 "f1": "F1", "auroc": "AUROC", "r2": "R²"}
 
 
 def vocab_size(alphabet: str) -> int:

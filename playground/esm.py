@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from playground.errors import PlaygroundError
 from playground.data.split import SplitData
 from playground.models.esm_arch import (TOKEN_PAD, TOKEN_RESIDUE, TOKEN_SPECIAL, forget, get_loaded,  # noqa: F401
                                         layer_forward, loaded_models, remember, rotary_tables)
@@ -131,13 +132,8 @@ def _dtype_bytes(dtype: torch.dtype) -> int:
 # =============================================================================================
 # Errors (all ValueErrors / RuntimeErrors with a message a student can act on)
 # =============================================================================================
-class ESMError(ValueError):
-    """A problem with an ESM-2 model or input, worded for the person who caused it."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message if not hint else f"{message} {hint}")
-        self.message = message
-        self.hint = hint
+class ESMError(PlaygroundError):
+    """A problem with an ESM-2 model or input, worded for the person who caused it (``message``, ``hint``)."""
 
 
 class WeightsUnavailable(ESMError):

@@ -38,13 +38,15 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 from playground.settings import Param, Schema, SettingError
+from playground.errors import PlaygroundError
+from playground.metrics import label as metric_label
 from playground.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON_DIR = ROOT / "assets" / "lessons"
 
 
-class LessonError(ValueError):
+class LessonError(PlaygroundError):
     """A lesson file that cannot be used. ``file`` and ``field`` say where, ``problem`` what."""
 
     def __init__(self, file: str | Path, field_path: str, problem: str):
@@ -402,9 +404,7 @@ def metrics_for(page: str) -> set[str]:
     return HISTORY_METRICS | set(SPECIAL_METRICS) | own | set(EXTRA_METRICS.get(page, {}))
 
 
-LABELS = {"test_loss": "test loss", "train_loss": "training loss", "test_accuracy": "test accuracy",
-          "test_mcc": "test MCC", "test_auroc": "test AUROC", "test_f1": "test F1", "test_r2": "test R²",
-          "test_pearson_r": "test Pearson r", "test_q3": "test Q3", "params": "parameters",
+LABELS = {**{k: metric_label(k) for k in HISTORY_METRICS}, "params": "parameters",   # metric names: playground.metrics
           "diverged": "diverged", "gd_loss": "gradient-descent loss", "gd_progress": "share of the loss removed",
           "gd_diverged": "gradient descent diverged", "motif_recovery": "motif recovered",
           "train_loss_peak_ratio": "training-loss peak / start", "epochs_trained": "epochs trained",

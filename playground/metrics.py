@@ -96,3 +96,29 @@ def compute(task: str, outputs: np.ndarray, y: np.ndarray) -> dict:
 
 # The metric a page shows first, and whether bigger is better.
 HEADLINE = {"regression": "pearson_r", "binary": "accuracy", "multiclass": "accuracy", "per_residue": "q3"}
+
+
+# ---- what each metric is called on screen (the one table: pages, plots, run history and lessons read it)
+LABELS = {"loss": "loss", "accuracy": "accuracy", "auroc": "AUROC", "mcc": "MCC", "f1": "F1",
+          "pearson_r": "Pearson r", "r2": "R²", "q3": "Q3"}
+# a history key's prefix -> how it reads: "test_accuracy" is the "test accuracy"
+SPLIT_WORDS = {"test_": "test", "train_": "training"}
+# every key a Trainer's history can hold besides epoch/step/seconds (``test_<metric>`` with track_metrics)
+HISTORY_KEYS = ("train_loss", "test_loss", *(f"test_{k}" for k in LABELS if k != "loss"))
+
+
+def label(key: str, *, task: str | None = None, capital: bool = False) -> str:
+    """How a metric or history key reads: ``label("mcc") == "MCC"``, ``label("test_r2") == "test R²"``,
+    ``label("train_loss") == "training loss"``. With ``task="multiclass"`` F1 says it is the macro
+    average (what ``compute`` reports for several classes). ``capital``: first letter upper case
+    ("Accuracy", "Test AUROC"). Keys outside the table read as they are."""
+    words = ""
+    for prefix, word in SPLIT_WORDS.items():
+        if key.startswith(prefix) and key[len(prefix):] in LABELS:
+            words, key = f"{word} ", key[len(prefix):]
+            break
+    name = LABELS.get(key, key)
+    if key == "f1" and task == "multiclass":
+        name += " (macro)"
+    text = words + name
+    return text[:1].upper() + text[1:] if capital else text

@@ -16,14 +16,13 @@ import io
 import itertools
 import math
 
-from playground.metrics import HEADLINE
+from playground.metrics import HEADLINE, HISTORY_KEYS
+from playground.metrics import label as metric_label
 
 # the metric a run is ranked by, per task, and whether bigger is better
 BEST = {"binary": ("test_auroc", "test_accuracy"), "multiclass": ("test_accuracy", "test_f1"),
         "regression": ("test_pearson_r", "test_r2"), "per_residue": ("test_q3", "test_accuracy")}
-METRIC_LABELS = {"test_loss": "test loss", "train_loss": "training loss", "test_accuracy": "test accuracy",
-                 "test_auroc": "test AUROC", "test_mcc": "test MCC", "test_f1": "test F1", "test_pearson_r": "test Pearson r",
-                 "test_r2": "test R²", "test_q3": "test Q3"}
+METRIC_LABELS = {k: metric_label(k) for k in HISTORY_KEYS}   # from the one table in playground.metrics
 PAGE_LABELS = {"basics": "Neural network basics", "dna": "DNA & CNNs", "seq": "Sequence models",
                "sequence": "Sequence models", "esm": "Protein language model"}
 _counter = itertools.count(1)

@@ -19,10 +19,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
+from playground.errors import PlaygroundError
+
 KINDS = ("str", "int", "float", "bool", "list", "ints")
 
 
-class SettingError(ValueError):
+class SettingError(PlaygroundError):
     """A setting value that cannot be used. ``field`` names the setting, ``problem`` says why."""
 
     def __init__(self, field_name: str, problem: str):

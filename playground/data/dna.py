@@ -26,6 +26,7 @@ import torch
 from playground import encoding
 from playground.data.motifs import Motif, reverse_complement_pwm, resolve_motif, sample_from_pwm
 from playground.data.split import SplitData
+from playground.errors import PlaygroundError
 
 BASES = "ACGT"
 _BASE_BYTES = np.frombuffer(b"ACGTN", dtype=np.uint8)
@@ -367,7 +368,7 @@ GENOMIC_BENCHMARKS = {
 }
 
 
-class GenomicBenchmarkUnavailable(ValueError):
+class GenomicBenchmarkUnavailable(PlaygroundError):
     """The data set is not in the local cache and could not be downloaded."""
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from playground import encoding
 from playground.encoding import Alphabet
+from playground.errors import PlaygroundError
 
 MAX_BYTES = 20 * 1024 * 1024          # 20 MB
 MAX_RECORDS = 500_000
@@ -54,15 +55,12 @@ MISSING = ("", "na", "n/a", "nan", "none", "null", "?", "-")
 HEADER_KEYS = ("label", "class", "y", "score", "target", "value")
 
 
-class SequenceFileError(ValueError):
+class SequenceFileError(PlaygroundError):
     """A problem with an uploaded or pasted file, worded for the person who made it."""
 
     def __init__(self, message: str, line: int | None = None, hint: str | None = None):
-        full = message if not hint or hint in message else f"{message} {hint}"
-        super().__init__(full)
-        self.message = message    # what is wrong (str(error) adds what to do)
+        super().__init__(message, hint)   # .message: what is wrong; .hint: what to do; str(): both
         self.line = line          # 1-based line in the file, when one is to blame
-        self.hint = hint          # what to do
 
 
 @dataclass

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from playground.data.split import SplitData, split_indices
+from playground.data.split import SplitData, split_indices, split_seed
 from playground.encoding import DNA, PROTEIN, Alphabet, tokenize
 
 AMINO = PROTEIN.letters
@@ -288,7 +288,7 @@ def cluster_split_indices(seqs: list[str], train_fraction: float, seed: int, k: 
     clusters = kmer_clusters(seqs, k, threshold)
     n = len(seqs)
     ids = np.unique(clusters)
-    order = np.random.default_rng(int(seed) + 7919).permutation(ids)
+    order = np.random.default_rng(split_seed(seed)).permutation(ids)
     want_test = max(1, int(round(n * (1 - train_fraction))))
     test_mask = np.zeros(n, bool)
     for c in order:

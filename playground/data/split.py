@@ -7,13 +7,22 @@ import numpy as np
 import torch
 
 TASKS = ("regression", "binary", "multiclass", "per_residue")
+# The split draws from its own random stream: a run's seed plus this prime, so the train/test split
+# does not move in step with the initial weights or the shuffling, which use the seed itself.
+SPLIT_SEED_OFFSET = 7919
+
+
+def split_seed(seed: int) -> int:
+    """The seed of the train/test split's random generator for a run with seed ``seed``
+    (every split in the playground, and in the scripts it exports, uses it)."""
+    return int(seed) + SPLIT_SEED_OFFSET
 
 
 def split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random split; at least one example lands on each side when n >= 2."""
     if not 0.0 < train_fraction < 1.0:
         raise ValueError("train fraction must be between 0 and 1")
-    perm = np.random.default_rng(int(seed) + 7919).permutation(n)
+    perm = np.random.default_rng(split_seed(seed)).permutation(n)
     n_train = int(round(n * train_fraction))
     if n >= 2:
         n_train = min(max(n_train, 1), n - 1)

@@ -191,7 +191,10 @@ def make_split(name: str, n: int = 500, noise: float = 0.0, train_fraction: floa
     feats = valid_features(name, features)
     task = "binary" if TOY_SETS[name].problem == "classification" else "regression"
     data = SplitData.from_arrays(featurize(X, feats), y, task, train_fraction, seed,
-                                 meta={"points": X, "labels": y, "features": feats, "dataset": name})
+                                 meta={"points": X, "labels": y, "features": feats, "dataset": name,
+                                       # how it was made (the code export regenerates it from these)
+                                       "n": n, "noise": noise, "train_fraction": train_fraction,
+                                       "positive_fraction": positive_fraction, "seed": seed})
     data.meta["points_train"] = X[data.meta["train_idx"]]
     data.meta["points_test"] = X[data.meta["test_idx"]]
     return data

@@ -6,14 +6,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from playground.metrics import label as metric_label
 from playground.plots.common import _layout
 
 ATTN_SCALE = "Blues"
 MOTIF_COLORS = ("#d62728", "#2ca02c")
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
               "#bcbd22", "#17becf")
-METRIC_NAMES = {"accuracy": "accuracy", "q3": "Q3", "pearson_r": "Pearson r", "mcc": "MCC", "f1": "F1",
-                "auroc": "AUROC", "r2": "R²"}
 CLASS_COLORS = ("#d62728", "#1f77b4", "#bbbbbb", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
                 "#17becf", "#bcbd22")
 
@@ -167,7 +166,7 @@ def comparison_figure(runs, metric: str, what: str = "metric", title: str | None
         color = RUN_COLORS[i % len(RUN_COLORS)]
         fig.add_scatter(x=ep, y=y, mode="lines+markers", name=r.name, line=dict(color=color, width=2.5),
                         marker=dict(size=5))
-    label = METRIC_NAMES.get(metric, metric)
+    label = metric_label(metric)
     fig.update_xaxes(title="epoch", dtick=1 if max((r.epochs for r in runs), default=0) <= 10 else None)
     fig.update_yaxes(title=("validation " + label) if what == "metric" else "validation loss")
     default = f"Validation {label} per epoch" if what == "metric" else "Validation loss per epoch"

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from playground.metrics import label as metric_label
 from playground.plots.common import TEST_COLOR, TRAIN_COLOR, _layout
 
 UNTRAINED = "untrained weights"
@@ -176,8 +177,8 @@ def overlay_metric_figure(histories: dict[str, list[dict]], metric: str, untrain
         fig.add_scatter(x=ep, y=np.array([h.get(f"test_{metric}", np.nan) for h in hist], dtype=float),
                         mode="lines", name=name, line=dict(color=MODEL_COLORS[k % len(MODEL_COLORS)], width=2.5))
     fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title=f"test {metric}")
-    fig = _layout(fig, titled(f"Test {metric} per epoch", untrained), 360)
+    fig.update_yaxes(title=f"test {metric_label(metric)}")
+    fig = _layout(fig, titled(f"Test {metric_label(metric)} per epoch", untrained), 360)
     return _mark_untrained(fig, untrained)
 
 
@@ -192,6 +193,6 @@ def size_sweep_figure(rows: list[dict], untrained: bool = False) -> go.Figure:
                         name=name, line=dict(color=MODEL_COLORS[k % len(MODEL_COLORS)], width=2.5),
                         marker=dict(size=9))
     fig.update_xaxes(title="training examples (log scale)", type="log")
-    fig.update_yaxes(title=f"test {metric}")
-    fig = _layout(fig, titled(f"Fewer labels: test {metric} vs training-set size", untrained), 360)
+    fig.update_yaxes(title=f"test {metric_label(metric)}")
+    fig = _layout(fig, titled(f"Fewer labels: test {metric_label(metric)} vs training-set size", untrained), 360)
     return _mark_untrained(fig, untrained)
