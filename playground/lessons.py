@@ -253,56 +253,17 @@ def live_extras(page: str, settings: dict) -> dict:
 
 
 # ---- Sequence models & attention ----------------------------------------------------------------
-def _seq_settings() -> dict:
-    from playground.models.hybrid import HYBRID_SMALL
+# Settings and run: playground/setups/sequence.py (SCHEMA, build, UNSUPPORTED).
+def _sequence():
+    from playground.setups import sequence
 
-    hybrid = {f"h_{k}": getattr(HYBRID_SMALL, k) for k in SEQ_HYBRID_KEYS}
-    return {
-        "dataset": "dna_grammar", "n": 2000, "length": 60, "split": "random", "train_pct": 80,
-        "up_alphabet": "protein", "up_per_residue": False, "up_map_rare": False, "up_truncate": False,
-        "up_max_len": 1000, "family": "hybrid", "t_d": 32, "t_heads": 4, "t_layers": 2, "t_ff": 64,
-        "t_dropout": 0.1, "t_norm": "pre", "t_pos": "sinusoidal", "t_pool": "mean", "r_cell": "lstm",
-        "r_embed": 16, "r_hidden": 32, "r_layers": 1, "r_bi": True, "r_out": "pooled", "c_layers": 2,
-        "c_channels": 32, "c_kernel": 7, "c_pool": "max", **hybrid, "optimizer": "adam", "lr": 0.001,
-        "batch": 32, "seq_idx": 0, "layer": 1, "win_start": 1, "wt_seq": "", "wt_layer": 1, "wt_head": 1,
-        "cmp_models": ["cnn", "lstm", "transformer", "hybrid"], "cmp_epochs": 5, "seed": 0,
-    }
-
-
-SEQ_HYBRID_KEYS = ("embed_dim", "conv1_channels", "conv1_kernel", "conv2_channels", "conv2_kernel", "pool_positions",
-                   "heads", "ff", "layers", "hidden", "positional", "norm", "pooling")
-SEQ_UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads"}}
-
-
-def seq_hyperparameters(v: dict) -> dict:
-    """The model settings the Sequence models page hands to ``compare.make_spec`` for its family."""
-    family = v["family"]
-    if family == "transformer":
-        return dict(d_model=v["t_d"], heads=v["t_heads"], layers=v["t_layers"], ff=v["t_ff"], dropout=v["t_dropout"],
-                    norm=v["t_norm"], positional=v["t_pos"], pooling=v["t_pool"])
-    if family == "rnn":
-        return dict(cell=v["r_cell"], hidden=v["r_hidden"], layers=v["r_layers"], embed_dim=v["r_embed"],
-                    bidirectional=v["r_bi"], output=v["r_out"])
-    if family == "cnn":
-        return dict(channels=(v["c_channels"],) * v["c_layers"], kernel=v["c_kernel"], pooling=v["c_pool"])
-    return {k: v[f"h_{k}"] for k in SEQ_HYBRID_KEYS}
+    return sequence
 
 
 def seq_run(settings: dict) -> Run:
-    """The run the Sequence models page trains for these settings (built-in data sets)."""
-    from playground.compare import make_spec
-    from playground.data import protein as P
-    from playground.models.base import build_model
-    from playground.train import TrainConfig
-
-    v = {**_seq_settings(), **settings}
-    seed = int(v["seed"])
-    ps = P.builtin_set(v["dataset"], int(v["n"]), int(v["length"]), seed)
-    data = P.to_split(ps, v["split"], int(v["train_pct"]) / 100, seed)
-    spec = make_spec(v["family"], ps.alphabet.name, data, seq_hyperparameters(v))
-    config = TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=seed,
-                         track_metrics=True)
-    return Run(Trainer(build_model(spec, seed), data, config))
+    """The run the Sequence models page trains for these settings (``setups.sequence.build``; a
+    lesson uses the built-in data sets)."""
+    return Run(_sequence().build(settings).make_trainer())
 
 
 # ---- Protein language model (ESM-2) --------------------------------------------------------------
@@ -352,7 +313,7 @@ register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural net
                        basics_run))
 register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _legacy_schema("dna", DNA_SETTINGS), dna_run, DNA_UNSUPPORTED))
 register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention",
-                       _legacy_schema("seq", _seq_settings()), seq_run, SEQ_UNSUPPORTED))
+                       _sequence().SCHEMA, seq_run, _sequence().UNSUPPORTED))
 register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)",
                        _legacy_schema("esm", ESM_SETTINGS), None, ESM_UNSUPPORTED))
 
