@@ -105,6 +105,8 @@ def worker_main(fd: int) -> None:
     def send(msg) -> None:
         conn.send_bytes(pickle.dumps(msg, protocol=5))
 
+    send(("ready", ""))
+
     def give_back(sid: str, why: str) -> None:
         run = runs.pop(sid, None)
         if sid in order:
@@ -189,7 +191,7 @@ class _Worker:
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen([sys.executable, "-m", "playground.workers", str(child.fileno())],
                                      pass_fds=(child.fileno(),), env=env, cwd=root,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         child.close()
         self._sock = parent
         self.conn = Connection(os.dup(parent.fileno()))
@@ -199,6 +201,7 @@ class _Worker:
         self.runs: set[str] = set()
         self._send_lock = threading.Lock()
         self.alive = True
+        self.ready = threading.Event()     # set when the child has imported torch and listens
         self.reader = threading.Thread(target=self._read, name=f"playground-worker-{index}-reader", daemon=True)
         self.reader.start()
 
@@ -220,6 +223,9 @@ class _Worker:
                 msg = pickle.loads(self.conn.recv_bytes())
             except (EOFError, OSError):
                 break
+            if msg[0] == "ready":
+                self.ready.set()
+                continue
             self.pool._deliver(self, msg)
         self.alive = False
         self.pool._worker_died(self)
@@ -240,16 +246,30 @@ class TrainingPool:
     def enabled(self) -> bool:
         return self.n_workers > 0
 
-    def _pick_worker(self) -> _Worker:
-        self._workers = [w for w in self._workers if w.alive]
-        if len(self._workers) < self.n_workers:
-            w = _Worker(self, next(self._ids))
-            self._workers.append(w)
-            return w
-        return min(self._workers, key=lambda w: len(w.runs))
+    def warm(self) -> None:
+        """Start the worker processes now (each takes a few seconds to import torch), so the
+        first student who presses Play finds one ready."""
+        with self._lock:
+            self._workers = [w for w in self._workers if w.alive]
+            while len(self._workers) < self.n_workers:
+                self._workers.append(_Worker(self, next(self._ids)))
+
+    def _pick_worker(self) -> _Worker | None:
+        ready = [w for w in self._workers if w.alive and w.ready.is_set()]
+        return min(ready, key=lambda w: len(w.runs)) if ready else None
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Start the workers and wait until one is ready (tests, benchmarks, the CLI)."""
+        self.warm()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(w.ready.is_set() for w in self._workers if w.alive):
+                return True
+            time.sleep(0.05)
+        return False
 
     # -- a run's life -------------------------------------------------------------------------
-    def start(self, sid: str, trainer, max_steps: int | None = None) -> bool:
+    def start(self, sid: str, trainer, max_steps: int | None = None, keep_alive_s: float | None = None) -> bool:
         """Move ``trainer``'s run to a worker (False: it stays here — too big, no workers)."""
         if not self.enabled:
             return False
@@ -258,14 +278,18 @@ class TrainingPool:
         blob = _dumps(state)
         if len(blob) > MAX_STATE_MB * 1e6:
             return False
+        self.warm()
         with self._lock:
             if sid in self._boxes and self._boxes[sid].active:
                 raise RuntimeError(f"run {sid} is already training in a worker")
             w = self._pick_worker()
+            if w is None:                  # still starting: train here meanwhile
+                return False
             box = _Mailbox(w, history_len=len(trainer.history))
             self._boxes[sid] = box
             w.runs.add(sid)
-        if not w.send(("start", sid, blob, self.keep_alive_s, max_steps)):
+        ka = self.keep_alive_s if keep_alive_s is None else float(keep_alive_s)
+        if not w.send(("start", sid, blob, ka, max_steps)):
             with self._lock:
                 box.active = False
                 w.runs.discard(sid)
@@ -276,11 +300,12 @@ class TrainingPool:
         box = self._boxes.get(sid)
         return box is not None and box.active
 
-    def keep_alive(self, sid: str) -> None:
-        """Keep training ``sid`` for another ``keep_alive_s`` and ask for a fresh snapshot."""
+    def keep_alive(self, sid: str, seconds: float | None = None) -> None:
+        """Keep training ``sid`` for another ``seconds`` (default ``keep_alive_s``) and ask for a
+        fresh snapshot."""
         box = self._boxes.get(sid)
         if box is not None and box.active:
-            box.worker.send(("alive", sid, self.keep_alive_s))
+            box.worker.send(("alive", sid, self.keep_alive_s if seconds is None else float(seconds)))
 
     def sync(self, sid: str, trainer) -> bool:
         """Copy the newest snapshot of ``sid`` into ``trainer`` (weights, counters, history).

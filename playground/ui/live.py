@@ -1,35 +1,54 @@
 """Live training: Play / Pause / Step / Reset outside a fragment that redraws several times a
-second while playing, with training running in a background thread between the redraws.
+second while playing, with training running in the background between the redraws.
 
     live = LiveTraining("basics")
     trainer = live.ensure(signature, make_trainer)   # rebuilt when the signature changes
     live.controls()                                  # the buttons
     live.run(draw)                                   # draw(trainer) inside the fragment
 
-How a played second is spent: the fragment pauses the session's training thread, draws the
-trainer's state and hands the trainer back; while the browser renders and asks for the next
-redraw (~0.1 s), the thread trains. So drawing never competes with training for the trainer,
-and training fills the time the server would otherwise wait. Every full script run of the session
-(``setup_page``) and every button callback pauses the thread first, so nothing else ever reads a
-trainer that is being trained. The thread stops by itself when no redraw has come for
-``KEEP_ALIVE`` seconds (tab closed, page left), at the end of training, and on Pause.
-Where no background training happens (the first redraw after Play, Streamlit's AppTest, which has
-no browser timer), the fragment trains ``TRAIN_BUDGET`` seconds itself.
+Where the training runs. With spare cores (``playground.workers``: one worker process per core
+beyond the first), a playing run moves to a worker process, which trains every playing run of the
+server round-robin, a short slice each; the page's trainer is then a mirror that each redraw
+syncs from the worker's newest snapshot. Without workers (one core, ``PLAYGROUND_TRAIN_WORKERS=0``,
+runs too big to move) a ``TrainingThread`` of the session trains between the redraws, in this
+process. Either way, every full script run of the session (``setup_page``) and every button
+callback calls ``hold()`` first: the run comes back (in place, exactly where it was) and nothing
+else ever reads a trainer that is being trained.
+
+Sharing the server fairly (a class on one process). The browser asks for the next redraw on a
+short timer, whether or not the last one has arrived; Streamlit then starts the next fragment run
+at once and drops the previous run's messages that were not sent yet. So the fragment paces
+itself: a process-wide ``Scheduler`` lets one redraw draw at a time (first come, first served),
+measures what a redraw costs, and gives each playing session a redraw period of about
+``playing sessions × cost / DRAW_SHARE`` (never under ``MIN_PERIOD``). After drawing, the
+fragment waits until its messages have left for the browser, then sleeps out the rest of its
+period, returning at once when the student clicks anything (a full rerun is waiting), so ⏸ Pause
+is honoured within one redraw at any load. When the server is full, the page says so and redraws
+less often; it never freezes. Where no background training happens (the first redraw after Play,
+Streamlit's AppTest, which has no browser timer), the fragment trains ``TRAIN_BUDGET`` s itself.
+Runs left idle (nobody played or looked for ``IDLE_RELEASE_S``) give their trainer's memory back.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
+import weakref
 from typing import Callable
 
 import streamlit as st
 
 from playground.train import Trainer
 
-TICK_SECONDS = 0.05     # timer while playing: the browser asks again this soon after a redraw
+TICK_SECONDS = 0.05     # browser timer while playing (the fragment paces itself; see Scheduler)
 TRAIN_BUDGET = 0.08     # seconds the fragment trains itself when the background thread is not running
 CHUNK_SECONDS = 0.01    # the thread trains in chunks this long, so a redraw waits at most about this
-KEEP_ALIVE = 1.0        # the thread stops when no redraw has come for this long
+KEEP_ALIVE = 1.0        # background training stops when no redraw has come for this long (+ the period)
+MIN_PERIOD = 0.1        # a playing session redraws at most 10 times a second
+DRAW_SHARE = 0.6        # of one core, the share redraws may take together (the rest: sending, training)
+BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
+DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
+IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
 
 
 class TrainingThread:
@@ -69,11 +88,11 @@ class TrainingThread:
             self._trainer = None
             self._cond.notify_all()
 
-    def release(self, trainer: Trainer) -> None:
+    def release(self, trainer: Trainer, keep_alive: float | None = None) -> None:
         with self._cond:
             self._trainer = trainer
             self._held = False
-            self._until = time.monotonic() + KEEP_ALIVE
+            self._until = time.monotonic() + (KEEP_ALIVE if keep_alive is None else keep_alive)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="playground-training", daemon=True)
                 self._thread.start()
@@ -104,23 +123,231 @@ class TrainingThread:
                     self._cond.notify_all()
 
 
+class BackgroundTraining:
+    """A session's background training for one page: in a worker process when the shared
+    ``playground.workers`` pool has one ready and the run is small enough to move, else in a
+    ``TrainingThread`` of this process. Same calls either way: ``release`` (keep training for
+    ``keep_alive`` s), ``hold`` (stop; the run is back here, exactly where it was), ``sync``
+    (a redraw: copy the worker's newest snapshot into the mirror)."""
+
+    def __init__(self):
+        import uuid
+
+        self.sid = uuid.uuid4().hex
+        self.local = TrainingThread()
+        self._trainer: Trainer | None = None
+        self._remote = False
+        self._error: str | None = None
+
+    @staticmethod
+    def _pool():
+        from playground.workers import shared_pool
+
+        return shared_pool()
+
+    @property
+    def remote(self) -> bool:
+        return self._remote
+
+    @property
+    def active(self) -> bool:
+        if self._remote:
+            return self._pool().active(self.sid)
+        return self.local.active
+
+    @property
+    def error(self) -> str | None:
+        return self._error or self.local.error
+
+    @error.setter
+    def error(self, value) -> None:
+        self._error = value
+        self.local.error = value
+
+    def hold(self) -> None:
+        if self._remote:
+            pool = self._pool()
+            err = pool.error(self.sid)
+            if self._trainer is not None:
+                pool.take_back(self.sid, self._trainer)
+            self._remote = False
+            if err:
+                self._error = f"{err} (training went on here from its last snapshot)"
+        self.local.hold()
+
+    def stop(self) -> None:
+        if self._remote:
+            self._pool().drop(self.sid)
+            self._remote = False
+        self.local.stop()
+        self._trainer = None
+
+    def sync(self, trainer: Trainer) -> None:
+        """Before a redraw: the newest state of a run that trains in a worker (else a hold)."""
+        if self._remote and self._trainer is trainer:
+            pool = self._pool()
+            pool.sync(self.sid, trainer)
+            if not pool.active(self.sid):       # finished, idle or failed: bring it home
+                self.hold()
+        else:
+            self.hold()
+
+    def release(self, trainer: Trainer, keep_alive: float = KEEP_ALIVE) -> None:
+        pool = self._pool()
+        if self._remote and self._trainer is trainer and pool.active(self.sid):
+            pool.keep_alive(self.sid, keep_alive)
+            return
+        self.hold()
+        self._trainer = trainer
+        if pool.enabled and pool.start(self.sid, trainer, keep_alive_s=keep_alive):
+            self._remote = True
+            return
+        self.local.release(trainer, keep_alive)
+
+
 def hold_session_training() -> None:
     """Pause every background trainer of this session (called at the start of each full run)."""
     for k in list(st.session_state.keys()):
         v = st.session_state.get(k)
-        if isinstance(v, TrainingThread):
+        if isinstance(v, (TrainingThread, BackgroundTraining)):
             v.hold()
+
+
+def warm_workers() -> None:
+    """Start the training worker processes early (first page view), off the script thread's path."""
+    try:
+        from playground.workers import shared_pool
+
+        pool = shared_pool()
+        if pool.enabled and _in_server():
+            pool.warm()
+    except Exception:  # noqa: BLE001 - no workers: training stays in this process
+        pass
+
+
+def _in_server() -> bool:
+    try:
+        from streamlit.runtime import Runtime
+
+        return Runtime.exists()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class Scheduler:
+    """The process's redraws, shared fairly: one draws at a time, first come first served; the
+    measured cost of a redraw and the number of playing sessions set each session's period."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._queue: collections.deque = collections.deque()
+        self._drawing = False
+        self._seen: dict[str, float] = {}
+        self.cost = 0.05                      # seconds per redraw (moving average)
+
+    def playing(self) -> int:
+        now = time.monotonic()
+        horizon = max(3.0, 3 * self._period_for(len(self._seen)))
+        with self._cond:
+            for k in [k for k, t in self._seen.items() if now - t > horizon]:
+                del self._seen[k]
+            return max(1, len(self._seen))
+
+    def _period_for(self, n: int) -> float:
+        return max(MIN_PERIOD, n * self.cost / DRAW_SHARE)
+
+    def period(self) -> float:
+        return self._period_for(self.playing())
+
+    def seen(self, who: str) -> None:
+        with self._cond:
+            self._seen[who] = time.monotonic()
+
+    def forget(self, who: str) -> None:
+        with self._cond:
+            self._seen.pop(who, None)
+
+    def acquire(self, abort: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait for this redraw's turn; False if ``abort()`` became true (a click is waiting)."""
+        ticket = object()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._queue.append(ticket)
+            try:
+                while self._drawing or self._queue[0] is not ticket:
+                    if abort() or time.monotonic() > deadline:
+                        return False
+                    self._cond.wait(0.02)
+                self._drawing = True
+                return True
+            finally:
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                self._cond.notify_all()
+
+    def release(self, seconds: float) -> None:
+        with self._cond:
+            self._drawing = False
+            self.cost = 0.8 * self.cost + 0.2 * min(seconds, 1.0)
+            self._cond.notify_all()
+
+
+SCHEDULER = Scheduler()
 
 
 def _fragment_rerun() -> bool:
     """True inside a rerun of fragments only (not a full script run)."""
+    ctx = _run_context()
+    return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
+
+
+def _run_context():
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-        ctx = get_script_run_ctx()
-        return bool(ctx is not None and ctx.fragment_ids_this_run)
-    except Exception:  # noqa: BLE001 - unknown Streamlit internals: no background training
-        return False
+        return get_script_run_ctx()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _click_waiting() -> bool:
+    """True when this session has a full rerun waiting (a click, a changed widget) or is
+    stopping: the fragment should finish now instead of pacing."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_requests import (ScriptRequestType,
+                                                                         _fragment_run_should_not_preempt_script)
+
+        req = _run_context().script_requests
+        state = req._state
+        if state == ScriptRequestType.STOP:
+            return True
+        if state != ScriptRequestType.RERUN:
+            return False
+        data = req._rerun_data
+        return not _fragment_run_should_not_preempt_script(data.fragment_id_queue, data.is_fragment_scoped_rerun)
+    except Exception:  # noqa: BLE001 - unknown Streamlit internals: never pace
+        return True
+
+
+def _wait_delivered(deadline: float) -> None:
+    """Wait (GIL released) until this session's queued deltas have left for the browser, so
+    the next fragment run cannot drop them."""
+    try:
+        from streamlit.runtime import Runtime
+
+        info = Runtime.instance()._session_mgr.get_active_session_info(_run_context().session_id)
+        queue = info.session._browser_queue
+        while time.monotonic() < deadline and any(m.WhichOneof("type") == "delta" for m in list(queue._queue)):
+            if _click_waiting():
+                return
+            time.sleep(0.005)
+    except Exception:  # noqa: BLE001 - unknown Streamlit internals: rely on pacing alone
+        return
+
+
+def _sleep_until(deadline: float) -> None:
+    while time.monotonic() < deadline and not _click_waiting():
+        time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
 
 class LiveTraining:
@@ -145,10 +372,10 @@ class LiveTraining:
         return f"{self.key}._thread"
 
     @property
-    def thread(self) -> TrainingThread:
+    def thread(self) -> BackgroundTraining:
         ss = st.session_state
-        if not isinstance(ss.get(self._wk), TrainingThread):
-            ss[self._wk] = TrainingThread()
+        if not isinstance(ss.get(self._wk), BackgroundTraining):
+            ss[self._wk] = BackgroundTraining()
         return ss[self._wk]
 
     @property
@@ -193,6 +420,7 @@ class LiveTraining:
 
     def _pause(self):
         self.thread.hold()
+        SCHEDULER.forget(self.thread.sid)
         self.set_playing(False)
 
     def _step(self):
@@ -233,7 +461,9 @@ class LiveTraining:
         return value
 
     def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS):
-        """Draw (and keep training while playing) inside a fragment that reruns every ``interval`` s."""
+        """Draw (and keep training while playing) inside a fragment that reruns while playing.
+        In a browser, each fragment-only rerun takes its turn in the process's ``SCHEDULER``,
+        draws, waits for its messages to leave, and sleeps out its fair period."""
         playing = self.playing
 
         @st.fragment(run_every=interval if playing else None)
@@ -242,19 +472,38 @@ class LiveTraining:
             if tr is None:
                 return
             worker = self.thread
-            background = worker.active
-            worker.hold()
-            if worker.error:
-                st.error(f"Training stopped: {worker.error}", icon="💥")
-                worker.error = None
-                self.set_playing(False)
-            if self.playing and not tr.done and not background:
-                tr.run_for(budget)
-            if self.playing and tr.done:
-                self.set_playing(False)
-                st.rerun()  # full rerun: stops the timer and updates the buttons
-            draw(tr)
-            if self.playing and not tr.done and _fragment_rerun():
-                worker.release(tr)          # train while the browser renders this redraw
+            paced = self.playing and _fragment_rerun()
+            t0 = time.monotonic()
+            if paced:
+                warm_workers()          # a real browser is playing: have the worker processes ready
+                SCHEDULER.seen(worker.sid)
+                if not SCHEDULER.acquire(_click_waiting):
+                    return              # a click is waiting: let its full rerun go first
+            t_draw = time.monotonic()
+            try:
+                background = worker.active
+                worker.sync(tr)
+                if worker.error:
+                    st.error(f"Training stopped: {worker.error}", icon="💥")
+                    worker.error = None
+                    self.set_playing(False)
+                if self.playing and not tr.done and not background:
+                    tr.run_for(budget)
+                if self.playing and tr.done:
+                    self.set_playing(False)
+                    st.rerun()  # full rerun: stops the timer and updates the buttons
+                period = SCHEDULER.period()
+                if paced and period >= BUSY_PERIOD:
+                    st.caption(f"🧑‍🏫 {SCHEDULER.playing()} students are training on this server: your charts "
+                               f"redraw about every {period:.1f} s so everyone gets a fair share. "
+                               "Training goes on in between.")
+                draw(tr)
+            finally:
+                if paced:
+                    SCHEDULER.release(time.monotonic() - t_draw)
+            if paced and self.playing and not tr.done:
+                worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
+                _wait_delivered(time.monotonic() + DELIVERY_WAIT)
+                _sleep_until(t0 + period)
 
         _live()

@@ -1,0 +1,128 @@
+"""Training worker processes (playground.workers): a run that trains in a worker continues
+exactly as it would have here, fairly shared with other runs, and comes back when idle or dead."""
+import time
+
+import pytest
+import torch
+
+from playground.data import toy
+from playground.models import MLPSpec, build_model
+from playground.train import TrainConfig, Trainer
+from playground.workers import TrainingPool
+
+
+def make_trainer(seed: int = 1, dropout: float = 0.0) -> Trainer:
+    data = toy.make_split("circle", 400, 0.1, 0.5, seed, ["x1", "x2"])
+    spec = MLPSpec(2, (8, 8), "tanh", 1, dropout)
+    return Trainer(build_model(spec, seed), data, TrainConfig(optimizer="adam", lr=0.03, batch_size=10, seed=seed))
+
+
+def strip(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    p = TrainingPool(workers=1, keep_alive_s=5.0)
+    if not p.wait_ready(90):
+        pytest.skip("the worker process did not start within 90 s")
+    yield p
+    p.close()
+
+
+def train_remote(pool, sid, tr, max_steps, timeout=60.0):
+    assert pool.start(sid, tr, max_steps=max_steps)
+    deadline = time.monotonic() + timeout
+    while pool.active(sid) and time.monotonic() < deadline:
+        pool.keep_alive(sid)
+        time.sleep(0.05)
+        pool.sync(sid, tr)
+    return pool.take_back(sid, tr)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_same_history_in_the_page_process_or_in_a_worker(pool, dropout):
+    here, there = make_trainer(dropout=dropout), make_trainer(dropout=dropout)
+    torch.manual_seed(7)                # dropout draws from torch's global generator
+    here.step(425)
+    rng_here = torch.get_rng_state()
+    torch.manual_seed(7)
+    there.step(25)                      # mid-epoch: the worker must continue the same epoch
+    assert train_remote(pool, "same", there, max_steps=425)
+    assert there.steps == 425
+    assert torch.equal(torch.get_rng_state(), rng_here)   # dropout's generator came back too
+    here.step(60)
+    torch.set_rng_state(rng_here)
+    there.step(60)                      # and back here again, still the same run
+    assert strip(here.history) == strip(there.history)
+    assert len(here.history) > 5
+    for a, b in zip(here.model.state_dict().values(), there.model.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(here.optimizer.state_dict()["state"].values(), there.optimizer.state_dict()["state"].values()):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_snapshots_mirror_the_worker_while_it_trains(pool):
+    tr = make_trainer()
+    assert pool.start("mirror", tr)
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(set(seen)) < 3:
+        pool.keep_alive("mirror")
+        time.sleep(0.1)
+        if pool.sync("mirror", tr):
+            seen.append(tr.steps)
+    assert len(set(seen)) >= 3 and seen == sorted(seen), seen
+    assert tr.history[-1]["epoch"] == tr.epoch      # the mirror's history follows its counters
+    assert pool.take_back("mirror", tr)
+    steps = tr.steps
+    tr.step(5)
+    assert tr.steps == steps + 5
+
+
+def test_runs_share_a_worker_fairly(pool):
+    a, b = make_trainer(1), make_trainer(2)
+    assert pool.start("fair-a", a) and pool.start("fair-b", b)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.0:
+        pool.keep_alive("fair-a")
+        pool.keep_alive("fair-b")
+        time.sleep(0.1)
+    assert pool.take_back("fair-a", a) and pool.take_back("fair-b", b)
+    assert a.steps > 50 and b.steps > 50
+    assert 0.5 < a.steps / b.steps < 2.0, (a.steps, b.steps)
+
+
+def test_an_idle_run_comes_back_by_itself(pool):
+    tr = make_trainer()
+    assert pool.start("idle", tr, keep_alive_s=0.3)
+    deadline = time.monotonic() + 20
+    while pool.active("idle") and time.monotonic() < deadline:
+        time.sleep(0.05)                # no keep_alive: the worker stops and sends the run back
+    assert not pool.active("idle")
+    assert pool.take_back("idle", tr)
+    assert tr.steps > 0
+
+
+def test_a_dead_worker_reports_an_error_and_the_run_stays_usable():
+    p = TrainingPool(workers=1)
+    try:
+        if not p.wait_ready(90):
+            pytest.skip("the worker process did not start within 90 s")
+        tr = make_trainer()
+        assert p.start("dies", tr)
+        deadline = time.monotonic() + 20
+        while tr.steps == 0 and time.monotonic() < deadline:
+            p.keep_alive("dies")
+            time.sleep(0.05)
+            p.sync("dies", tr)
+        p._workers[0].proc.kill()
+        deadline = time.monotonic() + 10
+        while p.active("dies") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "worker" in (p.error("dies") or "")
+        assert not p.take_back("dies", tr, timeout=1.0)
+        assert tr.steps > 0
+        tr.step(3)                      # what was last synced trains on here
+    finally:
+        p.close()
