@@ -350,8 +350,6 @@ for w in dataset.warnings:
     st.warning(w, icon="ℹ️")
 
 HEADLINE = {"binary": ("accuracy", "auroc"), "multiclass": ("accuracy", "f1"), "regression": ("pearson_r", "r2")}
-METRIC_LABEL = {"accuracy": "Test accuracy", "auroc": "Test AUROC", "f1": "Test F1 (macro)",
-                "pearson_r": "Test Pearson r", "r2": "Test R²"}
 
 
 # ---- interpretation (cached per epoch, throttled while playing) ----------------------------------
@@ -409,7 +407,7 @@ def status_row(tr: Trainer) -> None:
     cols[2].metric("Test loss", f"{rec['test_loss']:.4f}")
     for c, nm in zip(cols[3:5], names):
         val = rec.get(f"test_{nm}")
-        c.metric(METRIC_LABEL[nm], "–" if val is None or not np.isfinite(val) else f"{val:.3f}")
+        c.metric(f"Test {M.label(nm, task=tr.task)}", "–" if val is None or not np.isfinite(val) else f"{val:.3f}")
     if has_filters(tr.model) and dataset.motifs:
         got = interpretation(tr)
         best = got["recovery"][0]
