@@ -267,33 +267,23 @@ def seq_run(settings: dict) -> Run:
 
 
 # ---- Protein language model (ESM-2) --------------------------------------------------------------
-UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
-ESM_SETTINGS = {
-    "model": "esm2_t6_8M_UR50D", "bf16": False, "tab": "🎭 Masked amino acids", "seq": UBIQUITIN, "mask": "5, 27, 48",
-    "topk": 5, "data": "solubility", "layer": -1, "pooling": "mean", "long": "truncate", "proj": "pca",
-    "split": "random", "head": "logistic", "hidden": 64, "unfreeze": 0, "lr": 0.003, "size": 100,
-    "sweep_epochs": 15, "att_layer": -1, "att_head": -1, "seed": 0,
-}
-ESM_UNSUPPORTED = {"data": {"upload": "needs a file the student uploads"}}
+# Settings and views: playground/setups/protein.py (SCHEMA, UNSUPPORTED, lesson_metrics). No runner:
+# the page's run (the head vs CNN comparison) needs ESM-2 weights loaded on the page; a lesson
+# states numbers only about the seeded untrained weights (the settings metrics below).
+def _protein():
+    from playground.setups import protein
+
+    return protein
 
 
 def esm_untrained_masked(settings: dict):
-    """The ESM-2 page's masked prediction for these settings (sequence, masked positions, model)
-    with the seeded random weights the page offers when the pretrained ones are not downloaded.
-    (Pretrained results need the weights, which tests cannot download: lessons state no numbers
-    about them.)"""
-    from playground import esm
-
-    v = {**ESM_SETTINGS, **settings}
-    return esm.mask_predictions(esm.random_model(v["model"], int(v["seed"])), v["seq"], v["mask"], int(v["topk"]))
+    """The ESM-2 page's masked prediction for these settings with the seeded random weights the
+    page offers when the pretrained ones are not downloaded (``setups.protein.untrained_masked``)."""
+    return _protein().untrained_masked(settings)
 
 
 def esm_metrics(settings: dict) -> dict:
-    pred = esm_untrained_masked(settings)
-    probs = list(pred.true_prob.values())
-    top = [pred.top[p][0][1] for p in pred.masked]
-    return {"untrained_mask_true_prob": float(sum(probs) / max(1, len(probs))),
-            "untrained_mask_top_prob": float(max(top)) if top else float("nan")}
+    return _protein().lesson_metrics(settings)
 
 
 PAGES: dict[str, PageInfo] = {}
@@ -315,7 +305,7 @@ register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _legacy_schema
 register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention",
                        _sequence().SCHEMA, seq_run, _sequence().UNSUPPORTED))
 register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)",
-                       _legacy_schema("esm", ESM_SETTINGS), None, ESM_UNSUPPORTED))
+                       _protein().SCHEMA, None, _protein().UNSUPPORTED))
 
 
 def page_for_path(path: str) -> PageInfo | None:
