@@ -134,121 +134,24 @@ def gradient_descent_path(settings: dict):
 
 
 # ---- DNA & CNNs ---------------------------------------------------------------------------------
-# The DNA page's settings and defaults (pages/2_DNA_CNN.py); tests/test_page_lessons.py checks
-# that they still match the page.
-DNA_SETTINGS = {
-    "dataset": "planted", "motif_source": "list", "motif": "CTCF", "jaspar_id": "MA0139.1",
-    "consensus": "CGACCGAACTCC", "motifs": ["CTCF", "GATA1", "SP1 (GC box)"], "motif_a": "GATA1",
-    "motif_b": "AP-1 (FOS::JUN)", "spacing": 4, "n": 2000, "length": 50, "gc": 0.5, "both_strands": False,
-    "from_consensus": False, "motif_noise": 0.0, "label_noise": 0.0, "train_pct": 75, "model": "primer",
-    "conv_layers": 1, "c1": 32, "c2": 32, "c3": 32, "c4": 32, "k1": 12, "k2": 5, "k3": 5, "k4": 5,
-    "padding": "valid", "batch_norm": False, "activation": "relu", "pool": "max", "pool_size": 4,
-    "pool_output": 1, "dropout": 0.0, "dense": 16, "mlp_layers": 1, "mlp_neurons": 32, "optimizer": "adam",
-    "lr": 0.003, "batch": 32, "early_stop": 0, "tab": "📄 Data & one-hot", "seq": 0, "n_logos": 8,
-    "logo_kind": "activation", "explain_class": 0, "seed": 0,
-}
-DNA_UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads",
-                               "genomic": "downloads a Genomic Benchmarks set from the internet"}}
+# Settings and run: playground/setups/dna.py (SCHEMA, build, UNSUPPORTED; motif recovery).
+def _dna():
+    from playground.setups import dna
 
-
-def dna_dataset(settings: dict):
-    """The DNA page's data set for these settings (planted / multiclass / grammar / 8-mer)."""
-    from playground.data import dna
-    from playground.data.motifs import resolve_motif
-
-    v = {**DNA_SETTINGS, **settings}
-    kind = v["dataset"]
-    common = dict(n=v["n"], length=v["length"], gc=v["gc"], from_consensus=v["from_consensus"],
-                  motif_noise=v["motif_noise"], seed=int(v["seed"]))
-    if kind == "planted":
-        src = v["motif_source"]
-        motif = resolve_motif({"list": v["motif"], "jaspar": v["jaspar_id"], "consensus": "consensus:" + v["consensus"]}[src])
-        return dna.planted_motif(motif, both_strands=v["both_strands"], label_noise=v["label_noise"], **common)
-    if kind == "multiclass":
-        return dna.planted_multiclass(v["motifs"], both_strands=v["both_strands"], label_noise=v["label_noise"],
-                                      **common)
-    if kind == "grammar":
-        return dna.motif_grammar(v["motif_a"], v["motif_b"], v["spacing"], **common)
-    if kind == "kmer8":
-        return dna.eight_mer_regression(seed=int(v["seed"]))
-    raise ValueError(f"a lesson cannot use the DNA data set {kind!r}")
-
-
-def dna_spec(settings: dict, length: int, n_out: int):
-    """The DNA page's model spec for these settings."""
-    from playground.models.cnn import CNNSpec, LogisticRegressionSpec, preset
-    from playground.models.mlp import MLPSpec
-
-    v = {**DNA_SETTINGS, **settings}
-    m = v["model"]
-    if m in ("primer", "course"):
-        return preset(m, length, n_out)
-    if m == "logreg":
-        return LogisticRegressionSpec(length=length, n_outputs=n_out)
-    if m == "mlp":
-        return MLPSpec(4 * length, (v["mlp_neurons"],) * v["mlp_layers"], "relu", n_out, v["dropout"])
-    n = v["conv_layers"]
-    return CNNSpec(length=length, channels=tuple(v[f"c{i + 1}"] for i in range(n)),
-                   kernel_sizes=tuple(v[f"k{i + 1}"] for i in range(n)), padding=v["padding"],
-                   batch_norm=v["batch_norm"], activation=v["activation"], pool=v["pool"], pool_size=v["pool_size"],
-                   pool_output=v["pool_output"], dropout=v["dropout"], dense=(v["dense"],) if v["dense"] else (),
-                   n_outputs=n_out)
+    return dna
 
 
 def dna_run(settings: dict) -> Run:
-    """The run the DNA page trains for these settings (same data, split, weights, shuffling)."""
-    from playground.interpret import activation_pwms, has_filters, motif_recovery
-    from playground.models.base import build_model
-    from playground.train import TrainConfig
-
-    v = {**DNA_SETTINGS, **settings}
-    seed = int(v["seed"])
-    ds = dna_dataset(v)
-    n_out = 1 if ds.task in ("binary", "regression") else ds.n_classes
-    spec = dna_spec(v, ds.length, n_out)
-    config = TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=seed,
-                         early_stopping=int(v["early_stop"]), track_metrics=True)
-    trainer = Trainer(build_model(spec, seed), ds.split(v["train_pct"] / 100, seed), config)
-    return Run(trainer, {"motif_recovery": lambda tr: motif_recovery_score(tr, ds.motifs)})
-
-
-def dna_motifs(settings: dict) -> list:
-    """The motifs the DNA page plants for these settings (without building the data set)."""
-    from playground.data.motifs import resolve_motif
-
-    v = {**DNA_SETTINGS, **settings}
-    kind = v["dataset"]
-    if kind == "planted":
-        src = v["motif_source"]
-        return [resolve_motif({"list": v["motif"], "jaspar": v["jaspar_id"],
-                               "consensus": "consensus:" + v["consensus"]}[src])]
-    if kind == "multiclass":
-        return [resolve_motif(m) for m in v["motifs"]]
-    if kind == "grammar":
-        return [resolve_motif(v["motif_a"]), resolve_motif(v["motif_b"])]
-    return []
-
-
-def motif_recovery_score(tr: Trainer, motifs: list) -> float:
-    """The worst-recovered planted motif's score: each motif's best first-layer filter match
-    (column-wise Pearson of the filter's activation PWM, 1 = identical), as the DNA page shows it.
-    The PWMs are collected over the test set when it has 1000+ sequences, else over all of them."""
-    import torch
-
-    from playground.interpret import activation_pwms, has_filters, motif_recovery
-
-    if not motifs or not has_filters(tr.model):
-        return float("nan")
-    x = tr.data.x_test if len(tr.data.x_test) >= 1000 else torch.cat([tr.data.x_train, tr.data.x_test])
-    rec = motif_recovery(activation_pwms(tr.model, x[:4000]), motifs)
-    return min(r["score"] for r in rec)
+    """A fresh trainer (and the motif-recovery metric) for the run the DNA page trains for these
+    settings (``playground.setups.dna.build``: same data, split, weights, shuffling)."""
+    run = _dna().build(settings)
+    return Run(run.make_trainer(), run.metrics)
 
 
 def live_extras(page: str, settings: dict) -> dict:
     """The page-specific metrics of a run a student trains on the page (see ``assess``)."""
     if page == "dna":
-        motifs = dna_motifs(settings)
-        return {"motif_recovery": lambda tr: motif_recovery_score(tr, motifs)}
+        return _dna().metrics_of(_dna().motifs_of(settings))
     return {}
 
 
@@ -301,7 +204,7 @@ def _basics_schema() -> Schema:
 
 register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural network basics", _basics_schema(),
                        basics_run))
-register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _legacy_schema("dna", DNA_SETTINGS), dna_run, DNA_UNSUPPORTED))
+register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _dna().SCHEMA, _dna().build, _dna().UNSUPPORTED))
 register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention",
                        _sequence().SCHEMA, seq_run, _sequence().UNSUPPORTED))
 register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)",
