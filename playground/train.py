@@ -285,6 +285,21 @@ class Trainer:
         self.loss_fn = loss_function(self.task)
         self._chunk_t0 = None
 
+    released: str | None = None   # set by release_memory(): the run gave its tensors back
+
+    def release_memory(self, why: str = "idle") -> None:
+        """Give back the memory of a run nobody uses any more (a shared server's idle session):
+        the data, the optimizer's state and the best-weights copy are dropped; the weights and
+        the history stay (the run can still be listed and saved, but not trained further)."""
+        d = self.data
+        for name in ("x_train", "y_train", "x_test", "y_test"):
+            t = getattr(d, name)
+            setattr(d, name, t.new_empty((0, *t.shape[1:])))
+        self.optimizer.state.clear()
+        self._best = (self._best[0], self._best[1], None)
+        self._perm = None
+        self.released = why
+
     @classmethod
     def from_state(cls, state: dict) -> "Trainer":
         """A trainer rebuilt from ``export_state(with_data=True)``."""

@@ -82,3 +82,19 @@ def test_an_error_ends_the_thread_and_is_kept(fast_keep_alive):
     assert wait_until(lambda: worker.error is not None)
     assert "CUDA out of memory" in worker.error
     assert wait_until(lambda: not worker.active)
+
+
+def test_idle_runs_give_their_memory_back(monkeypatch):
+    tr = make_trainer({"dataset": "xor", "seed": 0})
+    busy = make_trainer({"dataset": "xor", "seed": 1})
+    tr.step(5)
+    live.touch(tr)
+    live.touch(busy)
+    t0 = live._LAST_USED[tr]
+    live.touch(busy)
+    live._LAST_USED[busy] = t0 + 100
+    assert live.release_idle(now=t0 + 60, idle_s=50) == 1   # only the idle one
+    assert tr.released and busy.released is None
+    assert len(tr.data.x_train) == 0 and not tr.optimizer.state
+    assert tr.steps == 5 and len(tr.history) >= 1          # its record stays readable
+    assert live.release_idle(now=t0 + 200, idle_s=50) == 1  # now the other one too, once each

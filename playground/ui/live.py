@@ -294,6 +294,28 @@ class Scheduler:
 
 SCHEDULER = Scheduler()
 
+# Trainers of this process -> when a session last used them (a redraw, a full run).
+_LAST_USED: "weakref.WeakKeyDictionary[Trainer, float]" = weakref.WeakKeyDictionary()
+_janitor = {"last": 0.0}
+
+
+def touch(trainer: Trainer) -> None:
+    _LAST_USED[trainer] = time.monotonic()
+
+
+def release_idle(now: float | None = None, idle_s: float | None = None) -> int:
+    """Runs that nobody played or looked at for ``idle_s`` (default ``IDLE_RELEASE_S``) give back
+    their memory (``Trainer.release_memory``); the session rebuilds the run when it comes back.
+    Returns how many were released. Cheap; runs at most every 30 s from any session's full run."""
+    now = time.monotonic() if now is None else now
+    idle_s = IDLE_RELEASE_S if idle_s is None else idle_s
+    released = 0
+    for tr, last in list(_LAST_USED.items()):
+        if now - last >= idle_s and tr.released is None:
+            tr.release_memory()
+            released += 1
+    return released
+
 
 def _fragment_rerun() -> bool:
     """True inside a rerun of fragments only (not a full script run)."""
@@ -398,11 +420,21 @@ class LiveTraining:
         label_names=..., input=...)``, the keywords of ``playground.ui.runs.track``."""
         ss = st.session_state
         self.thread.hold()
-        if ss.get(self._tk) is None or ss.get(self._sk) != signature:
+        now = time.monotonic()
+        if now - _janitor["last"] > 30.0:
+            _janitor["last"] = now
+            release_idle(now)
+        old = ss.get(self._tk)
+        if old is None or ss.get(self._sk) != signature or old.released:
             self.thread.stop()
             ss[self._tk] = factory()
             ss[self._sk] = signature
             ss[self._pk] = False
+            if old is not None and old.released and ss.get(self._sk) == signature:
+                st.info(f"This run was left idle for {IDLE_RELEASE_S / 60:.0f} minutes, so it gave its memory back "
+                        "to the server for the other students. It starts again from the same seed: press ▶ Play.",
+                        icon="💤")
+        touch(ss[self._tk])
         if run_info is not None:
             from playground.ui.runs import track
 
@@ -480,6 +512,7 @@ class LiveTraining:
                 if not SCHEDULER.acquire(_click_waiting):
                     return              # a click is waiting: let its full rerun go first
             t_draw = time.monotonic()
+            touch(tr)
             try:
                 background = worker.active
                 worker.sync(tr)
@@ -503,7 +536,12 @@ class LiveTraining:
                     SCHEDULER.release(time.monotonic() - t_draw)
             if paced and self.playing and not tr.done:
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
+                t_rel = time.monotonic()
                 _wait_delivered(time.monotonic() + DELIVERY_WAIT)
+                t_del = time.monotonic()
                 _sleep_until(t0 + period)
+                import os as _o, sys as _s
+                if _o.environ.get("LIVE_DEBUG"):
+                    print(f"DBG acq={t_draw-t0:.3f} draw={t_rel-t_draw:.3f} deliv={t_del-t_rel:.3f} sleep={time.monotonic()-t_del:.3f} period={period:.2f} n={SCHEDULER.playing()} cost={SCHEDULER.cost:.3f} remote={worker.remote}", file=_s.stderr, flush=True)
 
         _live()
