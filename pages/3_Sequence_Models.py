@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from playground import metrics as M
 from playground import plots
 from playground.attention import (attention_maps, attention_steps, has_attention, motif_attention,
                                   positional_encoding, positional_kind)
-from playground.bundle import InputSpec
 from playground.data import protein as P
 from playground.data.parsing import SequenceFileError
 from playground.encoding import ALPHABETS
@@ -181,7 +181,7 @@ live = LiveTraining("seq")
 try:
     trainer = live.ensure(run.signature, run.make_trainer,
                           run_info=dict(spec=spec, page="seq", dataset=data_key, label_names=data.class_names,
-                                        input=InputSpec("tokens", alphabet), parameters={"family": family}))
+                                        input=run.extras["input"], parameters={"family": family}))
 except (ValueError, RuntimeError) as e:
     with c_view:
         show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
@@ -198,7 +198,7 @@ def draw(tr: Trainer) -> None:
     cols[2].metric("Validation loss", f"{rec['test_loss']:.4f}")
     for c, k in zip(cols[3:], SHOWN):
         v = rec.get(f"test_{k}")
-        c.metric(f"Val. {S.METRIC_NAMES[k]}", "–" if v is None or not np.isfinite(v) else f"{v:.3f}")
+        c.metric(f"Val. {M.label(k, capital=True)}", "–" if v is None or not np.isfinite(v) else f"{v:.3f}")
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     g1, g2 = st.columns(2)
@@ -218,7 +218,7 @@ with c_view:
         st.caption("💾 Pause training to save this model, its training history and its PyTorch code.")
     else:
         model_panel(trainer, spec, page="seq", dataset=data_key, label_names=data.class_names,
-                    input=InputSpec("tokens", alphabet), settings={"family": family})
+                    input=run.extras["input"], settings={"family": family})
 
 
 # ---- the views ---------------------------------------------------------------------------------------------

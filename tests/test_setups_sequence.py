@@ -183,6 +183,12 @@ def test_build_is_the_pages_run():
     b = S.build(values).make_trainer()     # (dropout draws from torch's global generator: one after the other)
     b.run_epochs(1)
     assert a.history[-1]["test_loss"] == b.history[-1]["test_loss"]    # seeded: the same run
+    # the code export reads the same run: its model, optimizer and learning rate
+    from playground.codegen import script_for
+
+    src = script_for(run)
+    compile(src, "train.py", "exec")
+    assert "LR = 0.003" in src and "torch.optim.SGD" in src and run.extras["input"].alphabet == "dna"
     # the lessons' runner is this build
     assert L.PAGES["sequence"].schema is S.SCHEMA
     tr = L.seq_run(values).trainer

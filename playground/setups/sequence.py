@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from playground import metrics as M
+from playground.bundle import InputSpec
 from playground.compare import make_spec
 from playground.data import protein as P
 from playground.data.split import SplitData
@@ -130,8 +131,7 @@ PRIVATE = ("uploader", "upload", "forget", "pr_from", "runs", "cmp")
 # settings values a lesson cannot use -> why
 UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads"}}
 
-METRIC_NAMES = {"accuracy": "Accuracy", "auroc": "AUROC", "mcc": "MCC", "f1": "F1", "q3": "Q3",
-                "pearson_r": "Pearson r", "r2": "R²"}
+# the validation metrics the page shows for each task (their names: playground.metrics.label)
 SHOWN_METRICS = {"binary": ("accuracy", "mcc", "f1", "auroc"), "multiclass": ("accuracy", "mcc", "f1"),
                  "per_residue": ("q3", "mcc"), "regression": ("pearson_r", "r2")}
 
@@ -250,13 +250,15 @@ def build(values: dict, upload=None, data: SeqData | None = None) -> Run:
     ``upload``: (file name, bytes) for the 'upload' data set. ``data``: the ``make_data`` result
     for these values when the caller already has it (the page caches it). Raises ``ValueError``
     when the model cannot be built for this data (e.g. the hybrid on a per-residue task).
-    extras: ``alphabet``, ``description``, ``warnings``, ``label`` (see ``data_label``), ``task``."""
+    extras: ``alphabet``, ``input`` (the bundle's ``InputSpec``), ``description``, ``warnings``,
+    ``label`` (see ``data_label``), ``task``, ``family``."""
     v = complete(SCHEMA, values)
     made = data if data is not None else make_data(v, upload)
     spec = make_spec(v["family"], made.alphabet, made.data, hyperparameters(v))
     return Run(made.data, spec, config_of(v), signature(v, upload),
-               {"alphabet": made.alphabet, "description": made.description, "warnings": list(made.warnings),
-                "label": data_label(v, made.data, upload), "task": made.data.task, "family": v["family"]})
+               {"alphabet": made.alphabet, "input": InputSpec("tokens", made.alphabet), "description": made.description,
+                "warnings": list(made.warnings), "label": data_label(v, made.data, upload), "task": made.data.task,
+                "family": v["family"]})
 
 
 # ---- the views ------------------------------------------------------------------------------------
