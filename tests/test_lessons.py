@@ -107,6 +107,17 @@ def test_a_good_file_loads(tmp_path):
     (GOOD.replace('page = "basics"', 'page = "basic"'), "page", "unknown page"),
     (GOOD + '\n[[steps]]\ntitle = "Second"\ntext = "x"\nquestion = "Why?"\n', "steps[2].answer", "needs its answer"),
     (GOOD.replace('summary = "Short."', 'summary = "Short."\nhide = ["regularisation"]'), "hide", "unknown setting"),
+    # through the page's schema: choices, ranges, list items, another page's setting
+    (GOOD.replace('lr = 0.03', 'lr = 0.05'), "steps[1].settings.lr", "must be one of 1e-05, 0.0001"),
+    (GOOD.replace('layers = 1', 'layers = 7'), "steps[1].settings.layers", "must be between 0 and 6"),
+    (GOOD.replace('n1 = 1', 'n1 = 0'), "steps[1].settings.n1", "must be between 1 and 32"),
+    (GOOD.replace('dataset = "cubic"', 'dataset = "sine"'), "steps[1].settings.dataset", "must be one of circle"),
+    (GOOD.replace('layers = 1', 'features = ["x1", "x9"]'), "steps[1].settings.features", "unknown item(s) ['x9']"),
+    (GOOD.replace('text = "Do this."', 'text = "Do this."\npage = "sequence"'), "steps[1].settings.layers",
+     "a setting of the Neural network basics page, not of Sequence models"),
+    (GOOD.replace('text = "Do this."', 'text = "Do this."\nlock = ["t_heads"]'), "steps[1].lock",
+     "a setting of the Sequence models & attention page"),
+    (GOOD.replace('value = 0.5', 'than = { batch = 3 }'), "steps[1].expect[1].than.batch", "must be one of"),
 ])
 def test_bad_field_error_names_the_file_and_the_field(tmp_path, bad, field, words):
     p = write(tmp_path, bad)
@@ -115,6 +126,53 @@ def test_bad_field_error_names_the_file_and_the_field(tmp_path, bad, field, word
     msg = str(e.value)
     assert "03_bad.toml" in msg and f"`{field}`" in msg and words in msg, msg
     assert e.value.field == field
+
+
+CHALLENGE = """
+id = "c"
+kind = "challenge"
+title = "A challenge"
+summary = "Short."
+page = "basics"
+
+[[steps]]
+title = "Spiral"
+text = "Fewest parameters."
+settings = { dataset = "spiral" }
+
+[challenge]
+fixed = ["dataset"]
+target = { metric = "test_loss", op = "<", value = 0.1, epochs = 3 }
+solution = { layers = 1, n1 = 6, lr = 0.03 }
+"""
+
+
+@pytest.mark.parametrize("old,new,field,words", [
+    ("lr = 0.03 }", "lr = 0.04 }", "challenge.solution.lr", "must be one of"),
+    ("n1 = 6", "n1 = 64", "challenge.solution.n1", "must be between 1 and 32"),
+    ("n1 = 6", "conv_layers = 2", "challenge.solution.conv_layers", "a setting of the DNA & CNNs page"),
+    ('fixed = ["dataset"]', 'fixed = ["dataset", "motif"]', "challenge.fixed", "unknown setting(s) motif"),
+    ('settings = { dataset = "spiral" }', 'settings = { dataset = "spiral", device = "cuda" }',
+     "steps[1].settings.device", "has no setting `device`"),
+])
+def test_a_challenge_is_validated_through_the_schema_too(tmp_path, old, new, field, words):
+    assert L.load_lesson(write(tmp_path, CHALLENGE, "c_ok.toml")).challenge.solution == {"layers": 1, "n1": 6, "lr": 0.03}
+    with pytest.raises(L.LessonError) as e:
+        L.load_lesson(write(tmp_path, CHALLENGE.replace(old, new), "c_bad.toml"))
+    msg = str(e.value)
+    assert "c_bad.toml" in msg and f"`{field}`" in msg and words in msg, msg
+    assert e.value.field == field
+
+
+def test_lesson_settings_come_from_the_pages_schema():
+    from playground.setups import basics
+
+    info = L.PAGES["basics"]
+    assert info.schema is basics.SCHEMA and info.state == "basics"
+    assert info.settings == {n: d for n, d in basics.SCHEMA.defaults().items() if n != "device"}
+    les = L.parse_lesson({"title": "t", "summary": "s", "page": "basics",
+                          "steps": [{"title": "a", "text": "b", "settings": {"lr": 1, "n1": 3.0}}]})
+    assert les.step(1).settings == {"lr": 1.0, "n1": 3} and isinstance(les.step(1).settings["lr"], float)
 
 
 def test_toml_syntax_error_names_the_file_and_line(tmp_path):
