@@ -295,6 +295,15 @@ class SideBySide:
         msgs = [f"{n}: {t.stopped}" for n, t in self.trainers.items() if t.stopped]
         return "; ".join(msgs) or None
 
+    @property
+    def released(self) -> str | None:
+        """Why the runs gave their memory back (``Trainer.release_memory``), or None."""
+        return next((t.released for t in self.trainers.values() if t.released), None)
+
+    def release_memory(self, why: str = "idle") -> None:
+        for t in self.trainers.values():
+            t.release_memory(why)
+
     def set_lr(self, lr: float) -> None:
         for t in self.trainers.values():
             t.set_lr(lr)

@@ -258,6 +258,20 @@ def test_build_is_the_seeded_side_by_side_run_of_the_page(tiny):
     assert train_seqs[0] == prots.seqs[inputs.cnn.meta["train_idx"][head.data.meta["train_subset"][0]]]
 
 
+def test_the_pair_gives_its_memory_back_like_one_trainer(tiny):
+    """LiveTraining releases an idle run (``release_memory``) and rebuilds it when ``released``."""
+    setup = _setup()
+    values = {"data": "ss", "size": 10}
+    prots = setup.proteins(values)
+    pair = setup.build(values, tiny, setup.finetune_inputs(values, tiny, prots)).make_trainer()
+    pair.run_epochs(1)
+    assert pair.released is None
+    pair.release_memory("idle")
+    assert pair.released == "idle" and all(t.released == "idle" and len(t.data.x_train) == 0
+                                           for t in pair.trainers.values())
+    assert pair.epoch == 1 and [r["epochs"] for r in pair.table()] == [1, 1]      # still listed and saved
+
+
 def test_an_uploaded_file_is_read_with_its_labels_and_its_content_is_the_data_key():
     setup = _setup()
     fasta = "".join(f">p{i} label={'ab'[i % 2]}\nMKTAYIAKQRQ{'DE' * i}\n" for i in range(6)).encode()
