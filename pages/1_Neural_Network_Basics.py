@@ -5,6 +5,7 @@ import streamlit as st
 from playground import Trainer
 from playground import plots
 from playground.basics import compare_optimizers, network_snapshot, output_on_grid, parameter_lines
+from playground.codegen import script_for
 from playground.data import toy
 from playground.metrics import accuracy, confusion, mcc, r2
 from playground.models import ACTIVATION_LABELS
@@ -221,7 +222,7 @@ with tab_code:
     st.markdown("The same run as a plain PyTorch script: `MLP(...)` ↔ the network boxes, "
                 f"`{spec.activation}` ↔ the activation dropdown, `lr={config.lr:g}` ↔ the learning-rate slider. "
                 "It regenerates the same data with the same seed, so it trains the same network.")
-    code = setup.script(settings, epochs=max(trainer.epoch, 100))
+    code = script_for(run, trainer)
     st.download_button("⬇️ Download train_mlp.py", code, file_name="train_mlp.py", mime="text/x-python")
     st.code(code, language="python")
 

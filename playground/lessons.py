@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from playground.settings import Param, Schema, SettingError
+from playground.settings import Schema, SettingError
 from playground.errors import PlaygroundError
 from playground.metrics import label as metric_label
 from playground.train import Trainer
@@ -107,14 +107,6 @@ def start_run(page: PageInfo, settings: dict) -> tuple[Trainer, dict]:
     if isinstance(run, SetupRun):
         return run.make_trainer(), run.metrics
     return run.trainer, run.extras
-
-
-def _legacy_schema(state: str, settings: dict) -> Schema:
-    """TRANSITION ONLY, until every page has a setup module: a schema from a dict of defaults
-    (types only, no choices or ranges). A page's block replaces it with its ``SCHEMA``."""
-    kinds = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}
-    own = [Param(n, d, kinds[type(d)]) for n, d in settings.items() if n not in ("seed", "device")]
-    return Schema(state, own)
 
 
 # ---- Neural Network Basics ----------------------------------------------------------------------

@@ -126,15 +126,3 @@ def descent_view(values: dict):
     data = toy.make_split(gd_set, 200, v["noise"] / 100, 0.5, int(v["seed"]), ["x1"])
     return descent_path(data, float(v["gd_lr"]), int(v["gd_steps"]), "sgd", int(v["seed"]), w0=-1.5, b0=1.5)
 
-
-def script(values: dict, epochs: int = 100) -> str:
-    """The run as a plain PyTorch script (the page's 🐍 tab): same data, seed and network."""
-    from playground.codegen import toy_script
-
-    v = complete(SCHEMA, values)
-    run = build(v)
-    classification = toy.TOY_SETS[v["dataset"]].problem == "classification"
-    return toy_script(v["dataset"], N_POINTS, v["noise"] / 100, v["train_pct"] / 100, run.extras["features"],
-                      run.spec, run.config, epochs=epochs, seed=int(v["seed"]),
-                      positive_fraction=v["balance"] / 100 if classification else 0.5,
-                      overfit_batch=(v["batch"] or OVERFIT_DEFAULT_BATCH) if v["overfit"] else 0)
