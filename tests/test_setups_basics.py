@@ -100,6 +100,20 @@ def alternative(name: str):
     return p.default + 1 if p.hi is None or p.default + 1 <= p.hi else p.default - 1
 
 
+def test_private_session_slots_are_declared_and_cannot_take_the_librarys():
+    from playground.settings import Param
+    from playground.ui.state import PageState
+
+    state = PageState(B.SCHEMA, private=B.PRIVATE)
+    assert state.slot("compare") == "basics._compare"          # the key the page has always used
+    with pytest.raises(KeyError, match="undeclared private session slot 'comparison'"):
+        state.slot("comparison")
+    with pytest.raises(ValueError, match="trainer"):
+        PageState(B.SCHEMA, private=("trainer",))                # LiveTraining's basics._trainer
+    with pytest.raises(ValueError, match="reset"):
+        PageState("demo", [Param("reset", False, "bool")])      # LiveTraining's demo.reset button
+
+
 # ---- (a) the widgets the page renders are its schema's settings ----------------------------------
 def test_the_page_renders_a_widget_for_every_setting_and_no_other(app_test):
     expected = {key_of(n) for n in B.SCHEMA.names if n not in LINK_ONLY}

@@ -16,6 +16,14 @@ import streamlit as st
 from playground.settings import CLASSROOM_PARAMS, Param, Schema, common_params  # noqa: F401 (re-exported)
 
 
+# "<page>._<name>" slots the library keeps for a page (LiveTraining, the model panel): a page's own
+# private slots must not reuse them.
+LIBRARY_SLOTS = ("trainer", "playing", "signature", "thread", "kept")
+# "<page>.<name>" widget keys of the library's buttons (LiveTraining, the model panel): no page setting
+# may be called so.
+LIBRARY_WIDGETS = ("play", "pause", "step", "reset", "keep", "dl_bundle", "dl_history", "dl_code")
+
+
 class PageState:
     """The URL, the session, lock and hide for one page's ``Schema`` (nothing more).
 
@@ -29,6 +37,14 @@ class PageState:
         self.schema = schema
         self.page = schema.page
         self.params = schema.params
+        clash = [n for n, p in schema.params.items() if p.scope == "page" and n in LIBRARY_WIDGETS]
+        if clash:
+            raise ValueError(f"page {self.page}: setting(s) {', '.join(clash)} would share a widget key with the "
+                             f"library's buttons: pick another name")
+        taken = [n for n in private if n in LIBRARY_SLOTS or n.startswith("cache.")]
+        if taken:
+            raise ValueError(f"page {self.page}: private slot(s) {', '.join(taken)} are used by the library "
+                             f"(playground.ui.live / runs): pick another name")
         self.private = tuple(private)
         self.warnings: list[str] = []
         self._finishers: list = []
