@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 import playground
-from playground.ui.live import hold_session_training
+from playground.ui.live import hold_session_training, warm_workers
 from playground.ui.state import PageState
 
 CSS = """
@@ -27,6 +27,7 @@ def setup_page(title: str, icon: str = "🧬", layout: str = "wide") -> None:
     playground.configure_torch_threads()
     freeze_imported_objects()
     hold_session_training()
+    warm_workers()          # a real server: start the training worker processes early
     st.markdown(CSS, unsafe_allow_html=True)
 
 

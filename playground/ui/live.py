@@ -48,6 +48,7 @@ MIN_PERIOD = 0.1        # a playing session redraws at most 10 times a second
 DRAW_SHARE = 0.6        # of one core, the share redraws may take together (the rest: sending, training)
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
+FULL_RUN_HEAD_START = 0.3  # seconds a full run (a click) goes ahead of the queued redraws
 IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
 
 
@@ -202,11 +203,13 @@ class BackgroundTraining:
         if pool.enabled and pool.start(self.sid, trainer, keep_alive_s=keep_alive):
             self._remote = True
             return
+
         self.local.release(trainer, keep_alive)
 
 
 def hold_session_training() -> None:
     """Pause every background trainer of this session (called at the start of each full run)."""
+    SCHEDULER.give_way()
     for k in list(st.session_state.keys()):
         v = st.session_state.get(k)
         if isinstance(v, (TrainingThread, BackgroundTraining)):
@@ -214,7 +217,8 @@ def hold_session_training() -> None:
 
 
 def warm_workers() -> None:
-    """Start the training worker processes early (first page view), off the script thread's path."""
+    """Start the training worker processes early (every page's setup; once per process), so the
+    first student who presses Play finds one ready. Only in a real server, not in AppTest."""
     try:
         from playground.workers import shared_pool
 
@@ -243,7 +247,14 @@ class Scheduler:
         self._queue: collections.deque = collections.deque()
         self._drawing = False
         self._seen: dict[str, float] = {}
+        self._priority_until = 0.0
         self.cost = 0.05                      # seconds per redraw (moving average)
+
+    def give_way(self, seconds: float = FULL_RUN_HEAD_START) -> None:
+        """A full script run (a click: Pause, a changed setting) starts: no new redraw begins for
+        ``seconds``, so the click is answered first however many sessions are playing."""
+        with self._cond:
+            self._priority_until = time.monotonic() + seconds
 
     def playing(self) -> int:
         now = time.monotonic()
@@ -274,7 +285,7 @@ class Scheduler:
         with self._cond:
             self._queue.append(ticket)
             try:
-                while self._drawing or self._queue[0] is not ticket:
+                while self._drawing or self._queue[0] is not ticket or time.monotonic() < self._priority_until:
                     if abort() or time.monotonic() > deadline:
                         return False
                     self._cond.wait(0.02)
@@ -485,6 +496,7 @@ class LiveTraining:
 
         slot = f"{self.key}._cache.{name}"
         now = time.perf_counter()
+        seconds = max(seconds, 2 * SCHEDULER.period())     # a busy server refreshes them less often
         cached = st.session_state.get(slot)
         if self.playing and cached is not None and now - cached[0] < seconds:
             return cached[1]
@@ -507,7 +519,6 @@ class LiveTraining:
             paced = self.playing and _fragment_rerun()
             t0 = time.monotonic()
             if paced:
-                warm_workers()          # a real browser is playing: have the worker processes ready
                 SCHEDULER.seen(worker.sid)
                 if not SCHEDULER.acquire(_click_waiting):
                     return              # a click is waiting: let its full rerun go first
@@ -536,12 +547,7 @@ class LiveTraining:
                     SCHEDULER.release(time.monotonic() - t_draw)
             if paced and self.playing and not tr.done:
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
-                t_rel = time.monotonic()
                 _wait_delivered(time.monotonic() + DELIVERY_WAIT)
-                t_del = time.monotonic()
                 _sleep_until(t0 + period)
-                import os as _o, sys as _s
-                if _o.environ.get("LIVE_DEBUG"):
-                    print(f"DBG acq={t_draw-t0:.3f} draw={t_rel-t_draw:.3f} deliv={t_del-t_rel:.3f} sleep={time.monotonic()-t_del:.3f} period={period:.2f} n={SCHEDULER.playing()} cost={SCHEDULER.cost:.3f} remote={worker.remote}", file=_s.stderr, flush=True)
 
         _live()
