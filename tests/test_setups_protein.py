@@ -22,7 +22,6 @@ import pytest
 PAGE = "pages/4_Protein_Language_Model.py"
 LINKS_FILE = Path(__file__).resolve().parent / "data" / "links_protein.json"
 TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs from scratch", "🔍 Attention & contacts")
-UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
 
 # A dozen varied links (what students and teachers shared): every tab, every kind of setting,
 # out-of-range and unknown values (ignored with a warning), lesson/lock/hide/projector.
@@ -177,6 +176,7 @@ def test_each_setting_is_declared_once_and_lessons_read_the_schema():
     values, warnings = setup.SCHEMA.validate(setup.SCHEMA.defaults(), strict=True)
     assert not warnings and values == setup.SCHEMA.defaults(classroom=True)
     assert setup.SCHEMA.page == "esm" and "cpu_bf16" in setup.SCHEMA        # the setting the old copy lacked
+    assert setup.TABS == TABS                                  # (written here too: the recorder runs on old code)
     info = L.PAGES["protein"]
     assert info.schema is setup.SCHEMA and info.unsupported == setup.UNSUPPORTED
     assert not hasattr(L, "ESM_SETTINGS") and not hasattr(L, "UBIQUITIN")
