@@ -233,7 +233,8 @@ def _in_server() -> bool:
     try:
         from streamlit.runtime import Runtime
 
-        return Runtime.exists()
+        # AppTest installs a MagicMock(spec=Runtime): a real server's runtime is a Runtime itself
+        return Runtime.exists() and type(Runtime.instance()) is Runtime
     except Exception:  # noqa: BLE001
         return False
 
