@@ -65,6 +65,7 @@ import argparse
 import asyncio
 import math
 import os
+import statistics
 import sys
 import threading
 import time
@@ -74,7 +75,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.streamlit_client import BrowserSession, check_loopback, metric_int  # noqa: E402
+from bench.streamlit_client import (FINISHED_EARLY, FINISHED_FRAGMENT_OK, BrowserSession,  # noqa: E402
+                                    check_loopback, metric_int)
 
 PAGE = "Neural_Network_Basics"
 QUERY = "dataset=circle&layers=2&n1=8&n2=8&activation=tanh&optimizer=adam&lr=0.03&batch=10&train_pct=50&seed=1"
@@ -203,12 +205,16 @@ class Result:
     redraws: int = 0
     steps: int = 0
     fragment_runs: int = 0          # fragment runs finished in the window
-    empty_runs: int = 0             # ... that delivered no changed delta (their output was dropped)
+    early_runs: int = 0             # ... whose script_finished came as FINISHED_EARLY_FOR_RERUN
+    partial_runs: int = 0           # ... that delivered fewer deltas than a complete run
+    empty_runs: int = 0             # ... that delivered no delta at all
+    first_redraw_s: float | None = None   # Play pressed -> first redraw with a new Steps value
     ticks: int = 0                  # timer reruns sent in the window
     rtts: list = field(default_factory=list)
     pauses: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     kb_in: float = 0.0
+    cache_hits: int = 0             # ref_hash messages answered from the tab's message cache
 
     @property
     def redraws_per_s(self) -> float:
@@ -229,24 +235,41 @@ def steps_now(s: BrowserSession) -> int:
 
 
 class Window:
-    """Counts redraws (fragment runs that finished with a new Steps value) while open."""
+    """Counts redraws (fragment runs that finished with a new Steps value) while open, and
+    notes every fragment run that finished (for the early / partial / empty counts)."""
 
-    def __init__(self, s: BrowserSession):
-        self.s, self.open = s, False
-        self.redraws = self.fragment_runs = self.empty_runs = 0
+    def __init__(self, s: BrowserSession, t_play: float):
+        self.s, self.open, self.t_play = s, False, t_play
+        self.redraws = 0
+        self.runs: list[tuple] = []          # (status, deltas) of fragment runs in the window
         self.last = steps_now(s)
+        self.first_redraw: float | None = None
         s.on_finished = self._on_finished
 
     def _on_finished(self, s, status, frags):
-        if not self.open or not frags:
+        if not frags:
             return
-        self.fragment_runs += 1
-        if s.finished and s.finished[-1][3] == 0:
-            self.empty_runs += 1
         v = steps_now(s)
+        if self.first_redraw is None and v != self.last:
+            self.first_redraw = time.monotonic() - self.t_play
+        if not self.open:
+            self.last = v
+            return
+        self.runs.append((status, s.finished[-1][4]))
         if v != self.last:
             self.redraws += 1
             self.last = v
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(fragment runs, early, partial, empty). A complete run is one that finished normally
+        (FINISHED_FRAGMENT_RUN_SUCCESSFULLY: its script_finished was sent after all its deltas);
+        partial = fewer deltas than the most common complete run."""
+        ok = [d for st, d in self.runs if st == FINISHED_FRAGMENT_OK]
+        full = statistics.mode(ok) if ok else max((d for _, d in self.runs), default=0)
+        early = sum(1 for st, _ in self.runs if st == FINISHED_EARLY)
+        partial = sum(1 for _, d in self.runs if 0 < d < full)
+        empty = sum(1 for _, d in self.runs if d == 0)
+        return len(self.runs), early, partial, empty
 
 
 async def measure_pause(s: BrowserSession, timeout: float) -> float | None:
@@ -295,7 +318,7 @@ async def student(i: int, args, url: str, all_loaded: asyncio.Event, loaded_coun
             pass
         await asyncio.sleep(i * args.ramp)
 
-        win = Window(s)
+        win = Window(s, time.monotonic())
         if not await s.click(PLAY):
             r.errors.append(f"no enabled '{PLAY}' button")
             return r
@@ -313,7 +336,9 @@ async def student(i: int, args, url: str, all_loaded: asyncio.Event, loaded_coun
         marks["play1"] = max(marks.get("play1", w1), w1)
         r.window_s = w1 - w0
         r.steps = steps_now(s) - s0
-        r.redraws, r.fragment_runs, r.empty_runs = win.redraws, win.fragment_runs, win.empty_runs
+        r.redraws = win.redraws
+        r.fragment_runs, r.early_runs, r.partial_runs, r.empty_runs = win.counts()
+        r.first_redraw_s = win.first_redraw
         r.rtts = s.rtts[rtt0:]
         r.ticks = s.ticks_sent - ticks0
         r.kb_in = (s.bytes_in - bytes0) / 1024
@@ -336,6 +361,7 @@ async def student(i: int, args, url: str, all_loaded: asyncio.Event, loaded_coun
         return r
     finally:
         await s.close()
+        r.cache_hits = s.cache.hits
         r.errors.extend(e for e in s.errors if e not in r.errors)
 
 
@@ -372,21 +398,24 @@ def report(results: list[Result], sampler: Sampler, marks: dict, args, server_lo
     print(f"page: /{args.page}?{args.query}")
     print(f"render model: {args.render_ms:g} ms per changed delta + {args.run_render_ms:g} ms per finished run; "
           f"window {args.seconds:g} s, ramp {args.ramp:g} s, {args.cycles} extra Play/Pause cycles")
-    hdr = (f"{'session':>7} {'load_s':>7} {'redraws/s':>9} {'steps/s':>8} {'frag_runs':>9} {'empty':>6} "
-           f"{'ticks':>6} {'rtt_p50':>8} {'rtt_p95':>8} {'pause_s':>8} {'kB/s':>7} errors")
+    hdr = (f"{'session':>7} {'load_s':>6} {'first_s':>7} {'redraws/s':>9} {'steps/s':>7} {'runs':>5} {'early':>5} "
+           f"{'part':>4} {'empty':>5} {'ticks':>5} {'rtt_p50':>7} {'rtt_p95':>7} {'pause_s':>7} {'kB/s':>5} errors")
     print(hdr)
     for r in results:
-        print(f"{r.name:>7} {fmt(r.load_s, '.1f'):>7} {r.redraws_per_s:>9.2f} {r.steps_per_s:>8.0f} "
-              f"{r.fragment_runs:>9} {r.empty_runs:>6} {r.ticks:>6} {fmt(pct(r.rtts, 50), '.3f'):>8} "
-              f"{fmt(pct(r.rtts, 95), '.3f'):>8} {fmt(max(r.pauses) if r.pauses else None, '.2f'):>8} "
-              f"{(r.kb_in / r.window_s if r.window_s else 0):>7.0f} {len(r.errors)}")
+        print(f"{r.name:>7} {fmt(r.load_s, '.1f'):>6} {fmt(r.first_redraw_s, '.1f'):>7} {r.redraws_per_s:>9.2f} "
+              f"{r.steps_per_s:>7.0f} {r.fragment_runs:>5} {r.early_runs:>5} {r.partial_runs:>4} {r.empty_runs:>5} "
+              f"{r.ticks:>5} {fmt(pct(r.rtts, 50), '.3f'):>7} "
+              f"{fmt(pct(r.rtts, 95), '.3f'):>7} {fmt(max(r.pauses) if r.pauses else None, '.2f'):>7} "
+              f"{(r.kb_in / r.window_s if r.window_s else 0):>5.0f} {len(r.errors)}")
     for r in results:
         for e in r.errors[:5]:
             print(f"  {r.name}: {e}")
         if len(r.errors) > 5:
             print(f"  {r.name}: ... {len(r.errors) - 5} more")
-    print("  (frag_runs: fragment runs finished in the window; empty: those whose deltas never arrived;"
-          " ticks: timer reruns sent)")
+    print("  first_s: Play -> first redraw; runs: fragment runs finished in the window; early: of those, runs\n"
+          "  whose end reached the server's queue clear (FINISHED_EARLY_FOR_RERUN: the next run started first and\n"
+          "  the unsent deltas of this one were dropped); part / empty: runs that delivered only some / none of a\n"
+          "  complete run's deltas; ticks: run_every reruns sent; pause_s: the slowest of the session's pauses")
     t_play0, t_play1 = marks.get("play0"), marks.get("play1")
     if sampler.pid is None:
         print("server cpu/rss: not available (server process not found)")
@@ -402,7 +431,8 @@ def report(results: list[Result], sampler: Sampler, marks: dict, args, server_lo
         rss_per = (peak - base) / 2**20 / n if (peak and base and n) else float("nan")
     if server_log.get("tracebacks"):
         print(f"server log: {server_log['tracebacks']} traceback(s)")
-    print(f"client (this process) cpu: {fmt(client_cpu, '.0f')} % of one core")
+    print(f"client (this process) cpu: {fmt(client_cpu, '.0f')} % of one core; message cache: "
+          f"{sum(r.cache_hits for r in results)} ref_hash messages resolved")
     la0, la1 = marks.get("load0"), os.getloadavg()
     print(f"machine load average (1 min): {la0[0]:.2f} at start, {la1[0]:.2f} at end, {os.cpu_count()} cpus "
           "(shared: figures are noisy)")

@@ -374,6 +374,7 @@ class ForwardMessageCache:
     def __init__(self):
         self.messages: dict[str, list] = {}     # hash -> [encoded bytes, run count, fragment id]
         self.run_count = 0
+        self.hits = 0                           # ref_hash messages resolved from the cache
 
     def increment_run_count(self, max_age: int, fragment_ids: list[str]) -> None:
         self.run_count += 1
@@ -405,6 +406,7 @@ class ForwardMessageCache:
         if cached is None:
             raise ProtocolError(f"Cached ForwardMsg MISS [hash={msg.ref_hash}]")
         cached.metadata.CopyFrom(msg.metadata)
+        self.hits += 1
         return cached
 
 
@@ -458,7 +460,8 @@ class BrowserSession:
         self.ticks_sent = 0
         self.bytes_in = 0
         self.msgs_in = 0
-        self.finished: deque = deque(maxlen=10000)    # (t, status, fragment_ids, changed deltas)
+        # one entry per finished run: (time, status, fragment ids, changed deltas, all deltas)
+        self.finished: deque = deque(maxlen=10000)
         self.pending_requests: deque = deque()        # send times of rerun requests not yet answered
         self.rtts: list[float] = []
         self.on_finished = None                       # callback(session, status, fragment_ids)
@@ -472,6 +475,7 @@ class BrowserSession:
         self._closed = asyncio.Event()
         self._changed = asyncio.Event()
         self._run_changed = 0
+        self._run_deltas = 0
         self._new_session_t = 0.0
 
     # -- connection --------------------------------------------------------------------------
@@ -616,6 +620,7 @@ class BrowserSession:
         if kind == "new_session":
             self._on_new_session(msg)
         elif kind == "delta":
+            self._run_deltas += 1
             changed, node = self.tree.apply_delta(msg.delta, list(msg.metadata.delta_path), msg.hash,
                                                   self.script_run_id, msg.metadata.active_script_hash)
             if node is not None:
@@ -688,7 +693,7 @@ class BrowserSession:
             self.tree.filter_main_script_elements(ns.main_script_hash or self.main_script_hash)
             self.widgets.remove_inactive(self.tree.active_ids())
             self.app_state_clears += 1
-        self._run_changed = 0
+        self._run_changed = self._run_deltas = 0
         self._new_session_t = time.monotonic()
         self._log("new_session", frags)
 
@@ -712,9 +717,9 @@ class BrowserSession:
             if served == 0:
                 self.rtts.append(now - t0)
             served += 1
-        changed = self._run_changed
-        self._run_changed = 0
-        self.finished.append((now, status, frags, changed))
+        changed, deltas = self._run_changed, self._run_deltas
+        self._run_changed = self._run_deltas = 0
+        self.finished.append((now, status, frags, changed, deltas))
         self._log("script_finished", (status, frags, changed))
         if self.on_finished is not None:
             self.on_finished(self, status, frags)
@@ -748,7 +753,7 @@ class BrowserSession:
         ci.timezone = time.tzname[0] if time.tzname and time.tzname[0] else "UTC"
         ci.timezone_offset = int(time.timezone // 60) if not time.daylight else int(time.altzone // 60)
         ci.locale = "en-US"
-        ci.url = self.page_url
+        ci.url = self.page_url.split("?", 1)[0]       # origin + path, as the frontend sends it
         ci.is_embedded = False
         ci.color_scheme = "light"
         self.has_received_new_session = False
