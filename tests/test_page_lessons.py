@@ -33,12 +33,13 @@ def loaded(monkeypatch):
     right after ``load()`` (what a link applied, before the page's own code runs)."""
     from playground.ui.state import PageState
 
-    record = {"params": {}, "values": {}}
+    record = {"params": {}, "values": {}, "schema": {}}
     init, load = PageState.__init__, PageState.load
 
     def _init(self, page, params=None, with_common=True, private=()):
         init(self, page, params, with_common, private)       # PageState(SCHEMA, private=...) or (page, params)
         record["params"][self.page] = dict(self.params)
+        record["schema"][self.page] = self.schema
 
     def _load(self):
         out = load(self)
@@ -216,6 +217,9 @@ def test_every_lesson_step_loads_on_its_page_without_error(app_test, loaded, pag
     drift = {n: (declared.get(n, "missing on the page"), v) for n, v in info.settings.items()
              if n not in declared or declared[n] != v}
     assert not drift, f"{info.path}: page default vs playground.lessons copy: {drift}"
+    # both directions: a lesson may set every setting the page declares (but the device)
+    assert set(declared) - {"device"} == set(info.settings), set(declared) ^ set(info.settings)
+    assert loaded["schema"][info.state] is info.schema      # the page and the lessons read one schema
     for lesson_id, number in PAGE_STEPS[page]:
         les = lesson(lesson_id)
         at.query_params = L.step_query(les, number)
