@@ -6,6 +6,7 @@ import streamlit as st
 from playground import Trainer
 from playground import metrics as M
 from playground import plots
+from playground.codegen import script_for
 from playground.data import dna
 from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, search_jaspar
 from playground.data.parsing import LENGTH_POLICIES, SequenceFileError
@@ -14,6 +15,7 @@ from playground.interpret import (has_filters, in_silico_mutagenesis, jaspar_tab
 from playground.models import ACTIVATION_LABELS, count_parameters
 from playground.plots.dna import (figure_png, ism_figure, logo_figure, one_hot_figure, recovery_figure, saliency_figure,
                                   sequence_strip_figure)
+from playground.runs import PAGE_LABELS
 from playground.setups import dna as D
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
@@ -375,7 +377,8 @@ def tab_save(tr: Trainer) -> None:
         extras = [("Filters (MEME)", to_meme(pwms), "dna_filters.meme", "text/plain"),
                   ("Filters (JASPAR)", to_jaspar(pwms), "dna_filters.jaspar", "text/plain")]
     model_panel(tr, spec, page="dna", dataset=dataset.name, label_names=list(dataset.class_names) or None,
-                input=model_input, settings=run_settings, extra_downloads=extras)
+                input=model_input, settings=run_settings, extra_downloads=extras,
+                code=lambda: script_for(run, tr, title=f"{PAGE_LABELS['dna']} · {dataset.name}"))
 
 
 def draw(tr: Trainer) -> None:

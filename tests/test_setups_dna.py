@@ -200,21 +200,25 @@ def test_a_setting_of_the_run_rebuilds_the_trainer_and_live_or_view_ones_do_not(
     trainer = at.session_state["dna._trainer"]
     at.button(key="dna.step").click().run()
     assert trainer.epoch == 1
-    # live: applied to the same trainer
-    at.select_slider(key="dna.lr").set_value(0.03).run()
-    at.number_input(key="dna.early_stop").set_value(7).run()
+    # every live setting at once: applied to the same trainer
+    for name, value in {"lr": 0.03, "early_stop": 7}.items():
+        at.session_state[setting_key(name)] = value
+    at.run()
     assert at.session_state["dna._trainer"] is trainer
     assert trainer.optimizer.param_groups[0]["lr"] == 0.03 and trainer.config.early_stopping == 7
-    # view: only drawn
-    at.session_state["dna.tab"] = TABS[2]
-    at.run()
-    at.radio(key="dna.logo_kind").set_value("weights").run()
-    at.session_state["dna.tab"] = TABS[1]
+    # every view setting at once (the classroom ones too): only drawn
+    view = {"tab": TABS[1], "seq": 3, "n_logos": 16, "logo_kind": "weights", "explain_class": 1, "sal_logo": False,
+            "projector": True, "lock": ["gc"], "hide": ["motif_noise"]}
+    assert set(view) | NEVER_A_WIDGET | set(D.SCHEMA.live_names) == {p.name for p in D.SCHEMA if not p.in_run}
+    for name, value in view.items():
+        at.session_state[setting_key(name)] = value
     at.run()
     assert not at.exception and at.session_state["dna._trainer"] is trainer and trainer.epoch == 1
+    assert at.session_state["dna.n_logos"] == 16
     # the run: a new trainer, each time
     for widget, value in ((at.select_slider(key="dna.grad_clip"), 2.0), (at.selectbox(key="dna.batch"), 64),
-                          (at.slider(key="dna.train_pct"), 60), (at.select_slider(key="dna.length"), 30)):
+                          (at.slider(key="dna.train_pct"), 60), (at.select_slider(key="dna.length"), 30),
+                          (at.selectbox(key="dna.motif"), "GATA1"), (at.number_input(key="seed"), 5)):
         widget.set_value(value).run()
         assert not at.exception
         new = at.session_state["dna._trainer"]
@@ -222,7 +226,7 @@ def test_a_setting_of_the_run_rebuilds_the_trainer_and_live_or_view_ones_do_not(
         trainer = new
     assert trainer.config.grad_clip == 2.0 and trainer.config.batch_size == 64
     assert trainer.optimizer.param_groups[0]["lr"] == 0.03        # the live settings carry over
-    assert len(trainer.data.x_train) == 120 and trainer.data.x_train.shape[2] == 30
+    assert len(trainer.data.x_train) == 120 and trainer.data.x_train.shape[2] == 30 and trainer.config.seed == 5
 
 
 def _step_size(values: dict) -> float:
@@ -248,10 +252,11 @@ def test_gradient_clipping_reaches_the_run_and_bounds_each_step():
     assert _step_size({**base, "grad_clip": 1.0}) == pytest.approx(1.0, rel=1e-4)
     assert _step_size({**base, "grad_clip": 5.0}) == pytest.approx(free, rel=1e-4)   # above the norm: no effect
     # the exported script clips too, and a lesson may set it (validated through the schema)
-    from playground.codegen import script_for_trainer
+    from playground.codegen import script_for
 
     tr = run.make_trainer()
-    assert "clip_grad_norm_(model.parameters(), 0.5)" in script_for_trainer(tr, run.spec, run.extras["input"])
+    assert "clip_grad_norm_(model.parameters(), 0.5)" in script_for(run, tr)      # as the page exports it
+    assert "clip_grad_norm_" not in script_for(D.build(base), tr)
     assert L.PAGES["dna"].settings["grad_clip"] == 0.0
     from playground.settings import SettingError
 

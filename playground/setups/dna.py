@@ -123,7 +123,8 @@ def motif_of(values: dict):
     """The planted motif of the 'planted' data set: from the list, a JASPAR ID, or a consensus."""
     v = complete(SCHEMA, values)
     src = v["motif_source"]
-    return resolve_motif({"list": v["motif"], "jaspar": v["jaspar_id"], "consensus": "consensus:" + v["consensus"]}[src])
+    which = {"list": v["motif"], "jaspar": v["jaspar_id"], "consensus": "consensus:" + v["consensus"]}[src]
+    return resolve_motif(which)
 
 
 def motifs_of(values: dict) -> list:

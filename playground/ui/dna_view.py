@@ -114,7 +114,8 @@ def filter_logos(state: PageState, got: dict, order: list[int], kind: str, playi
             e["value"][1] == got["epoch"]
             or time.perf_counter() - e["done"] < max(LOGO_REFRESH_S, min(2.0 * e["cost"], 3.0)))
 
-    return throttled(state.slot("logos"), (got["key"], kind, tuple(order)), build, playing=playing, reuse=reuse)["value"]
+    want = (got["key"], kind, tuple(order))
+    return throttled(state.slot("logos"), want, build, playing=playing, reuse=reuse)["value"]
 
 
 def saliency_logo(state: PageState, key: tuple, build: Callable[[], bytes], show: bool, playing: bool) -> bytes | None:
