@@ -96,8 +96,6 @@ def worker_main(fd: int) -> None:
     import playground  # noqa: F401 - one torch thread
 
     playground.configure_torch_threads(this_thread=True)
-    from playground.train import Trainer
-
     conn = Connection(fd)
     runs: dict[str, _Run] = {}
     order: list[str] = []
@@ -105,14 +103,22 @@ def worker_main(fd: int) -> None:
     def send(msg) -> None:
         conn.send_bytes(pickle.dumps(msg, protocol=5))
 
-    send(("ready", ""))
-
     def give_back(sid: str, why: str) -> None:
         run = runs.pop(sid, None)
         if sid in order:
             order.remove(sid)
         if run is not None:
             send(("state", sid, _dumps(_final(run)), why))
+
+    try:
+        send(("ready", ""))
+        _serve(conn, runs, order, send, give_back)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return                          # the app process went away: nothing left to train for
+
+
+def _serve(conn, runs, order, send, give_back) -> None:
+    from playground.train import Trainer
 
     while True:
         timeout = 0.0 if runs else 1.0
