@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from playground.settings import Schema, SettingError
 from playground.errors import PlaygroundError
 from playground.metrics import label as metric_label
+from playground.settings import Schema, SettingError
 from playground.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
