@@ -19,7 +19,7 @@ Sharing the server fairly (a class on one process). The browser asks for the nex
 short timer, whether or not the last one has arrived; Streamlit then starts the next fragment run
 at once and drops the previous run's messages that were not sent yet. So the fragment paces
 itself: a process-wide ``Scheduler`` lets one redraw draw at a time (first come, first served),
-measures what a redraw costs, and gives each playing session a redraw period of about
+measures what a redraw costs (its thread's CPU time), and gives each playing session a redraw period of about
 ``playing sessions × cost / DRAW_SHARE`` (never under ``MIN_PERIOD``). After drawing, the
 fragment waits until its messages have left for the browser, then sleeps out the rest of its
 period, returning at once when the student clicks anything (a full rerun is waiting), so ⏸ Pause
@@ -45,7 +45,7 @@ TRAIN_BUDGET = 0.08     # seconds the fragment trains itself when the background
 CHUNK_SECONDS = 0.01    # the thread trains in chunks this long, so a redraw waits at most about this
 KEEP_ALIVE = 1.0        # background training stops when no redraw has come for this long (+ the period)
 MIN_PERIOD = 0.1        # a playing session redraws at most 10 times a second
-DRAW_SHARE = 0.6        # of one core, the share redraws may take together (the rest: sending, training)
+DRAW_SHARE = 0.75       # of one core, the share redraws may take together (the rest: sending, training)
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
 FULL_RUN_HEAD_START = 0.3  # seconds a full run (a click) goes ahead of the queued redraws
@@ -523,7 +523,7 @@ class LiveTraining:
                 SCHEDULER.seen(worker.sid)
                 if not SCHEDULER.acquire(_click_waiting):
                     return              # a click is waiting: let its full rerun go first
-            t_draw = time.monotonic()
+            t_draw = time.thread_time()     # the redraw's own CPU time (not its waits for the GIL)
             touch(tr)
             try:
                 background = worker.active
@@ -545,7 +545,7 @@ class LiveTraining:
                 draw(tr)
             finally:
                 if paced:
-                    SCHEDULER.release(time.monotonic() - t_draw)
+                    SCHEDULER.release(time.thread_time() - t_draw)
             if paced and self.playing and not tr.done:
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
                 _wait_delivered(time.monotonic() + DELIVERY_WAIT)
