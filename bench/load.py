@@ -35,21 +35,41 @@ Definitions:
                ``--no-warmup`` skips it.
 
 Render model (``--render-ms``, ``--run-render-ms``): a real tab's main thread is busy while it
-decodes and renders, which delays its timer ticks and its next messages. The default is 2 ms per
-delta that changes what is shown (protobuf decode + element-tree update + React reconcile of that
-element; unchanged elements - same hash - are free, as in the frontend) plus 20 ms per finished
-run that changed anything (React commit and Plotly.react of the redrawn charts). Chromium's
-own accounting (CDP ``Performance.getMetrics`` TaskDuration) for this page on this machine was
-about 30 ms of main-thread time per redraw (~22 changed deltas), i.e. 2 * 22 + 20 = 64 ms is on
-the generous side of the measured cost; with a 50 ms timer the tick is rarely delayed either way,
-so the figures below barely depend on it (``--render-ms 0 --run-render-ms 0`` is an instant
-browser).
+decodes and renders, which delays its timer ticks and its next messages. The defaults model a
+student's own laptop, where the tab has a core to itself: 2 ms per delta that changes what is
+shown (decode, element-tree update, React reconcile of that element; unchanged elements - same
+hash - are free, as in the frontend) plus 20 ms per finished run that changed anything (React
+commit, Plotly.react of the redrawn charts). A Basics redraw sends 24 deltas of which 16 change,
+so that is ~52 ms per redraw, about one 50 ms timer period: ticks are rarely delayed and the
+figures depend little on the exact value. For a slow device raise ``--run-render-ms``
+(``--render-ms 0 --run-render-ms 0`` is an instant browser). On this machine Chromium itself
+needed 0.5-1.9 s of main-thread time per redraw (CDP ``Performance.getMetrics`` TaskDuration,
+mostly script: Plotly), because its renderer got only a fraction of the 2 shared cores.
 
-Cross-check against a real Chromium tab (same machine, same code, one student, 10 s window;
-``bench/live_page.py`` vs ``bench/load.py --sessions 1 --seconds 10``; see the figures below,
-filled in from the measured runs).
+Cross-check with a real Chromium tab (one student, 10 s window, same machine and code, runs
+interleaved; ``bench/live_page.py`` vs ``bench/load.py --sessions 1 --seconds 10 --cycles 0``):
 
-CROSSCHECK_PLACEHOLDER
+    machine load    Chromium tab              bench, default render      bench, Chromium's render cost
+    8-13            0.79, 0.29 redraws/s      3.40, 3.40 redraws/s       0.70 redraws/s (1000 ms per run)
+                    85, 29 steps/s            16, 17 steps/s             246 steps/s
+    5-7             1.96, 1.08, 1.97, 1.05    11.1, 5.1 redraws/s        1.90 redraws/s (450 ms per run)
+                    160, 108, 217, 103 st/s   70, 22 steps/s             386 steps/s
+
+  * Given the render cost the real tab had (CDP: main thread 99-107 % busy, 1.3-1.9 s per redraw
+    at load 8-13, 0.5 s at load 5-7), the bench reproduces the tab's redraw rate (0.70 vs
+    0.29-0.79; 1.90 vs 1.05-1.97). So the protocol and timer model match.
+  * A tab on the same 2 cores is slow only because it shares the CPU. On a student's laptop it
+    asks for redraws as fast as the 50 ms timer allows, and that is the default model: 3-13
+    redraws/s here for one student, depending on the load.
+  * Steps/s go the other way: the faster the tab asks, the fewer steps are trained, because the
+    queued fragment reruns run back to back and keep the training thread on hold (16-70 steps/s
+    with a fast tab, 250-390 with a slow one). The real tab's steps/s (29-217) also lose the CPU
+    that Chromium takes from the server (about one core).
+  * The sent BackMsgs were compared with the ones Chromium sent (captured with Playwright's
+    websocket events) for load, Play, timer ticks and Pause. They carry the same 29 widget states
+    (ids, value types, values), page hash, page name, query string, cached hashes, is_auto_rerun,
+    fragment id and context. Only the order of the widget states differs (React mount order),
+    which the server ignores.
 
 The 2 cores are shared with other work, so every figure is noisy; the script prints the load
 average at the start and the end. Everything is bounded in time (each wait has a timeout, the
@@ -185,13 +205,19 @@ class Sampler:
 
 
 def drain(stream, keep: list[str], counts: dict) -> None:
-    """Read the server's output so its pipe never fills; keep the tail, count tracebacks."""
+    """Read the server's output so its pipe never fills; keep the tail, count tracebacks and
+    keep the last line of each (the exception)."""
+    in_tb = False
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace").rstrip()
         keep.append(line)
         del keep[:-300]
         if "Traceback (most recent call last)" in line:
             counts["tracebacks"] = counts.get("tracebacks", 0) + 1
+            in_tb = True
+        elif in_tb and line and not line.startswith((" ", "\t")):
+            counts.setdefault("exceptions", []).append(line[:300])
+            in_tb = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +235,7 @@ class Result:
     partial_runs: int = 0           # ... that delivered fewer deltas than a complete run
     empty_runs: int = 0             # ... that delivered no delta at all
     first_redraw_s: float | None = None   # Play pressed -> first redraw with a new Steps value
+    play_s: float | None = None     # Play pressed -> that full run's script_finished
     ticks: int = 0                  # timer reruns sent in the window
     rtts: list = field(default_factory=list)
     pauses: list = field(default_factory=list)
@@ -318,7 +345,8 @@ async def student(i: int, args, url: str, all_loaded: asyncio.Event, loaded_coun
             pass
         await asyncio.sleep(i * args.ramp)
 
-        win = Window(s, time.monotonic())
+        t_click = time.monotonic()
+        win = Window(s, t_click)
         if not await s.click(PLAY):
             r.errors.append(f"no enabled '{PLAY}' button")
             return r
@@ -339,6 +367,7 @@ async def student(i: int, args, url: str, all_loaded: asyncio.Event, loaded_coun
         r.redraws = win.redraws
         r.fragment_runs, r.early_runs, r.partial_runs, r.empty_runs = win.counts()
         r.first_redraw_s = win.first_redraw
+        r.play_s = next((f[0] - t_click for f in s.finished if f[0] > t_click and not f[2]), None)
         r.rtts = s.rtts[rtt0:]
         r.ticks = s.ticks_sent - ticks0
         r.kb_in = (s.bytes_in - bytes0) / 1024
@@ -398,11 +427,11 @@ def report(results: list[Result], sampler: Sampler, marks: dict, args, server_lo
     print(f"page: /{args.page}?{args.query}")
     print(f"render model: {args.render_ms:g} ms per changed delta + {args.run_render_ms:g} ms per finished run; "
           f"window {args.seconds:g} s, ramp {args.ramp:g} s, {args.cycles} extra Play/Pause cycles")
-    hdr = (f"{'session':>7} {'load_s':>6} {'first_s':>7} {'redraws/s':>9} {'steps/s':>7} {'runs':>5} {'early':>5} "
+    hdr = (f"{'session':>7} {'load_s':>6} {'play_s':>6} {'first_s':>7} {'redraws/s':>9} {'steps/s':>7} {'runs':>5} {'early':>5} "
            f"{'part':>4} {'empty':>5} {'ticks':>5} {'rtt_p50':>7} {'rtt_p95':>7} {'pause_s':>7} {'kB/s':>5} errors")
     print(hdr)
     for r in results:
-        print(f"{r.name:>7} {fmt(r.load_s, '.1f'):>6} {fmt(r.first_redraw_s, '.1f'):>7} {r.redraws_per_s:>9.2f} "
+        print(f"{r.name:>7} {fmt(r.load_s, '.1f'):>6} {fmt(r.play_s, '.1f'):>6} {fmt(r.first_redraw_s, '.1f'):>7} {r.redraws_per_s:>9.2f} "
               f"{r.steps_per_s:>7.0f} {r.fragment_runs:>5} {r.early_runs:>5} {r.partial_runs:>4} {r.empty_runs:>5} "
               f"{r.ticks:>5} {fmt(pct(r.rtts, 50), '.3f'):>7} "
               f"{fmt(pct(r.rtts, 95), '.3f'):>7} {fmt(max(r.pauses) if r.pauses else None, '.2f'):>7} "
@@ -412,10 +441,11 @@ def report(results: list[Result], sampler: Sampler, marks: dict, args, server_lo
             print(f"  {r.name}: {e}")
         if len(r.errors) > 5:
             print(f"  {r.name}: ... {len(r.errors) - 5} more")
-    print("  first_s: Play -> first redraw; runs: fragment runs finished in the window; early: of those, runs\n"
-          "  whose end reached the server's queue clear (FINISHED_EARLY_FOR_RERUN: the next run started first and\n"
-          "  the unsent deltas of this one were dropped); part / empty: runs that delivered only some / none of a\n"
-          "  complete run's deltas; ticks: run_every reruns sent; pause_s: the slowest of the session's pauses")
+    print("  play_s: Play -> its full run finished; first_s: Play -> first redraw; runs: fragment runs\n"
+          "  finished in the window; early: of those, runs whose end reached the server's queue clear\n"
+          "  (FINISHED_EARLY_FOR_RERUN: the next run started first and this one's unsent deltas were dropped);\n"
+          "  part / empty: runs that delivered only some / none of a complete run's deltas; ticks: run_every\n"
+          "  reruns sent; pause_s: the slowest of the session's pauses")
     t_play0, t_play1 = marks.get("play0"), marks.get("play1")
     if sampler.pid is None:
         print("server cpu/rss: not available (server process not found)")
@@ -430,14 +460,16 @@ def report(results: list[Result], sampler: Sampler, marks: dict, args, server_lo
               + f", peak while playing {fmt(peak and peak / 2**20, '.0f')} MB")
         rss_per = (peak - base) / 2**20 / n if (peak and base and n) else float("nan")
     if server_log.get("tracebacks"):
-        print(f"server log: {server_log['tracebacks']} traceback(s)")
+        print(f"server log: {server_log['tracebacks']} traceback(s) (not counted as errors: none reached a page)")
+        for line in sorted(set(server_log.get("exceptions", [])))[:5]:
+            print(f"  server: {line}")
     print(f"client (this process) cpu: {fmt(client_cpu, '.0f')} % of one core; message cache: "
           f"{sum(r.cache_hits for r in results)} ref_hash messages resolved")
     la0, la1 = marks.get("load0"), os.getloadavg()
     print(f"machine load average (1 min): {la0[0]:.2f} at start, {la1[0]:.2f} at end, {os.cpu_count()} cpus "
           "(shared: figures are noisy)")
     pauses = [p for r in results for p in r.pauses]
-    errors = sum(len(r.errors) for r in results) + server_log.get("tracebacks", 0)
+    errors = sum(len(r.errors) for r in results)     # server log tracebacks are listed above, not counted
     print(f"sessions: {n}")
     print(f"errors: {errors}")
     print(f"min_redraws_per_s: {min((r.redraws_per_s for r in results), default=0):.2f}")

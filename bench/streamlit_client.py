@@ -46,6 +46,27 @@ One :class:`BrowserSession` is one browser tab. It does what the 1.67 frontend d
   Timer ticks and later messages wait while it is busy, as in a browser. Nothing is computed:
   the cost is ``asyncio.sleep``, so many tabs in one process cost almost no CPU.
 
+What the server (installed streamlit 1.67) does with these requests, which is what a load test
+has to exercise:
+
+* ``AppSession.request_rerun`` (runtime/app_session.py): a rerun *without* a fragment id (a
+  button outside the fragment: Play, Pause) stops the running ScriptRunner and starts a new one
+  (``runner.fastReruns``); a fragment rerun is handed to the running ScriptRunner.
+* ``ScriptRequests._request_rerun_locked`` (runtime/scriptrunner_utils/script_requests.py):
+  timer ticks that arrive while a run is in flight are folded into *one* pending rerun (fragment
+  ids deduplicated, widget states coalesced); ``_fragment_run_should_not_preempt_script`` means it
+  does not interrupt the current run, and ``ScriptRunner._run_script_thread``
+  (runtime/scriptrunner/script_runner.py) starts it as soon as the current run ends. With a timer
+  shorter than a run, fragment runs therefore go back to back.
+* ``AppSession._handle_scriptrunner_event_on_event_loop``, ``SCRIPT_STARTED`` branch, calls
+  ``_clear_queue(fragment_ids_this_run)``, that is ``ForwardMsgQueue.clear(retain_lifecycle_msgs=True,
+  fragment_ids_this_run=...)`` (runtime/forward_msg_queue.py): every delta of the fragments about
+  to run that is still in the session's queue (not yet flushed by the Runtime loop,
+  ``Runtime._loop_coroutine`` in runtime/runtime.py) is **dropped**. Lifecycle messages and the
+  deltas of other fragments or of the main script are kept. ``_update_script_finished_message``
+  rewrites the kept ``script_finished`` of the dropped run to ``FINISHED_EARLY_FOR_RERUN``, which is
+  how this client sees that a run's tail (or all of it) never arrived.
+
 Everything is bounded in time and only loopback servers are accepted.
 """
 from __future__ import annotations

@@ -32,43 +32,56 @@ def server_url():
 
 async def _play_then_pause(url: str) -> dict:
     s = BrowserSession(url, PAGE, QUERY, name="test", watch_metrics=(STEPS,))
-    out: dict = {}
+    out: dict = {"timeline": []}
+    t0 = time.monotonic()
+
+    def mark(what):
+        out["timeline"].append(f"{what} {time.monotonic() - t0:.1f}s")
     try:
         await s.start()
-        out["loaded"] = await s.wait_for(page_ready, 90)
+        out["loaded"] = await s.wait_for(page_ready, 60)      # the first run imports torch
+        mark("loaded" if out["loaded"] else "not loaded")
         if not out["loaded"]:
             return out
         out["steps0"] = steps_now(s)
         out["widgets"] = len(s.widgets.states)
         out["played"] = await s.click(PLAY)
-        out["pause_shown"] = await s.wait_for(lambda x: x.tree.button(PAUSE) is not None, 20)
-        out["grew"] = await s.wait_for(lambda x: steps_now(x) > out["steps0"] + 10, 20)
-        out["ticks"] = s.ticks_sent
+        out["pause_shown"] = await s.wait_for(lambda x: x.tree.button(PAUSE) is not None, 15)
+        mark("pause shown" if out["pause_shown"] else "no pause button")
+        # the numbers keep moving: several successive new Steps values (redraws), not just the one
+        # the Play run drew
+        hist = s.metric_changes[STEPS]
+        n0 = len(hist)
+        out["grew"] = await s.wait_for(
+            lambda x: len(hist) >= n0 + 3 and metric_int(hist[-1][1]) > out["steps0"], 20)
+        out["redraws"] = len(hist) - n0
+        mark(f"{out['redraws']} redraws")
         out["paused"] = await s.click(PAUSE)
-        out["play_back"] = await s.wait_for(lambda x: x.tree.button(PLAY) is not None, 20)
+        out["play_back"] = await s.wait_for(lambda x: x.tree.button(PLAY) is not None, 15)
+        mark("play back" if out["play_back"] else "no play button")
         await asyncio.sleep(1.5)                # let a fragment run still in flight land
         s1 = steps_now(s)
         await asyncio.sleep(1.5)
         out["steps_after_pause"] = (s1, steps_now(s))
-        out["errors"] = list(s.errors)
         out["steps_metric"] = s.tree.metric(STEPS)
     finally:
+        out["errors"] = list(s.errors)
         await s.close()
     return out
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)
 def test_one_student_plays_and_pauses(server_url):
     t0 = time.monotonic()
-    out = asyncio.run(asyncio.wait_for(_play_then_pause(server_url), 110))
-    assert out["loaded"], "the page never showed '▶ Play' and the 'Steps' metric"
-    assert out["widgets"] > 5, "the mounted widgets' values were not kept like the frontend does"
-    assert out["played"] and out["pause_shown"], "pressing Play did not turn the button into Pause"
-    assert out["grew"], "Steps did not increase while playing"
-    assert out["ticks"] > 0, "the fragment's run_every timer never fired"
-    assert out["paused"] and out["play_back"], "Pause was not honoured ('▶ Play' did not come back)"
+    out = asyncio.run(_play_then_pause(server_url))         # every wait inside is bounded (<= 120 s)
+    when = f" ({', '.join(out['timeline'])}; errors: {out['errors']})"
+    assert out["loaded"], "the page never showed '▶ Play' and the 'Steps' metric" + when
+    assert out["widgets"] > 5, "the mounted widgets' values were not kept like the frontend does" + when
+    assert out["played"] and out["pause_shown"], "pressing Play did not turn the button into Pause" + when
+    assert out["grew"], f"Steps did not keep increasing while playing ({out['redraws']} new values in 20 s)" + when
+    assert out["paused"] and out["play_back"], "Pause was not honoured ('▶ Play' did not come back)" + when
     before, after = out["steps_after_pause"]
-    assert before == after, f"Steps kept changing after Pause: {before} -> {after}"
+    assert before == after, f"Steps kept changing after Pause: {before} -> {after}" + when
     assert metric_int(out["steps_metric"]) == after
     assert out["errors"] == []
-    assert time.monotonic() - t0 < 110
+    assert time.monotonic() - t0 < 130
