@@ -176,6 +176,14 @@ def _serve(conn, runs, order, send, give_back) -> None:
                 give_back(sid, "done")
 
 
+def run_mb(trainer) -> float:
+    """About how many MB a run is to move (its data, weights and optimizer state)."""
+    d = trainer.data
+    data = sum(t.numel() * t.element_size() for t in (d.x_train, d.y_train, d.x_test, d.y_test))
+    params = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
+    return (data + 3 * params) / 1e6
+
+
 # ------------------------------------------------------------------------------------------------
 # the app side
 @dataclass
@@ -255,6 +263,8 @@ class TrainingPool:
     def warm(self) -> None:
         """Start the worker processes now (each takes a few seconds to import torch), so the
         first student who presses Play finds one ready."""
+        if len(self._workers) >= self.n_workers and all(w.alive for w in self._workers):
+            return
         with self._lock:
             self._workers = [w for w in self._workers if w.alive]
             while len(self._workers) < self.n_workers:
@@ -279,18 +289,19 @@ class TrainingPool:
         """Move ``trainer``'s run to a worker (False: it stays here — too big, no workers)."""
         if not self.enabled:
             return False
-        state = trainer.export_state(with_data=True)
-        state["_torch_rng"] = torch.get_rng_state()
-        blob = _dumps(state)
-        if len(blob) > MAX_STATE_MB * 1e6:
-            return False
         self.warm()
         with self._lock:
             if sid in self._boxes and self._boxes[sid].active:
                 raise RuntimeError(f"run {sid} is already training in a worker")
             w = self._pick_worker()
-            if w is None:                  # still starting: train here meanwhile
-                return False
+        if w is None or run_mb(trainer) > MAX_STATE_MB:   # still starting, or too big to move
+            return False
+        state = trainer.export_state(with_data=True)
+        state["_torch_rng"] = torch.get_rng_state()
+        blob = _dumps(state)
+        if len(blob) > MAX_STATE_MB * 1e6:
+            return False
+        with self._lock:
             box = _Mailbox(w, history_len=len(trainer.history))
             self._boxes[sid] = box
             w.runs.add(sid)

@@ -46,6 +46,7 @@ CHUNK_SECONDS = 0.01    # the thread trains in chunks this long, so a redraw wai
 KEEP_ALIVE = 1.0        # background training stops when no redraw has come for this long (+ the period)
 MIN_PERIOD = 0.1        # a playing session redraws at most 10 times a second
 DRAW_SHARE = 0.75       # of one core, the share redraws may take together (the rest: sending, training)
+LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): half the time is training
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
 FULL_RUN_HEAD_START = 0.3  # seconds a full run (a click) goes ahead of the queued redraws
@@ -265,11 +266,13 @@ class Scheduler:
                 del self._seen[k]
             return max(1, len(self._seen))
 
-    def _period_for(self, n: int) -> float:
-        return max(MIN_PERIOD, n * self.cost / DRAW_SHARE)
+    def _period_for(self, n: int, share: float = DRAW_SHARE) -> float:
+        return max(MIN_PERIOD, n * self.cost / share)
 
-    def period(self) -> float:
-        return self._period_for(self.playing())
+    def period(self, remote: bool = True) -> float:
+        """A playing session's redraw period; ``remote=False``: its run trains in this process,
+        so the redraws leave half of the time to training."""
+        return self._period_for(self.playing(), DRAW_SHARE if remote else LOCAL_DRAW_SHARE)
 
     def seen(self, who: str) -> None:
         with self._cond:
@@ -537,7 +540,7 @@ class LiveTraining:
                 if self.playing and tr.done:
                     self.set_playing(False)
                     st.rerun()  # full rerun: stops the timer and updates the buttons
-                period = SCHEDULER.period()
+                period = SCHEDULER.period(remote=worker.remote)
                 if paced and period >= BUSY_PERIOD:
                     st.caption(f"🧑‍🏫 {SCHEDULER.playing()} students are training on this server: your charts "
                                f"redraw about every {period:.1f} s so everyone gets a fair share. "
