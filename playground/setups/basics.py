@@ -10,6 +10,8 @@ and notebooks alike::
 """
 from __future__ import annotations
 
+import functools
+
 from playground.data import toy
 from playground.data.split import SplitData
 from playground.models.base import ACTIVATION_LABELS
@@ -119,10 +121,17 @@ def build(values: dict) -> Run:
 def descent_view(values: dict):
     """The page's gradient-descent tab for these values: full-batch gradient descent of one linear
     neuron (y = w·x + b) on the current 1-D data set, or on the 1-D Linear set for 2-D data."""
-    from playground.landscape import descent_path
-
     v = complete(SCHEMA, values)
     gd_set = v["dataset"] if toy.TOY_SETS[v["dataset"]].dims == 1 else "linear"
-    data = toy.make_split(gd_set, 200, v["noise"] / 100, 0.5, int(v["seed"]), ["x1"])
-    return descent_path(data, float(v["gd_lr"]), int(v["gd_steps"]), "sgd", int(v["seed"]), w0=-1.5, b0=1.5)
+    return _descent(gd_set, int(v["noise"]), int(v["seed"]), float(v["gd_lr"]), int(v["gd_steps"]))
+
+
+@functools.lru_cache(maxsize=64)
+def _descent(gd_set: str, noise: int, seed: int, lr: float, steps: int):
+    """One path per setting combination for the whole process: a class that opens the page with
+    the same settings computes it once (every full run of the page draws this tab)."""
+    from playground.landscape import descent_path
+
+    data = toy.make_split(gd_set, 200, noise / 100, 0.5, seed, ["x1"])
+    return descent_path(data, lr, steps, "sgd", seed, w0=-1.5, b0=1.5)
 
