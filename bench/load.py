@@ -328,13 +328,14 @@ async def student(i: int, args, url: str, all_loaded: asyncio.Event, loaded_coun
         t0 = time.monotonic()
         try:
             await s.start()
+            ok = await s.wait_for(page_ready, args.load_timeout)
         except Exception as e:  # noqa: BLE001 - reported, never a traceback
             r.errors.append(f"could not connect: {type(e).__name__}: {e}")
             return r
-        ok = await s.wait_for(page_ready, args.load_timeout)
-        loaded_count[0] += 1
-        if loaded_count[0] >= n:
-            all_loaded.set()
+        finally:                          # loaded or given up: the class does not wait for it
+            loaded_count[0] += 1
+            if loaded_count[0] >= n:
+                all_loaded.set()
         if not ok:
             r.errors.append(f"page not ready ('{PLAY}' and '{STEPS}') within {args.load_timeout:.0f} s")
             return r

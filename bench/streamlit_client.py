@@ -198,7 +198,10 @@ class AppTree:
                     parent.children[i] = new_node
                 return
             if i == len(parent.children) or not isinstance(parent.children[i], BlockNode):
-                raise ProtocolError("Cannot set a node at a delta path")
+                what = ("nothing" if i == len(parent.children)
+                        else f"an element ({parent.children[i].element.WhichOneof('type')})")
+                raise ProtocolError(f"Cannot set a node at a delta path: {list(path)}, at depth {depth} "
+                                    f"there is {what} ({len(parent.children)} children)")
             parent = parent.children[i]
             parent.run_id = run_id
         # len(path) == 1 would replace a root: the frontend never gets such a delta
@@ -210,6 +213,13 @@ class AppTree:
         element with the same hash was already shown (the frontend keeps the old one)."""
         fragment_id = delta.fragment_id or None
         kind = delta.WhichOneof("type")
+        try:
+            return self._apply(delta, kind, path, msg_hash, run_id, script_hash, fragment_id)
+        except ProtocolError as e:
+            raise ProtocolError(f"{e} [{kind} {delta.new_element.WhichOneof('type') if kind == 'new_element' else ''}"
+                                f" fragment={fragment_id}]") from None
+
+    def _apply(self, delta, kind, path, msg_hash, run_id, script_hash, fragment_id):
         if kind == "new_element":
             old = self._get(path)
             el = delta.new_element
@@ -615,7 +625,8 @@ class BrowserSession:
         except asyncio.CancelledError:
             raise
         except ProtocolError as e:
-            self.error(str(e))
+            run = "fragment" if self.fragment_ids_this_run else "full"
+            self.error(f"{e} (during a {run} run)")
         except Exception as e:  # noqa: BLE001 - a bug in this client must not hang the bench
             self.error(f"client error: {type(e).__name__}: {e}")
         finally:
