@@ -17,8 +17,11 @@ library that wrote it. Plain PyTorch opens it too::
 Reading is for untrusted files: only PyTorch's zip format is accepted, the archive is checked
 before anything is unpickled, ``torch.load(..., weights_only=True)`` refuses every Python object
 that is not a tensor or a plain container (so a pickle that would run code is refused, and the
-code does not run), and every field is checked. Problems raise :class:`BundleError` with a
-message that says what is wrong and what to do.
+code does not run), and every field is checked. The model is sized before it is built
+(:mod:`playground.limits`: every spec field capped, then parameters and activation memory
+counted on PyTorch's meta device), so a small file cannot make the server allocate gigabytes.
+Problems raise :class:`BundleError` with a message that says what is wrong and what to do; no
+other exception leaves :func:`load_bundle`, whatever the bytes.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import io
 import math
 import os
 import pickle
+import struct
 import zipfile
 from typing import Any
 
@@ -36,13 +40,14 @@ import torch
 from torch import nn
 
 import playground
+from playground import limits
 from playground.errors import PlaygroundError
 from playground.models.base import ModelSpec, count_parameters, spec_from_dict
 
 FORMAT = "sequence-dl-playground/model-bundle"
 FORMAT_VERSION = 1
 MAX_BUNDLE_BYTES = 200 * 1000 * 1000        # 200 MB: the largest file the loader reads (Streamlit's upload limit)
-MAX_PARAMETERS = 150_000_000
+MAX_PARAMETERS = limits.MAX_PARAMETERS     # 50 million numbers: 200 MB in float32 (see playground.limits)
 SUFFIX = ".pt"
 
 INPUT_KINDS = {
@@ -163,6 +168,9 @@ class Bundle:
     library_version: str = playground.__version__
     format_version: int = FORMAT_VERSION
     created: str = ""
+    # what playground.limits measured when the bundle was loaded (parameters, activation bytes per
+    # input / per letter); not saved. playground.predict sizes its batches from it.
+    memory: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     # -- facts ------------------------------------------------------------------------------
     @property
@@ -278,8 +286,9 @@ def _plain(obj: Any):
     return str(obj)
 
 
-def check_weights_fit(model: nn.Module, state_dict: dict, spec: ModelSpec | None = None) -> None:
-    """Load ``state_dict`` into ``model`` (strictly) or raise a BundleError naming the mismatch."""
+def check_weight_shapes(model: nn.Module, state_dict: dict, spec: ModelSpec | None = None) -> None:
+    """Raise a BundleError naming the weights of ``state_dict`` that ``model`` (real or on the meta
+    device) does not have, misses, or has in another shape."""
     family = FAMILY_LABELS.get(spec.kind, spec.kind) if spec is not None else "model"
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
@@ -297,10 +306,16 @@ def check_weights_fit(model: nn.Module, state_dict: dict, spec: ModelSpec | None
         raise BundleError(f"The weights in this file do not fit the {family} it describes: " + "; ".join(parts) + ".",
                           "The file may come from a different model family or was edited. Save the model again "
                           "from the page where it was trained.")
+
+
+def check_weights_fit(model: nn.Module, state_dict: dict, spec: ModelSpec | None = None) -> None:
+    """Load ``state_dict`` into ``model`` (strictly) or raise a BundleError naming the mismatch."""
+    check_weight_shapes(model, state_dict, spec)
+    family = FAMILY_LABELS.get(spec.kind, spec.kind) if spec is not None else "model"
     try:
         model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:  # pragma: no cover - caught above in practice
-        raise BundleError(f"The weights in this file do not fit the {family}: {str(e)[:300]}",
+    except (RuntimeError, NotImplementedError, TypeError) as e:   # e.g. a meta or complex tensor in the file
+        raise BundleError(f"The weights in this file do not fit the {family}: {' '.join(str(e).split())[:200]}",
                           "Save the model again from the page where it was trained.") from None
 
 
@@ -329,8 +344,21 @@ def bundle_from_trainer(trainer, spec: ModelSpec, *, page: str, dataset: str = "
     state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
     return Bundle(spec=spec, state_dict=state, input=input or infer_input(spec, data), task=data.task,
                   label_names=names, page=page, dataset=dataset, name=name, training=training,
-                  metrics={k: round(v, 6) for k, v in metrics.items()}, history=_plain(trainer.history),
+                  metrics={k: round(v, 6) for k, v in metrics.items()}, history=_plain(thin_history(trainer.history)),
                   created=_now())
+
+
+MAX_HISTORY = 5000       # epochs kept in a bundle (a long run keeps every k-th, the first and the last)
+
+
+def thin_history(history: list, keep: int = MAX_HISTORY) -> list:
+    """At most ``keep`` evenly spaced epochs of a training history, always the first and the last
+    (a run left playing for an hour has ~10^5 epochs; the bundle stays small and quick to read)."""
+    n = len(history)
+    if n <= keep:
+        return list(history)
+    idx = sorted({round(i * (n - 1) / (keep - 1)) for i in range(keep)})
+    return [history[i] for i in idx]
 
 
 def bundle_from_model(model: nn.Module, spec: ModelSpec, input: InputSpec, task: str, label_names=(), **kw) -> Bundle:
@@ -393,48 +421,65 @@ def _check_archive(data: bytes, what: str) -> None:
                               "Upload sequences in the 'Sequences' box; upload here the .pt file saved from a page.")
         raise BundleError(f"{_cap(what)} is not a PyTorch file (it does not start like one).",
                           "Choose the .pt bundle saved with the playground's 'Download model' button.")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError):
-        raise BundleError(f"{_cap(what)} is incomplete or damaged (the archive cannot be read; "
-                          "was the download cut short?).", "Download or save the model again.") from None
-    total = sum(i.file_size for i in infos)
-    if total > MAX_PARAMETERS * 8 + 50_000_000:
-        raise BundleError(f"{_cap(what)} unpacks to {total / 1e6:.0f} MB, more than any playground "
-                          "model.", "Is this really a playground model bundle?")
-    if not any(i.filename.endswith("data.pkl") for i in infos):
-        raise BundleError(f"{_cap(what)} is a zip archive but not a PyTorch file.",
-                          "Choose the .pt bundle saved with the playground's 'Download model' button.")
-    try:
-        bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
-        bad = "?"
-    if bad is not None:
-        raise BundleError(f"{_cap(what)} is damaged (part '{bad}' fails its checksum).",
-                          "Download or save the model again.")
+    # readable, a data.pkl, parts stored uncompressed, at most MAX_BUNDLE_BYTES unpacked, checksums right
+    limits.check_torch_zip(data, _cap(what), BundleError, max_unpacked=MAX_BUNDLE_BYTES,
+                           not_pytorch_hint="Choose the .pt bundle saved with the playground's 'Download model' button.")
+
+
+# what torch.load raises for damaged bytes (the zip reader, the unpickler, tensor rebuilding)
+_DAMAGE = (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+           struct.error, OverflowError, MemoryError, RecursionError, NotImplementedError, zipfile.BadZipFile)
 
 
 def _unpickle_safely(data: bytes, what: str):
+    damaged = ("The file is probably damaged or incomplete: download or save the model again.")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         detail = str(e)
         culprit = ""
         for line in detail.splitlines():
-            if "GLOBAL" in line or "Unsupported global" in line:
+            if "GLOBAL" in line or "Unsupported global" in line or "Unsupported class" in line:
                 culprit = line.strip()[:160]
                 break
-        raise BundleError(f"{_cap(what)} contains Python objects that could run code when opened"
-                          + (f" ({culprit})" if culprit else "") + "; it was refused and nothing in it was run.",
-                          "Only load bundles saved by the playground, from people you trust.") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise BundleError(f"{_cap(what)} could not be read as a PyTorch file "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else 'no details'}).",
-                          "The file is probably damaged or incomplete: download or save the model again.") from None
+        if culprit or "Trying to call reduce" in detail or "Can only build Tensor" in detail:
+            raise BundleError(f"{_cap(what)} contains Python objects that could run code when opened"
+                              + (f" ({culprit})" if culprit else "") + "; it was refused and nothing in it was run.",
+                              "Only load bundles saved by the playground, from people you trust.") from None
+        raise BundleError(f"{_cap(what)} is damaged: its contents could not be unpacked ({_unpickler_detail(detail)}).",
+                          damaged) from None
+    except _DAMAGE as e:
+        raise BundleError(f"{_cap(what)} is damaged: it could not be read as a PyTorch file "
+                          f"({type(e).__name__}: {_first_line(e)}).", damaged) from None
 
 
-def _check_plain(obj, where: str, depth: int = 0) -> None:
+def _unpickler_detail(text: str) -> str:
+    """The line of torch's weights_only error that says what was wrong (not its boilerplate)."""
+    tail = text.split("WeightsUnpickler error:", 1)
+    if len(tail) == 2:
+        for line in tail[1].splitlines():
+            if line.strip():
+                return line.strip()[:160]
+    return text.strip().splitlines()[0][:160] if text.strip() else "no details"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else "no details"
+
+
+MAX_PLAIN_ITEMS = 1_000_000      # values in the plain-data fields together (a long history has ~10,000)
+
+
+def _check_plain(obj, where: str, depth: int = 0, budget: list | None = None) -> None:
+    """Plain data only (dict / list / str / int / float / bool / None), at most 12 levels deep and
+    MAX_PLAIN_ITEMS values in all (a pickle can repeat one list inside itself thousands of times
+    at every level: walking it would never end)."""
+    budget = [MAX_PLAIN_ITEMS] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise BundleError(f"The field '{where.split('[')[0].split('.')[0]}' holds more than {MAX_PLAIN_ITEMS:,} "
+                          "values, more than any playground model saves.", "Save the model again from the playground.")
     if depth > 12:
         raise BundleError(f"The field '{where}' is nested too deeply.", "Save the model again from the playground.")
     if isinstance(obj, dict):
@@ -442,11 +487,17 @@ def _check_plain(obj, where: str, depth: int = 0) -> None:
             if not isinstance(k, str):
                 raise BundleError(f"The field '{where}' has a key that is not text.",
                                   "Save the model again from the playground.")
-            _check_plain(v, f"{where}.{k}", depth + 1)
+            _check_plain(v, f"{where}.{k}", depth + 1, budget)
     elif isinstance(obj, list):
-        for i, v in enumerate(obj[:100_000]):
-            _check_plain(v, f"{where}[{i}]", depth + 1)
-    elif not (obj is None or isinstance(obj, (str, int, float, bool))):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]", depth + 1, budget)
+    elif isinstance(obj, float) or obj is None or isinstance(obj, (str, bool)):
+        pass
+    elif isinstance(obj, int):
+        if not -2 ** 63 <= obj < 2 ** 63:
+            raise BundleError(f"The field '{where}' holds a whole number outside the 64-bit range.",
+                              "Save the model again from the playground.")
+    else:
         raise BundleError(f"The field '{where}' holds a {type(obj).__name__}, where plain data was expected.",
                           "Save the model again from the playground.")
 
@@ -485,9 +536,10 @@ def load_bundle(source, expect_kinds=None, filename: str | None = None) -> Bundl
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise _foreign_message(obj, what)
     version = obj.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool) or abs(version) > 2 ** 31:
         raise BundleError(f"{cap} has no valid bundle format version.", "Save the model again from the playground.")
-    lib = str(obj.get("library_version", "?"))
+    lib = obj.get("library_version", "?")
+    lib = lib[:40] if isinstance(lib, str) else "?"
     if version > FORMAT_VERSION:
         raise BundleError(f"{cap} was saved by a newer playground (version {lib}, bundle format {version}); this "
                           f"playground (version {playground.__version__}) reads bundle format {FORMAT_VERSION}.",
@@ -496,14 +548,15 @@ def load_bundle(source, expect_kinds=None, filename: str | None = None) -> Bundl
     if version < 1:
         raise BundleError(f"{cap} has an invalid bundle format version ({version}).",
                           "Save the model again from the playground.")
+    budget = [MAX_PLAIN_ITEMS]
     for key in ("spec", "input", "training", "metrics"):
         if not isinstance(obj.get(key, {}), dict):
             raise BundleError(f"{cap}: the field '{key}' is damaged.", "Save the model again from the playground.")
-        _check_plain(obj.get(key, {}), key)
+        _check_plain(obj.get(key, {}), key, budget=budget)
     for key in ("label_names", "history"):
         if not isinstance(obj.get(key, []), list):
             raise BundleError(f"{cap}: the field '{key}' is damaged.", "Save the model again from the playground.")
-        _check_plain(obj.get(key, []), key)
+        _check_plain(obj.get(key, []), key, budget=budget)
     for key in ("name", "page", "dataset", "task", "created"):
         if not isinstance(obj.get(key, ""), str):
             raise BundleError(f"{cap}: the field '{key}' is damaged.", "Save the model again from the playground.")
@@ -517,17 +570,22 @@ def load_bundle(source, expect_kinds=None, filename: str | None = None) -> Bundl
                           "Save the model again from the playground.")
     n_params = sum(v.numel() for v in sd.values())
     if n_params > MAX_PARAMETERS:
-        raise BundleError(f"{cap} holds {n_params / 1e6:.0f} million numbers, more than any playground model.",
-                          "Is this really a playground model bundle?")
+        raise BundleError(f"{cap} holds {n_params / 1e6:.0f} million numbers; the playground loads models of up to "
+                          f"{MAX_PARAMETERS / 1e6:.0f} million.", "Is this really a playground model bundle?")
     spec_dict = obj["spec"]
+    # every number of the spec and the input description within the playground's limits, before
+    # anything is built (playground.limits)
+    limits.check_spec_fields(spec_dict, BundleError, where=f"The model spec in {what}")
+    limits.check_input_fields(obj.get("input") or {}, BundleError, where=f"The input description in {what}")
     try:
         spec = spec_from_dict(spec_dict)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError, ArithmeticError) as e:
         kind = spec_dict.get("kind")
         if kind is not None and str(e).startswith("unknown model kind"):
             raise BundleError(f"{cap} holds a model of family '{kind}', which this playground does not know.",
                               "It may come from a newer playground: update it.") from None
-        raise BundleError(f"{cap}: the model spec is invalid ({e}).", "Save the model again from the playground.") from None
+        raise BundleError(f"{cap}: the model spec is invalid ({_first_line(e)}).",
+                          "Save the model again from the playground.") from None
     try:
         input_spec = InputSpec.from_dict(obj.get("input") or {})
     except (BundleError, TypeError) as e:
@@ -544,6 +602,11 @@ def load_bundle(source, expect_kinds=None, filename: str | None = None) -> Bundl
         raise BundleError(f"{cap} holds a {b.family} ({spec.describe()})"
                           + (f", trained on the {where} page" if where else "") + f"; here a {want} is needed.",
                           f"Choose a {want} bundle.")
+    # parameters and activation memory counted on the meta device before anything real is built
+    # (and, on that meta model, the weights' names and shapes compared with the spec's)
+    b.memory = limits.check_spec_size(spec, input_spec, BundleError, family=b.family, what=cap,
+                                      on_meta_model=None if _needs_esm_to_build(spec)
+                                      else lambda meta: check_weight_shapes(meta, b.state_dict, spec))
     if not _needs_esm_to_build(spec):
         try:
             model = spec.build()

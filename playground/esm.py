@@ -604,6 +604,9 @@ def load_checkpoint_file(path: str | os.PathLike, device: str = "cpu", bf16: boo
                                                                                   "the machine running the app).")
     device, dtype = resolve_device(device, bf16)
     st = path.stat()
+    if st.st_size > MAX_UPLOAD_BYTES:
+        raise CheckpointError(f"'{path.name}' is {st.st_size / 1e9:.1f} GB; the limit is {MAX_UPLOAD_BYTES / 1e9:.0f} GB.",
+                              hint="The largest ESM-2 this app can run is esm2_t33_650M_UR50D (2.6 GB).")
     reg = Path(regression_path) if regression_path else path.with_name(path.stem + "-contact-regression.pt")
     key = f"file:{path.resolve()}:{st.st_size}:{int(st.st_mtime)}|{_device_key(device, dtype)}"
     h = get_loaded(key)
@@ -611,8 +614,11 @@ def load_checkpoint_file(path: str | os.PathLike, device: str = "cpu", bf16: boo
         return h
 
     def build():
+        from playground import limits   # the declared architecture capped and matched to the weights, on meta
+
         data = safe_torch_load(path, f"'{path.name}'")
         arch = validate_checkpoint(data, f"'{path.name}'")
+        limits.check_esm_checkpoint(data["model"], arch, f"'{path.name}'", CheckpointError)
         check_memory(_info_for(arch, path.stem), device, dtype)
         regression = safe_torch_load(reg, f"'{reg.name}'") if reg.is_file() else None
         model, alphabet, has_contacts, notes = model_from_checkpoint(data, regression, path.stem, f"'{path.name}'")
@@ -640,8 +646,15 @@ def load_checkpoint_bytes(data: bytes, filename: str = "upload.pt", device: str 
     stem = Path(filename).stem or "upload"
 
     def build():
+        from playground import limits   # size caps for uploads: the archive, then the declared architecture
+
+        for blob, label in ((data, f"'{filename}'"), (regression, "The contact-regression file")):
+            if blob and bytes(blob[:4]) == b"PK\x03\x04":
+                limits.check_torch_zip(bytes(blob), label, CheckpointError, max_unpacked=MAX_UPLOAD_BYTES,
+                                       not_pytorch_hint="Upload an ESM-2 .pt file as distributed by fair-esm.")
         ckpt = safe_torch_load(data, f"'{filename}'")
         arch = validate_checkpoint(ckpt, f"'{filename}'")
+        limits.check_esm_checkpoint(ckpt["model"], arch, f"'{filename}'", CheckpointError)
         check_memory(_info_for(arch, stem), device, dtype)
         reg = safe_torch_load(regression, "the contact-regression file") if regression else None
         model, alphabet, has_contacts, notes = model_from_checkpoint(ckpt, reg, stem, f"'{filename}'")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from playground import encoding
+from playground import encoding, limits
 from playground.bundle import Bundle, BundleError
 from playground.data.parsing import MAX_BYTES, SequenceFileError, parse_sequence_file, parse_sequence_text
 
@@ -414,6 +414,8 @@ def predict(bundle: Bundle, inputs, *, model: nn.Module | None = None, device: s
         raise SequenceFileError(f"{len(inputs):,} sequences; the limit is {MAX_SEQUENCES:,} per run.",
                                 hint="Split the file and predict the parts one after the other.")
     model = model if model is not None else load_model(bundle, device)
+    # a loaded bundle knows its activation memory per input (playground.limits): batches stay under 256 MB
+    batch_size, token_budget = limits.predict_batches(getattr(bundle, "memory", None), batch_size, token_budget)
     model.eval()
     dev = next(iter(model.parameters())).device
     n = len(inputs)
