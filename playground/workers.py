@@ -54,12 +54,17 @@ def _loads(data: bytes):
 
 
 def default_workers() -> int:
-    """Worker processes to use: ``PLAYGROUND_TRAIN_WORKERS`` if set (0 = train in the app
-    process), else one per core beyond the first, at most 4."""
-    env = os.environ.get("PLAYGROUND_TRAIN_WORKERS", "").strip()
-    if env:
-        return max(0, int(env))
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """Worker processes to use: ``PLAYGROUND_TRAIN_WORKERS`` (default 0 = train in the app
+    process; ``auto`` = one per core beyond the first, at most 4). Off by default: each worker is
+    another process with torch loaded (~300 MB), and on the 2-core development machine, with the
+    browser on the same machine, it did not yet pay (see README, "How live training works")."""
+    env = os.environ.get("PLAYGROUND_TRAIN_WORKERS", "").strip().lower()
+    if env == "auto":
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
+    try:
+        return max(0, int(env or 0))
+    except ValueError:
+        return 0
 
 
 # ------------------------------------------------------------------------------------------------
