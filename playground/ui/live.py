@@ -49,7 +49,6 @@ DRAW_SHARE = 0.75       # of one core, the share redraws may take together (the 
 LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): half the time is training
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
-FULL_RUN_HEAD_START = 0.3  # seconds a full run (a click) goes ahead of the queued redraws
 IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
 
 
@@ -210,7 +209,6 @@ class BackgroundTraining:
 
 def hold_session_training() -> None:
     """Pause every background trainer of this session (called at the start of each full run)."""
-    SCHEDULER.give_way()
     for k in list(st.session_state.keys()):
         v = st.session_state.get(k)
         if isinstance(v, (TrainingThread, BackgroundTraining)):
@@ -249,14 +247,7 @@ class Scheduler:
         self._queue: collections.deque = collections.deque()
         self._drawing = False
         self._seen: dict[str, float] = {}
-        self._priority_until = 0.0
         self.cost = 0.05                      # seconds per redraw (moving average)
-
-    def give_way(self, seconds: float = FULL_RUN_HEAD_START) -> None:
-        """A full script run (a click: Pause, a changed setting) starts: no new redraw begins for
-        ``seconds``, so the click is answered first however many sessions are playing."""
-        with self._cond:
-            self._priority_until = time.monotonic() + seconds
 
     def playing(self) -> int:
         now = time.monotonic()
@@ -289,10 +280,10 @@ class Scheduler:
         with self._cond:
             self._queue.append(ticket)
             try:
-                while self._drawing or self._queue[0] is not ticket or time.monotonic() < self._priority_until:
+                while self._drawing or self._queue[0] is not ticket:
                     if abort() or time.monotonic() > deadline:
                         return False
-                    self._cond.wait(0.02)
+                    self._cond.wait(0.05)
                 self._drawing = True
                 return True
             finally:
