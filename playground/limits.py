@@ -64,6 +64,7 @@ ESM_MAX_RESIDUES = 1022
 
 _LEN = "the longest DNA sequence Predict reads"
 _WIDE = "4× the widest layer the pages offer"
+_KERNEL = "conv filters on the pages are at most 25 wide"
 #: (lowest, highest, why) per field name, shared by every family that uses the name; list fields
 #: (channels, dense, kernel_sizes, hidden as a list) apply the limit to each item.
 FIELD_LIMITS: dict[str, tuple[int, int, str]] = {
@@ -77,10 +78,10 @@ FIELD_LIMITS: dict[str, tuple[int, int, str]] = {
     "channels": (1, 1024, _WIDE),
     "conv1_channels": (1, 1024, _WIDE),
     "conv2_channels": (1, 1024, _WIDE),
-    "kernel_sizes": (1, 64, "conv filters on the pages are at most 25 wide"),
-    "kernel": (1, 64, "conv filters on the pages are at most 25 wide"),
-    "conv1_kernel": (1, 64, "conv filters on the pages are at most 25 wide"),
-    "conv2_kernel": (1, 64, "conv filters on the pages are at most 25 wide"),
+    "kernel_sizes": (1, 64, _KERNEL),
+    "kernel": (1, 64, _KERNEL),
+    "conv1_kernel": (1, 64, _KERNEL),
+    "conv2_kernel": (1, 64, _KERNEL),
     "dense": (1, 4096, _WIDE),
     "hidden": (1, 4096, _WIDE),
     "d_model": (1, 4096, _WIDE),

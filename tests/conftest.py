@@ -36,6 +36,29 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", lambda self, *a, **k: refuse(*a))
     yield attempts
 
+@pytest.fixture
+def esm_offline(monkeypatch, tmp_path, no_network):
+    """The ESM-2 page and library with no weights to find and no network: an empty torch hub
+    folder and PLAYGROUND_OFFLINE. Yields the network attempts (tests assert there were none)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("PLAYGROUND_OFFLINE", "1")
+    yield no_network
+
+
+@pytest.fixture(scope="module")
+def tiny_esm_bytes():
+    """(checkpoint bytes, contact-regression bytes) of a tiny random ESM-2 (2 layers x 32, 4 heads)
+    in fair-esm's layout, written through the library's own saver."""
+    import io
+
+    from playground import esm as E
+
+    model = E.build_esm2(2, 32, 4, seed=11)
+    ckpt, reg = io.BytesIO(), io.BytesIO()
+    E.save_checkpoint(model, ckpt, regression_path=reg)
+    return ckpt.getvalue(), reg.getvalue()
+
+
 
 @pytest.fixture
 def app_test():

@@ -99,23 +99,13 @@ SESSION_INPUTS = {"esm.path", "esm.ckpt_upload", "esm.reg_upload", "esm.seq_uplo
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path, no_network):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setenv("PLAYGROUND_OFFLINE", "1")
-    yield no_network
+def offline(esm_offline):
+    yield esm_offline
 
 
 @pytest.fixture(scope="module")
-def tiny_bytes():
-    """(checkpoint bytes, contact-regression bytes) of a tiny random ESM-2 (2 layers x 32, 4 heads)."""
-    import io
-
-    from playground import esm as E
-
-    model = E.build_esm2(2, 32, 4, seed=11)
-    ckpt, reg = io.BytesIO(), io.BytesIO()
-    E.save_checkpoint(model, ckpt, regression_path=reg)
-    return ckpt.getvalue(), reg.getvalue()
+def tiny_bytes(tiny_esm_bytes):
+    return tiny_esm_bytes
 
 
 @pytest.fixture(scope="module")
