@@ -4,6 +4,7 @@ simulated student opens the Basics page, presses Play, sees Steps grow, presses 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 
 import pytest
@@ -73,7 +74,10 @@ async def _play_then_pause(url: str) -> dict:
 @pytest.mark.timeout(150)
 def test_one_student_plays_and_pauses(server_url):
     t0 = time.monotonic()
-    out = asyncio.run(_play_then_pause(server_url))         # every wait inside is bounded (<= 120 s)
+    # every wait inside is bounded (<= 120 s); run in a thread of its own, since Playwright's sync API
+    # (session-wide browser fixture) may keep an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        out = pool.submit(asyncio.run, _play_then_pause(server_url)).result()
     when = f" ({', '.join(out['timeline'])}; errors: {out['errors']})"
     assert out["loaded"], "the page never showed '▶ Play' and the 'Steps' metric" + when
     assert out["widgets"] > 5, "the mounted widgets' values were not kept like the frontend does" + when
