@@ -511,10 +511,12 @@ class LiveTraining:
             if tr is None:
                 return
             worker = self.thread
-            paced = self.playing and _fragment_rerun()
+            fragment_only = _fragment_rerun()       # a browser's redraw, not a full run of the page
+            paced = self.playing and fragment_only
             t0 = time.monotonic()
             if paced:
                 SCHEDULER.seen(worker.sid)
+            if fragment_only:                       # every redraw takes its turn, playing or not
                 if not SCHEDULER.acquire(_click_waiting):
                     return              # a click is waiting: let its full rerun go first
             t_draw = time.thread_time()     # the redraw's own CPU time (not its waits for the GIL)
@@ -538,7 +540,7 @@ class LiveTraining:
                                "Training goes on in between.")
                 draw(tr)
             finally:
-                if paced:
+                if fragment_only:
                     SCHEDULER.release(time.thread_time() - t_draw)
             if paced and self.playing and not tr.done:
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
