@@ -195,7 +195,6 @@ def run_mb(trainer) -> float:
 class _Mailbox:
     worker: "_Worker"
     snap: dict | None = None
-    history_len: int = 0
     state: dict | None = None
     error: str | None = None
     returned: threading.Event = field(default_factory=threading.Event)
@@ -307,7 +306,7 @@ class TrainingPool:
         if len(blob) > MAX_STATE_MB * 1e6:
             return False
         with self._lock:
-            box = _Mailbox(w, history_len=len(trainer.history))
+            box = _Mailbox(w)
             self._boxes[sid] = box
             w.runs.add(sid)
         ka = self.keep_alive_s if keep_alive_s is None else float(keep_alive_s)
@@ -355,19 +354,15 @@ class TrainingPool:
             self._boxes.pop(sid, None)
             box.worker.runs.discard(sid)
             state, box.state = box.state, None
-        if state is None:
-            self.sync_from(box, trainer)
+        if state is None:                  # no answer: keep what the last snapshot said
+            if box.snap is not None:
+                _apply_snapshot(trainer, box.snap)
             return False
         rng = state.pop("_torch_rng", None)
         trainer.import_state(state)
         if rng is not None:
             torch.set_rng_state(rng)
         return True
-
-    def sync_from(self, box: _Mailbox, trainer) -> None:
-        if box.snap is not None:
-            _apply_snapshot(trainer, box.snap)
-            box.snap = None
 
     def error(self, sid: str) -> str | None:
         box = self._boxes.get(sid)
@@ -380,10 +375,6 @@ class TrainingPool:
             box.worker.send(("stop", sid))
             box.worker.runs.discard(sid)
 
-    def playing(self) -> int:
-        """Runs training in workers right now."""
-        return sum(1 for b in list(self._boxes.values()) if b.active)
-
     def close(self) -> None:
         for w in self._workers:
             w.send(("quit", ""))
@@ -393,9 +384,6 @@ class TrainingPool:
             except subprocess.TimeoutExpired:
                 w.proc.kill()
         self._workers = []
-
-    def pids(self) -> list[int]:
-        return [w.proc.pid for w in self._workers if w.alive]
 
     # -- called by the readers ------------------------------------------------------------------
     def _deliver(self, worker: _Worker, msg) -> None:
