@@ -18,14 +18,7 @@ PAGE = "pages/4_Protein_Language_Model.py"
 TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs from scratch", "🔍 Attention & contacts")
 
 
-@pytest.fixture(autouse=True)
-def offline(esm_offline):
-    yield esm_offline
-
-
-@pytest.fixture(scope="module")
-def tiny_bytes(tiny_esm_bytes):
-    return tiny_esm_bytes
+pytestmark = pytest.mark.usefixtures("esm_offline")   # no weights to find, no network (tests/conftest.py)
 
 
 def titles(at) -> list[str]:
@@ -36,8 +29,8 @@ def texts(elements) -> str:
     return "\n".join(e.value for e in elements)
 
 
-def upload_tiny(at, tiny_bytes, with_regression=True):
-    ckpt, reg = tiny_bytes
+def upload_tiny(at, tiny_esm_bytes, with_regression=True):
+    ckpt, reg = tiny_esm_bytes
     if with_regression:
         at.file_uploader(key="esm.reg_upload").upload("esm2_tiny-contact-regression.pt", reg)
     at.file_uploader(key="esm.ckpt_upload").upload("esm2_tiny.pt", ckpt).run()
@@ -50,7 +43,7 @@ def no_traceback(at):
     assert not at.exception, [e.message for e in at.exception]
 
 
-def test_offline_banner_then_untrained_weights_everywhere(app_test, offline):
+def test_offline_banner_then_untrained_weights_everywhere(app_test, esm_offline):
     at = app_test(PAGE).run()
     no_traceback(at)
     assert "No pretrained ESM-2 weights available" in texts(at.warning)
@@ -62,10 +55,10 @@ def test_offline_banner_then_untrained_weights_everywhere(app_test, offline):
     assert len(ts) >= 2 and all("untrained weights" in t for t in ts)
     for spec in plotly_specs(at):                                        # and the watermark
         assert any("UNTRAINED" in a.get("text", "") for a in spec["layout"].get("annotations", []))
-    assert offline == []
+    assert esm_offline == []
 
 
-def test_a_download_attempt_fails_fast_with_the_banner(app_test, offline, monkeypatch):
+def test_a_download_attempt_fails_fast_with_the_banner(app_test, esm_offline, monkeypatch):
     import time
 
     monkeypatch.delenv("PLAYGROUND_OFFLINE")
@@ -77,14 +70,14 @@ def test_a_download_attempt_fails_fast_with_the_banner(app_test, offline, monkey
     assert time.perf_counter() - t0 < 15
     banner = texts(at.warning)
     assert "No pretrained ESM-2 weights available" in banner and "cannot be reached" in banner
-    assert offline and all(a[0][0] == E.HUB_HOST for a in offline)     # only the quick probe, refused
+    assert esm_offline and all(a[0][0] == E.HUB_HOST for a in esm_offline)     # only the quick probe, refused
     at.button(key="esm.untrained").click().run()
     assert "Untrained weights" in texts(at.warning)
 
 
-def test_upload_checkpoint_masked_lm_and_bad_input(app_test, tiny_bytes):
+def test_upload_checkpoint_masked_lm_and_bad_input(app_test, tiny_esm_bytes):
     at = app_test(PAGE).run()
-    upload_tiny(at, tiny_bytes)
+    upload_tiny(at, tiny_esm_bytes)
     ts = titles(at)
     assert ts and not any("untrained" in t for t in ts)
     heat = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"].startswith("P(amino acid)"))
@@ -105,7 +98,7 @@ def test_upload_checkpoint_masked_lm_and_bad_input(app_test, tiny_bytes):
     assert any(m.label.startswith("Pseudo-perplexity") for m in at.metric)
 
 
-def test_a_file_that_is_not_esm_is_refused(app_test, tiny_bytes):
+def test_a_file_that_is_not_esm_is_refused(app_test, tiny_esm_bytes):
     at = app_test(PAGE).run()
     bare = io.BytesIO()
     torch.save({"weight": torch.zeros(3)}, bare)
@@ -119,9 +112,9 @@ def test_a_file_that_is_not_esm_is_refused(app_test, tiny_bytes):
     assert "Untrained weights" in texts(at.warning)
 
 
-def test_embeddings_of_an_uploaded_fasta(app_test, tiny_bytes):
+def test_embeddings_of_an_uploaded_fasta(app_test, tiny_esm_bytes):
     at = app_test(PAGE, query={"tab": TABS[1], "data": "upload"}).run()
-    upload_tiny(at, tiny_bytes)
+    upload_tiny(at, tiny_esm_bytes)
     fasta = "".join(f">prot{i} label={'ab'[i % 2]}\n{'MKTAYIAKQRQ' * (1 + i % 3)}{'DE' * i}\n" for i in range(8))
     at.file_uploader(key="esm.seq_upload").upload("proteins.fasta", fasta.encode()).run()
     no_traceback(at)
@@ -148,9 +141,9 @@ def test_embeddings_of_an_uploaded_fasta(app_test, tiny_bytes):
 
 
 @pytest.mark.slow
-def test_fine_tuning_vs_scratch_side_by_side(app_test, tiny_bytes):
+def test_fine_tuning_vs_scratch_side_by_side(app_test, tiny_esm_bytes):
     at = app_test(PAGE, query={"tab": TABS[2], "sweep_epochs": "1"}).run()
-    upload_tiny(at, tiny_bytes)
+    upload_tiny(at, tiny_esm_bytes)
     at.button(key="esm.prep_btn").click().run()
     no_traceback(at)
     at.button(key="esm.step").click().run()
@@ -170,9 +163,9 @@ def test_fine_tuning_vs_scratch_side_by_side(app_test, tiny_bytes):
     assert any("training-set size" in t for t in titles(at))
 
 
-def test_fine_tuning_runs_are_saved_and_listed(app_test, tiny_bytes, downloads):  # noqa: F811
+def test_fine_tuning_runs_are_saved_and_listed(app_test, tiny_esm_bytes, downloads):  # noqa: F811
     at = app_test(PAGE, query={"tab": TABS[2], "size": "25"}).run()
-    upload_tiny(at, tiny_bytes)
+    upload_tiny(at, tiny_esm_bytes)
     at.button(key="esm.prep_btn").click().run()
     at.button(key="esm.step").click().run()
     no_traceback(at)
@@ -209,9 +202,9 @@ def test_fine_tuning_runs_are_saved_and_listed(app_test, tiny_bytes, downloads):
     assert df["parameters"].str.contains("train %=50").sum() == 2
 
 
-def test_attention_and_contacts(app_test, tiny_bytes):
+def test_attention_and_contacts(app_test, tiny_esm_bytes):
     at = app_test(PAGE, query={"tab": TABS[3]}).run()
-    upload_tiny(at, tiny_bytes)
+    upload_tiny(at, tiny_esm_bytes)
     ts = titles(at)
     assert any(t.startswith("Attention, layer 2") for t in ts) and "Predicted contacts" in ts
     at.selectbox(key="esm.att_head").set_value(1).run()
@@ -219,6 +212,6 @@ def test_attention_and_contacts(app_test, tiny_bytes):
     assert any("head 2" in t for t in titles(at))
     # the same model without its contact-regression file: no contacts, an explanation instead
     at2 = app_test(PAGE, query={"tab": TABS[3]}).run()
-    upload_tiny(at2, tiny_bytes, with_regression=False)
+    upload_tiny(at2, tiny_esm_bytes, with_regression=False)
     assert "contacts cannot be predicted" in texts(at2.info) or "cannot be predicted" in texts(at2.info)
     assert any(t.startswith("Attention-based contact signal") for t in titles(at2))

@@ -98,21 +98,14 @@ LINK_ONLY = {"lesson", "step"}
 SESSION_INPUTS = {"esm.path", "esm.ckpt_upload", "esm.reg_upload", "esm.seq_upload"}
 
 
-@pytest.fixture(autouse=True)
-def offline(esm_offline):
-    yield esm_offline
+pytestmark = pytest.mark.usefixtures("esm_offline")   # no weights to find, no network (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def tiny_bytes(tiny_esm_bytes):
-    return tiny_esm_bytes
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_bytes):
+def tiny(tiny_esm_bytes):
     from playground import esm as E
 
-    return E.load_checkpoint_bytes(tiny_bytes[0], "esm2_tiny.pt", regression=tiny_bytes[1])
+    return E.load_checkpoint_bytes(tiny_esm_bytes[0], "esm2_tiny.pt", regression=tiny_esm_bytes[1])
 
 
 def _setup():
@@ -141,9 +134,9 @@ def widget_keys(at) -> set[str]:
     return out
 
 
-def with_tiny(at, tiny_bytes):
+def with_tiny(at, tiny_esm_bytes):
     """Load the tiny checkpoint on the page (an upload), as a student would."""
-    ckpt, reg = tiny_bytes
+    ckpt, reg = tiny_esm_bytes
     at.file_uploader(key="esm.reg_upload").upload("esm2_tiny-contact-regression.pt", reg)
     at.file_uploader(key="esm.ckpt_upload").upload("esm2_tiny.pt", ckpt).run()
     assert not at.exception, [e.message for e in at.exception]
@@ -275,7 +268,7 @@ def test_an_uploaded_file_is_read_with_its_labels_and_its_content_is_the_data_ke
 
 
 # ---- (a) the widgets the page renders are its schema's settings ----------------------------------
-def test_the_page_renders_a_widget_for_every_setting_and_no_other(app_test, tiny_bytes):
+def test_the_page_renders_a_widget_for_every_setting_and_no_other(app_test, tiny_esm_bytes):
     setup = _setup()
     expected = {key_of(n) for n in setup.SCHEMA.names if n not in LINK_ONLY}
     seen = set()
@@ -287,7 +280,7 @@ def test_the_page_renders_a_widget_for_every_setting_and_no_other(app_test, tiny
 
     look(app_test(PAGE).run(), "no model loaded")
     for tab, button in zip(TABS, (None, "esm.embed_btn", "esm.prep_btn", None)):
-        at = with_tiny(app_test(PAGE, {"tab": tab}).run(), tiny_bytes)
+        at = with_tiny(app_test(PAGE, {"tab": tab}).run(), tiny_esm_bytes)
         look(at, tab)
         if button:                                       # the projection, the learning rate and the sweep
             at.button(key=button).click().run()
@@ -296,8 +289,8 @@ def test_the_page_renders_a_widget_for_every_setting_and_no_other(app_test, tiny
 
 
 # ---- (b) the trained pair is rebuilt when a run setting changes, never on a live or view one ------
-def test_the_pair_is_rebuilt_on_a_run_setting_and_kept_on_a_live_or_view_setting(app_test, tiny_bytes):
-    at = with_tiny(app_test(PAGE, {"tab": TABS[2], "size": "50"}).run(), tiny_bytes)
+def test_the_pair_is_rebuilt_on_a_run_setting_and_kept_on_a_live_or_view_setting(app_test, tiny_esm_bytes):
+    at = with_tiny(app_test(PAGE, {"tab": TABS[2], "size": "50"}).run(), tiny_esm_bytes)
     ok(at.button(key="esm.prep_btn").click().run())
     ok(at.button(key="esm.step").click().run())
     pair, prep = at.session_state["esm._trainer"], at.session_state["esm._ft"]
@@ -329,8 +322,8 @@ def test_the_pair_is_rebuilt_on_a_run_setting_and_kept_on_a_live_or_view_setting
     assert at.session_state["esm._trainer"].epoch == 0
 
 
-def test_the_embeddings_are_recomputed_for_a_new_layer_and_kept_for_a_new_projection(app_test, tiny_bytes):
-    at = with_tiny(app_test(PAGE, {"tab": TABS[1]}).run(), tiny_bytes)
+def test_the_embeddings_are_recomputed_for_a_new_layer_and_kept_for_a_new_projection(app_test, tiny_esm_bytes):
+    at = with_tiny(app_test(PAGE, {"tab": TABS[1]}).run(), tiny_esm_bytes)
     ok(at.button(key="esm.embed_btn").click().run())
     got = at.session_state["esm._emb"]
     assert ok(at.run()).button(key="esm.embed_btn").disabled             # fresh: nothing to do

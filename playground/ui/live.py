@@ -487,8 +487,6 @@ class LiveTraining:
     def throttle(self, name: str, build: Callable[[], object], seconds: float = 0.5):
         """While playing, rebuild an expensive figure at most every ``seconds`` and reuse the
         last one in between (a redraw then costs almost nothing). Always fresh when paused."""
-        import time
-
         slot = f"{self.key}._cache.{name}"
         now = time.perf_counter()
         seconds = max(seconds, 2 * SCHEDULER.period())     # a busy server refreshes them less often
