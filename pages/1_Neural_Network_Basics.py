@@ -116,7 +116,7 @@ def draw(tr: Trainer) -> None:
     m = st.columns(6 if classification else 4)
     m[0].metric("Epoch", f"{tr.epoch:,}")
     m[1].metric("Training loss", f"{rec['train_loss']:.4f}")
-    m[2].metric("Test loss", f"{rec['test_loss']:.4f}")
+    m[2].metric("Test loss", f"{rec['val_loss']:.4f}")
     m[3].metric("Steps", f"{tr.steps:,}")
     if classification:
         ev = live.throttle("eval", lambda: tr.evaluate("test") if not tr.diverged else {}, seconds=1.0)
@@ -211,10 +211,10 @@ with tab_cmp:
                                                                                     epochs=int(state.get("cmp_epochs"))))
     got = st.session_state.get(state.slot("compare"))
     if got and got[0] == cmp_sig:
-        st.plotly_chart(plots.runs_figure({OPTIMIZERS[k]: h for k, h in got[1].items()}, "test_loss",
+        st.plotly_chart(plots.runs_figure({OPTIMIZERS[k]: h for k, h in got[1].items()}, "val_loss",
                                           "Test loss by optimizer", log_y=state.get("log_y")), key="basics.compare",
                         config=png_config("basics_compare_optimizers"))
-        st.caption(" · ".join(f"{OPTIMIZERS[k]}: {h[-1]['test_loss']:.4f}" for k, h in got[1].items()))
+        st.caption(" · ".join(f"{OPTIMIZERS[k]}: {h[-1]['val_loss']:.4f}" for k, h in got[1].items()))
     elif got:
         st.caption("The settings changed since the last comparison: run it again.")
 

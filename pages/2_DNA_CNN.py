@@ -204,9 +204,9 @@ def status_row(tr: Trainer) -> None:
     cols = st.columns(6)
     cols[0].metric("Epoch", f"{tr.epoch:,}")
     cols[1].metric("Train loss", f"{rec['train_loss']:.4f}")
-    cols[2].metric("Test loss", f"{rec['test_loss']:.4f}")
+    cols[2].metric("Test loss", f"{rec['val_loss']:.4f}")
     for c, nm in zip(cols[3:5], HEADLINE[tr.task]):
-        val = rec.get(f"test_{nm}")
+        val = rec.get(f"val_{nm}")
         c.metric(f"Test {M.label(nm, task=tr.task)}", "–" if val is None or not np.isfinite(val) else f"{val:.3f}")
     if has_filters(tr.model) and dataset.motifs:
         best = interpretation(tr)["recovery"][0]
@@ -266,7 +266,7 @@ def tab_data(tr: Trainer) -> None:
 def tab_training(tr: Trainer) -> None:
     c1, c2 = st.columns(2)
     c1.plotly_chart(plots.loss_figure(tr.history), key="dna.loss", config=png_config("dna_loss"))
-    c2.plotly_chart(plots.metric_figure(tr.history, [f"test_{n}" for n in HEADLINE[tr.task]], title="Test metrics"),
+    c2.plotly_chart(plots.metric_figure(tr.history, [f"val_{n}" for n in HEADLINE[tr.task]], title="Test metrics"),
                     key="dna.metrics", config=png_config("dna_metrics"))
     y = tr.data.y_test.cpu().numpy()
     out = tr.outputs(tr.data.x_test).float().cpu().numpy()

@@ -195,16 +195,16 @@ def draw(tr: Trainer) -> None:
     cols = st.columns(3 + len(SHOWN))
     cols[0].metric("Epoch", f"{tr.epoch:,}")
     cols[1].metric("Training loss", f"{rec['train_loss']:.4f}")
-    cols[2].metric("Validation loss", f"{rec['test_loss']:.4f}")
+    cols[2].metric("Validation loss", f"{rec['val_loss']:.4f}")
     for c, k in zip(cols[3:], SHOWN):
-        v = rec.get(f"test_{k}")
+        v = rec.get(f"val_{k}")
         c.metric(f"Val. {M.label(k, capital=True)}", "–" if v is None or not np.isfinite(v) else f"{v:.3f}")
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     g1, g2 = st.columns(2)
     g1.plotly_chart(plots.loss_figure(tr.history, title="Loss (cross-entropy)" if task != "regression" else
                                       "Loss (MSE)"), key="seq.loss", config=png_config("seq_loss"))
-    g2.plotly_chart(plots.metric_figure(tr.history, [f"test_{k}" for k in SHOWN], title="Validation metrics"),
+    g2.plotly_chart(plots.metric_figure(tr.history, [f"val_{k}" for k in SHOWN], title="Validation metrics"),
                     key="seq.metrics", config=png_config("seq_metrics"))
     st.caption(f"{tr.steps:,} mini-batches · {tr.seconds:.1f} s of training · metrics on the {len(tr.data.y_test)} "
                "validation sequences" + (" (Q3 = share of residues labelled right; padding and masked residues "

@@ -8,7 +8,7 @@ from playground.ui.runs import png_config, session_runs, training_page_links
 setup_page("Run history", "📜")
 
 state = PageState("history", [
-    Param("metric", "test_loss"),
+    Param("metric", "val_loss"),
     Param("x", "epoch", choices=("epoch", "seconds")),
     Param("log_y", False, "bool"),
 ], private=("chosen",))
@@ -55,9 +55,9 @@ for r in picked:
     for m in r.metric_names():
         if m not in metrics:
             metrics.append(m)
-metrics = metrics or ["test_loss"]
+metrics = metrics or ["val_loss"]
 if state.get("metric") not in metrics:
-    state.set("metric", "test_loss" if "test_loss" in metrics else metrics[0])
+    state.set("metric", "val_loss" if "val_loss" in metrics else metrics[0])
 a, b, c = st.columns([2, 1.2, 1])
 a.selectbox("Metric", metrics, key=K("metric"), format_func=lambda m: METRIC_LABELS.get(m, m))
 b.radio("x axis", ("epoch", "seconds"), key=K("x"), horizontal=True,

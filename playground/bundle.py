@@ -329,13 +329,19 @@ def bundle_from_trainer(trainer, spec: ModelSpec, *, page: str, dataset: str = "
     training = {"optimizer": cfg.optimizer, "lr": float(cfg.lr), "batch_size": int(cfg.batch_size),
                 "seed": int(cfg.seed), "regularization": cfg.regularization, "reg_rate": float(cfg.reg_rate),
                 "epochs": int(trainer.epoch), "steps": int(trainer.steps), "seconds": round(float(trainer.seconds), 3),
-                "n_train": int(len(data.y_train)), "n_test": int(len(data.y_test))}
+                "n_train": int(len(data.y_train)), "n_val": int(len(data.y_val)), "n_test": int(len(data.y_test)),
+                "metrics_on": "validation"}
     if cfg.early_stopping:
         training["early_stopping"] = int(cfg.early_stopping)
     if settings:
         training["settings"] = _plain(settings)
     try:
-        metrics = {k: v for k, v in trainer.evaluate("test").items() if isinstance(v, float) and math.isfinite(v)}
+        # the validation scores (saving a model is no reason to look at the test set); the test
+        # scores only when the user already scored it (``Trainer.score_test``), marked test_...
+        metrics = {k: v for k, v in trainer.evaluate("val").items() if isinstance(v, float) and math.isfinite(v)}
+        for k, v in (getattr(trainer, "test_scores", None) or {}).items():
+            if isinstance(v, float) and math.isfinite(v):
+                metrics[f"test_{k}"] = v
     except Exception:  # noqa: BLE001 - metrics are a courtesy; a failing metric must not block saving
         metrics = {}
     names = list(label_names) if label_names is not None else list(getattr(data, "class_names", []) or [])

@@ -136,24 +136,24 @@ class Run:
 
     @property
     def best(self) -> float:
-        vals = [h.get(f"test_{self.metric}") for h in self.history[1:]]
+        vals = [h.get(f"val_{self.metric}") for h in self.history[1:]]
         vals = [v for v in vals if v is not None and math.isfinite(v)]
         return max(vals) if vals else float("nan")
 
     @property
     def best_epoch(self) -> int | None:
-        vals = [(h.get(f"test_{self.metric}"), h["epoch"]) for h in self.history[1:]]
+        vals = [(h.get(f"val_{self.metric}"), h["epoch"]) for h in self.history[1:]]
         vals = [(v, e) for v, e in vals if v is not None and math.isfinite(v)]
         return max(vals, key=lambda t: (t[0], -t[1]))[1] if vals else None
 
     @property
-    def final_test_loss(self) -> float:
-        return float(self.history[-1]["test_loss"]) if self.history else float("nan")
+    def final_val_loss(self) -> float:
+        return float(self.history[-1]["val_loss"]) if self.history else float("nan")
 
     def row(self) -> dict:
         return {"model": self.name, "parameters": self.params, "epochs": self.epochs,
                 "seconds": round(self.seconds, 2), f"best validation {self.metric}": round(self.best, 4),
-                "best epoch": self.best_epoch, "final validation loss": round(self.final_test_loss, 4),
+                "best epoch": self.best_epoch, "final validation loss": round(self.final_val_loss, 4),
                 "status": self.status, "data": self.data_key, "seed": self.seed}
 
 
@@ -237,7 +237,7 @@ def results_table(runs: list[Run]) -> list[dict]:
 # ---- models trained side by side, and with fewer labels -------------------------------------------
 def subsample_train(data, n: int, seed: int = 0):
     """Keep ``n`` training examples (a seeded choice: the same ones for every model given the
-    same seed and training-set size); the test set is unchanged."""
+    same seed and training-set size); the validation and test sets are unchanged."""
     n_train = len(data.y_train)
     n = int(min(max(1, n), n_train))
     if n == n_train:
@@ -245,7 +245,7 @@ def subsample_train(data, n: int, seed: int = 0):
     keep = torch.as_tensor(np.sort(np.random.default_rng(int(seed) + 31).permutation(n_train)[:n]), dtype=torch.long)
     meta = {**data.meta, "train_subset": keep.numpy(), "n_train_used": n}
     return SplitData(data.x_train[keep], data.y_train[keep], data.x_test, data.y_test, data.task, data.n_classes,
-                     list(data.class_names), meta)
+                     list(data.class_names), meta, x_val=data.x_val, y_val=data.y_val)
 
 
 class SideBySide:
@@ -340,19 +340,19 @@ class SideBySide:
 
     def table(self) -> list[dict]:
         """One row per model: trainable parameters, epochs, seconds, losses and the headline
-        test metric (now and best so far)."""
+        validation metric (now and best so far)."""
         rows = []
         for name, t in self.trainers.items():
             metric = M.HEADLINE[t.task]
-            vals = [h.get(f"test_{metric}") for h in t.history[1:]]
+            vals = [h.get(f"val_{metric}") for h in t.history[1:]]
             vals = [v for v in vals if v is not None and math.isfinite(v)]
             h = t.history[-1]
             rows.append({"model": name,
                          "trainable parameters": sum(p.numel() for p in t.model.parameters() if p.requires_grad),
                          "training examples": t.n_train, "epochs": t.epoch, "seconds": round(t.seconds, 1),
-                         "train loss": round(h["train_loss"], 4), "test loss": round(h["test_loss"], 4),
-                         f"test {metric}": round(h.get(f"test_{metric}", float("nan")), 4),
-                         f"best test {metric}": round(max(vals), 4) if vals else float("nan")})
+                         "train loss": round(h["train_loss"], 4), "validation loss": round(h["val_loss"], 4),
+                         f"validation {metric}": round(h.get(f"val_{metric}", float("nan")), 4),
+                         f"best validation {metric}": round(max(vals), 4) if vals else float("nan")})
         return rows
 
 
@@ -360,7 +360,8 @@ def size_sweep(datasets: dict, specs: dict, sizes: Sequence[int], epochs: int, c
                progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
     """Train every model (``specs[name]`` on ``datasets[name]``) with only ``n`` training
     examples for each ``n`` in ``sizes`` (the same examples for every model), ``epochs`` epochs
-    each, and report the final test metric: how each degrades with fewer labels."""
+    each, and report the final validation metric: how each degrades with fewer labels (a sweep
+    reads validation, never the held-out test set)."""
     rows = []
     total = len(sizes) * len(specs)
     k = 0
@@ -370,10 +371,10 @@ def size_sweep(datasets: dict, specs: dict, sizes: Sequence[int], epochs: int, c
             cfg = dataclasses.replace(config, seed=seed, track_metrics=False)
             tr = Trainer(build_model(spec, seed), data, cfg)
             tr.run_epochs(epochs)
-            res = tr.evaluate("test")
+            res = tr.evaluate("val")
             metric = M.HEADLINE[data.task]
             rows.append({"training examples": len(data.y_train), "model": name, "metric": metric,
-                         "value": float(res.get(metric, float("nan"))), "test loss": float(res["loss"]),
+                         "value": float(res.get(metric, float("nan"))), "validation loss": float(res["loss"]),
                          "seconds": round(tr.seconds, 2), "diverged": tr.diverged or ""})
             k += 1
             if progress:

@@ -1455,11 +1455,12 @@ def finetune_inputs(handle: ESMHandle, seqs: Sequence[str], unfrozen: int, ids: 
 def head_split(handle: ESMHandle, seqs: Sequence[str], base, layer: int | None = None, finetune_layers: int = 0,
                progress: Progress = None, ids: Sequence[str] | None = None):
     """The ESM-2 inputs for the split ``base`` (a SplitData of tokens whose meta holds
-    train_idx/test_idx, e.g. from ``playground.data.protein.to_split``): the same proteins on
-    the same side with the same labels, as mean-pooled (or per-residue) embeddings of ``layer``,
+    train_idx/val_idx/test_idx, e.g. from ``playground.data.protein.to_split``): the same proteins
+    in the same part with the same labels, as mean-pooled (or per-residue) embeddings of ``layer``,
     or, when fine-tuning, the frozen hidden states of ``finetune_inputs``."""
     tr = torch.as_tensor(np.asarray(base.meta["train_idx"]), dtype=torch.long)
     te = torch.as_tensor(np.asarray(base.meta["test_idx"]), dtype=torch.long)
+    va = torch.as_tensor(np.asarray(base.meta.get("val_idx", [])), dtype=torch.long)
     per_residue = base.task == "per_residue"
     if finetune_layers:
         x = finetune_inputs(handle, seqs, finetune_layers, ids, progress=progress)
@@ -1474,7 +1475,8 @@ def head_split(handle: ESMHandle, seqs: Sequence[str], base, layer: int | None =
         used_layer = res.layer
     meta = {**base.meta, "esm_model": handle.key, "esm_name": handle.name, "layer": used_layer,
             "finetune_layers": int(finetune_layers), "untrained_esm": handle.untrained}
-    return SplitData(x[tr], base.y_train, x[te], base.y_test, base.task, base.n_classes, list(base.class_names), meta)
+    return SplitData(x[tr], base.y_train, x[te], base.y_test, base.task, base.n_classes, list(base.class_names), meta,
+                     x_val=x[va], y_val=base.y_val)
 
 
 def make_head_spec(handle: ESMHandle, data, head: str = "logistic", hidden: int = 64, finetune_layers: int = 0,

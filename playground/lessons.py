@@ -6,11 +6,11 @@ with its answer, and optional expectations that a run must meet::
 
     [[steps]]
     title = "One linear neuron"
-    text = "A line cannot bend: the test loss stays above 0.02."
+    text = "A line cannot bend: the validation loss stays above 0.02."
     settings = { dataset = "cubic", features = ["x1"], layers = 1, n1 = 1, activation = "linear" }
 
     [[steps.expect]]
-    metric = "test_loss"   # a key of the training history, or a special metric (METRICS)
+    metric = "val_loss"   # a key of the training history, or a special metric (METRICS)
     op = ">"
     value = 0.02
     epochs = 300           # the training budget
@@ -228,8 +228,8 @@ SETTINGS_METRICS = {   # computed from the settings alone (no trainer): page -> 
         "untrained_mask_top_prob": "untrained ESM-2's highest probability for any amino acid at a masked position",
     },
 }
-HISTORY_METRICS = {"train_loss", "test_loss", "test_accuracy", "test_auroc", "test_mcc", "test_f1", "test_r2",
-                   "test_pearson_r", "test_q3"}
+HISTORY_METRICS = {"train_loss", "val_loss", "val_accuracy", "val_auroc", "val_mcc", "val_f1", "val_r2",
+                   "val_pearson_r", "val_q3"}
 EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter match (column-wise Pearson, 1 = identical)"}}
 
 
@@ -716,8 +716,8 @@ def metric_now(metric: str, trainer: Trainer, extras: dict | None = None) -> flo
     rec = trainer.history[-1]
     if metric in rec:
         return float(rec[metric])
-    if metric.startswith("test_"):
-        return float(trainer.evaluate("test").get(metric[5:], float("nan")))
+    if metric.startswith("val_"):
+        return float(trainer.evaluate("val").get(metric[4:], float("nan")))
     return float("nan")
 
 

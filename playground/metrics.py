@@ -101,14 +101,19 @@ HEADLINE = {"regression": "pearson_r", "binary": "accuracy", "multiclass": "accu
 # ---- what each metric is called on screen (the one table: pages, plots, run history and lessons read it)
 LABELS = {"loss": "loss", "accuracy": "accuracy", "auroc": "AUROC", "mcc": "MCC", "f1": "F1",
           "pearson_r": "Pearson r", "r2": "R²", "q3": "Q3"}
-# a history key's prefix -> how it reads: "test_accuracy" is the "test accuracy"
-SPLIT_WORDS = {"test_": "test", "train_": "training"}
-# every key a Trainer's history can hold besides epoch/step/seconds (``test_<metric>`` with track_metrics)
-HISTORY_KEYS = ("train_loss", "test_loss", *(f"test_{k}" for k in LABELS if k != "loss"))
+# a history key's prefix -> how it reads: "val_accuracy" is the "validation accuracy"
+SPLIT_WORDS = {"val_": "validation", "test_": "test", "train_": "training"}
+# every key a Trainer's history can hold besides epoch/step/seconds (``val_<metric>`` with track_metrics)
+HISTORY_KEYS = ("train_loss", "val_loss", *(f"val_{k}" for k in LABELS if k != "loss"))
+# how the held-out test set is named wherever a score of it is shown
+TEST_LABEL = "test (held out, scored once)"
+TEST_WHY = ("The test set is never used while training: the curves, early stopping, the schedule and the best "
+            "epoch all read the validation set. Choosing anything by the test score would make it optimistic, "
+            "so it is scored once, at the end.")
 
 
 def label(key: str, *, task: str | None = None, capital: bool = False) -> str:
-    """How a metric or history key reads: ``label("mcc") == "MCC"``, ``label("test_r2") == "test R²"``,
+    """How a metric or history key reads: ``label("mcc") == "MCC"``, ``label("val_r2") == "validation R²"``,
     ``label("train_loss") == "training loss"``. With ``task="multiclass"`` F1 says it is the macro
     average (what ``compute`` reports for several classes). ``capital``: first letter upper case
     ("Accuracy", "Test AUROC"). Keys outside the table read as they are."""

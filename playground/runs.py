@@ -20,8 +20,8 @@ from playground.metrics import HEADLINE, HISTORY_KEYS
 from playground.metrics import label as metric_label
 
 # the metric a run is ranked by, per task, and whether bigger is better
-BEST = {"binary": ("test_auroc", "test_accuracy"), "multiclass": ("test_accuracy", "test_f1"),
-        "regression": ("test_pearson_r", "test_r2"), "per_residue": ("test_q3", "test_accuracy")}
+BEST = {"binary": ("val_auroc", "val_accuracy"), "multiclass": ("val_accuracy", "val_f1"),
+        "regression": ("val_pearson_r", "val_r2"), "per_residue": ("val_q3", "val_accuracy")}
 METRIC_LABELS = {k: metric_label(k) for k in HISTORY_KEYS}   # from the one table in playground.metrics
 PAGE_LABELS = {"basics": "Neural network basics", "dna": "DNA & CNNs", "seq": "Sequence models",
                "sequence": "Sequence models", "esm": "Protein language model"}
@@ -61,16 +61,16 @@ class RunRecord:
         keys: list[str] = []
         for rec in self.history:
             for k, v in rec.items():
-                if k not in keys and (k.endswith("_loss") or k.startswith("test_")) and isinstance(v, (int, float)):
+                if k not in keys and (k.endswith("_loss") or k.startswith("val_")) and isinstance(v, (int, float)):
                     keys.append(k)
         return sorted(keys, key=lambda k: (not k.endswith("loss"), k != "train_loss", k))
 
     def best(self) -> tuple[str, float, int] | None:
-        """(metric, best value, epoch): the task's headline metric if recorded, else the lowest test loss."""
-        for key in (*BEST.get(self.task, ()), "test_loss"):
+        """(metric, best value, epoch): the task's headline metric if recorded, else the lowest validation loss."""
+        for key in (*BEST.get(self.task, ()), "val_loss"):
             vals = [(r.get(key), r.get("epoch", i)) for i, r in enumerate(self.history) if _finite(r.get(key))]
             if vals:
-                v, ep = (min if key == "test_loss" else max)(vals, key=lambda t: t[0])
+                v, ep = (min if key == "val_loss" else max)(vals, key=lambda t: t[0])
                 return key, float(v), int(ep)
         return None
 
@@ -82,8 +82,8 @@ class RunRecord:
                 "best metric": METRIC_LABELS.get(b[0], b[0]) if b else "",
                 "best value": round(b[1], 4) if b else float("nan"),
                 "at epoch": b[2] if b else None,
-                "final test loss": round(self.history[-1]["test_loss"], 4) if self.history and
-                _finite(self.history[-1].get("test_loss")) else float("nan"),
+                "final validation loss": round(self.history[-1]["val_loss"], 4) if self.history and
+                _finite(self.history[-1].get("val_loss")) else float("nan"),
                 "status": "training" if self.live else (self.note or "done")}
 
     def to_dict(self) -> dict:
@@ -166,7 +166,7 @@ RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", 
               "#17becf")
 
 
-def overlay_figure(records: list[RunRecord], metric: str = "test_loss", x: str = "epoch", log_y: bool = False,
+def overlay_figure(records: list[RunRecord], metric: str = "val_loss", x: str = "epoch", log_y: bool = False,
                    height: int = 420):
     """Chosen runs' curves of one metric on one chart (x: 'epoch' or 'seconds')."""
     import numpy as np

@@ -2,8 +2,13 @@
 
     trainer = Trainer(model, data, TrainConfig(optimizer="adam", lr=0.03, batch_size=10, seed=1))
     trainer.run_epochs(100)          # or trainer.step(25) (mini-batches), or run_for(0.1) seconds
-    trainer.history[-1]              # {'epoch': 100, 'train_loss': ..., 'test_loss': ..., ...}
+    trainer.history[-1]              # {'epoch': 100, 'train_loss': ..., 'val_loss': ..., ...}
     trainer.set_lr(0.003)            # change the learning rate mid-training, as TF Playground does
+    trainer.score_test()             # the held-out test set, scored once at the end
+
+Every epoch the Trainer evaluates the **validation** set: the curves, early stopping, the
+learning-rate schedules and the best epoch read it. The **test** set is never looked at while
+training; ``score_test()`` scores it when the user asks (and counts how often they looked).
 
 The loss follows the task: MSE for regression, binary cross-entropy (on logits) for two
 classes, cross-entropy for several classes and for per-residue labels (padding = -100 is
@@ -28,6 +33,10 @@ from playground.data.split import SplitData
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
 REGULARIZATION = {"none": "None", "l1": "L1", "l2": "L2"}
 # TensorFlow Playground's learning-rate list.
+SCHEDULES = {"off": "Constant",
+             "plateau": "Halve on a validation plateau (ReduceLROnPlateau)",
+             "cosine": "Cosine decay",
+             "step": "Step decay (halve every few epochs)"}
 LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
@@ -45,7 +54,10 @@ class TrainConfig:
     warmup_steps: int = 0          # linear learning-rate warm-up over this many optimizer steps
     grad_accum: int = 1            # mini-batches whose gradients add up before one optimizer step
     grad_clip: float = 0.0         # clip the gradient norm (0 = off)
-    early_stopping: int = 0        # patience in epochs on the test loss (0 = off); best weights restored
+    early_stopping: int = 0        # patience in epochs on the validation loss (0 = off); best weights restored
+    schedule: str = "off"          # learning-rate schedule: 'off', 'plateau', 'cosine', 'step' (see SCHEDULES)
+    schedule_patience: int = 3     # 'plateau': epochs without a better validation loss before halving the rate
+    schedule_epochs: int = 30      # 'cosine': epochs from the full rate to its 1 %; 'step': halve every this/3
     track_metrics: bool = False    # also record accuracy/AUROC/... every epoch
     eval_batch_size: int = 2048
 
@@ -58,6 +70,8 @@ class TrainConfig:
             raise ValueError("learning rate must be a positive number")
         if self.batch_size < 0 or self.grad_accum < 1:
             raise ValueError("batch size must be >= 0 and grad_accum >= 1")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}")
 
 
 def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.01):
@@ -118,6 +132,18 @@ class Trainer:
         self._running = torch.zeros((), device=self.device)
         self._running_n = 0
         self._best = (math.inf, 0, None)
+        self._lr_scale = 1.0      # the schedule's factor on config.lr
+        self._plateau = (math.inf, 0)   # best validation loss seen by the 'plateau' schedule, epochs since
+        self.best_epoch = 0       # the epoch with the lowest validation loss so far
+        self.test_scores: dict | None = None   # score_test()'s result
+        self.test_looks = 0       # how many times the test set was scored
+        self.trace: list[tuple[int, float, float]] = []   # (step, epoch + fraction, mean training loss since the last point)
+        self._trace_sum = torch.zeros((), device=self.device)
+        self._trace_n = 0
+        if len(self.data.y_val) == 0:
+            self.warnings = ["This split has no validation set: early stopping and schedules are off."]
+        else:
+            self.warnings = []
         self.history.append(self._evaluate_epoch())
 
     # -- settings that may change while training -------------------------------------------
@@ -137,8 +163,13 @@ class Trainer:
             raise ValueError(kind)
         self.config.regularization, self.config.reg_rate = kind, float(rate)
 
+    @property
+    def current_lr(self) -> float:
+        """The learning rate the optimizer uses now (the set rate × the schedule × the warm-up)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def _apply_lr(self):
-        lr = self.config.lr
+        lr = self.config.lr * self._lr_scale
         if self.config.warmup_steps > 0:
             lr *= min(1.0, (self.optimizer_steps + 1) / self.config.warmup_steps)
         for g in self.optimizer.param_groups:
@@ -176,8 +207,13 @@ class Trainer:
         self._cursor += bs
         out = self.model(self.data.x_train[idx])
         loss = self.loss_fn(out, self.data.y_train[idx])
-        self._running += loss.detach()
+        loss_d = loss.detach()
+        self._running += loss_d
         self._running_n += 1
+        self._trace_sum += loss_d
+        self._trace_n += 1
+        if self._trace_n >= self._trace_every:
+            self._add_trace()
         total = loss + self._penalty()
         accum = self.config.grad_accum
         (total / accum if accum > 1 else total).backward()
@@ -193,7 +229,28 @@ class Trainer:
         if self._cursor >= self.n_train:
             self._end_epoch()
 
+    @property
+    def _trace_every(self) -> int:
+        """Mini-batches per point of the sub-epoch trace: about 25 points per epoch."""
+        return max(1, self.steps_per_epoch // 25)
+
+    def _add_trace(self) -> None:
+        if self._trace_n:
+            frac = min(1.0, self._cursor / max(1, self.n_train)) if self._perm is not None else 0.0
+            self.trace.append((self.steps, round(self.epoch + frac, 4), self._trace_sum.item() / self._trace_n))
+            if len(self.trace) > 5000:      # keep the trace light on a long run
+                self.trace = self.trace[::2]
+        self._trace_sum.zero_()
+        self._trace_n = 0
+
+    @property
+    def epoch_progress(self) -> float:
+        """Fraction of the current epoch done (0 between epochs)."""
+        return min(1.0, self._cursor / max(1, self.n_train)) if self._perm is not None else 0.0
+
     def _end_epoch(self) -> None:
+        if self._trace_n:
+            self._add_trace()
         self._perm = None
         self.epoch += 1
         running = self._running.item() / max(1, self._running_n)
@@ -204,17 +261,51 @@ class Trainer:
             return
         rec = self._evaluate_epoch(running)
         self.history.append(rec)
-        if not (math.isfinite(rec["train_loss"]) and math.isfinite(rec["test_loss"])):
+        val = rec["val_loss"]
+        has_val = len(self.data.y_val) > 0
+        if not (math.isfinite(rec["train_loss"]) and (math.isfinite(val) or not has_val)):
             self._diverge()
             return
-        if self.config.early_stopping > 0:
-            best_loss, best_epoch, _ = self._best
-            if rec["test_loss"] < best_loss - 1e-12:
-                self._best = (rec["test_loss"], self.epoch, copy.deepcopy(self.model.state_dict()))
-            elif self.epoch - best_epoch >= self.config.early_stopping:
+        if not has_val:
+            return
+        best_loss, best_epoch, _ = self._best
+        improved = val < best_loss - 1e-12
+        if improved:
+            self.best_epoch = self.epoch
+            keep = copy.deepcopy(self.model.state_dict()) if self.config.early_stopping > 0 else None
+            self._best = (val, self.epoch, keep)
+        elif self.config.early_stopping > 0 and self.epoch - best_epoch >= self.config.early_stopping:
+            if self._best[2] is not None:
                 self.model.load_state_dict(self._best[2])
-                self.stopped = (f"early stopping at epoch {self.epoch}: no improvement for "
-                                f"{self.config.early_stopping} epochs; best epoch {best_epoch} restored")
+                restored = f"best epoch {best_epoch} restored"
+            else:
+                restored = f"best epoch {best_epoch} (weights not kept: early stopping was switched on later)"
+            self.stopped = (f"early stopping at epoch {self.epoch}: the validation loss did not improve for "
+                            f"{self.config.early_stopping} epochs; {restored}")
+            return
+        self._schedule_step(val)
+
+    def _schedule_step(self, val_loss: float) -> None:
+        """The learning-rate schedule after an epoch (it reads the validation loss only)."""
+        kind = self.config.schedule
+        if kind == "off":
+            self._lr_scale = 1.0
+        elif kind == "plateau":      # as torch.optim.lr_scheduler.ReduceLROnPlateau(factor=0.5, min_lr=1e-6)
+            best, bad = self._plateau
+            if val_loss < best * (1 - 1e-4):
+                self._plateau = (val_loss, 0)
+            else:
+                bad += 1
+                if bad >= self.config.schedule_patience:
+                    self._lr_scale = max(self._lr_scale * 0.5, 1e-6 / self.config.lr)
+                    bad = 0
+                self._plateau = (best, bad)
+        elif kind == "cosine":
+            t = min(self.epoch, self.config.schedule_epochs) / max(1, self.config.schedule_epochs)
+            self._lr_scale = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+        elif kind == "step":
+            self._lr_scale = 0.5 ** (self.epoch // max(1, self.config.schedule_epochs // 3))
+        self._apply_lr()
 
     def _diverge(self) -> None:
         self.diverged = (f"diverged at epoch {self.epoch}: the loss became NaN or infinite. "
@@ -292,7 +383,7 @@ class Trainer:
         the data, the optimizer's state and the best-weights copy are dropped; the weights and
         the history stay (the run can still be listed and saved, but not trained further)."""
         d = self.data
-        for name in ("x_train", "y_train", "x_test", "y_test"):
+        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
             t = getattr(d, name)
             setattr(d, name, t.new_empty((0, *t.shape[1:])))
         self.optimizer.state.clear()
@@ -340,13 +431,24 @@ class Trainer:
             return torch.softmax(out, -1).numpy()
         return out.reshape(len(out), -1)[:, 0].numpy()
 
-    def evaluate(self, split: str = "test") -> dict:
-        x, y = (self.data.x_test, self.data.y_test) if split == "test" else (self.data.x_train, self.data.y_train)
+    def evaluate(self, split: str = "val") -> dict:
+        """Loss and metrics of the current weights on 'train', 'val' or 'test'. For the test set,
+        use ``score_test`` (it records that the test set was looked at)."""
+        x, y = self.data.part(split)
         out = self.outputs(x)
         res = {"loss": float(self.loss_fn(out, y)) if len(y) else float("nan")}
         if len(y):
             res.update(M.compute(self.task, out.float().cpu().numpy(), y.cpu().numpy()))
         return res
+
+    def score_test(self) -> dict:
+        """Score the held-out test set with the current weights: {'epoch', 'loss', metrics...,
+        'looks'}. Meant to be called once, when training is over; every call is counted
+        (``looks``), because each look at the test set is a chance to tune to it."""
+        res = self.evaluate("test")
+        self.test_looks += 1
+        self.test_scores = {"epoch": self.epoch, **res, "looks": self.test_looks, "n": len(self.data.y_test)}
+        return dict(self.test_scores)
 
     def _evaluate_epoch(self, running_train_loss: float | None = None) -> dict:
         small = self.n_train <= 4096
@@ -359,11 +461,16 @@ class Trainer:
                 rec["train_loss"] = float(self.loss_fn(self.outputs(self.data.x_train), self.data.y_train))
             else:
                 rec["train_loss"] = running_train_loss
-            out_test = self.outputs(self.data.x_test)
-            rec["test_loss"] = float(self.loss_fn(out_test, self.data.y_test)) if len(self.data.y_test) else float("nan")
-            if self.config.track_metrics and len(self.data.y_test):
-                m = M.compute(self.task, out_test.float().cpu().numpy(), self.data.y_test.cpu().numpy())
-                rec.update({f"test_{k}": v for k, v in m.items()})
+            yv = self.data.y_val
+            out_val = self.outputs(self.data.x_val)
+            rec["val_loss"] = float(self.loss_fn(out_val, yv)) if len(yv) else float("nan")
+            if self.config.track_metrics and len(yv):
+                m = M.compute(self.task, out_val.float().cpu().numpy(), yv.cpu().numpy())
+                rec.update({f"val_{k}": v for k, v in m.items()})
+            # the validation outputs of this moment: the page's confusion matrix, ROC ... draw from
+            # these, so every number on the page is from the same moment as this record
+            self.val_outputs = out_val.float().cpu().numpy() if len(yv) else None
+            rec["lr"] = self.current_lr if hasattr(self, "optimizer") else self.config.lr
             if was_training:
                 self.model.train()
         return rec

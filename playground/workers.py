@@ -184,7 +184,7 @@ def _serve(conn, runs, order, send, give_back) -> None:
 def run_mb(trainer) -> float:
     """About how many MB a run is to move (its data, weights and optimizer state)."""
     d = trainer.data
-    data = sum(t.numel() * t.element_size() for t in (d.x_train, d.y_train, d.x_test, d.y_test))
+    data = sum(t.numel() * t.element_size() for t in (d.x_train, d.y_train, d.x_val, d.y_val, d.x_test, d.y_test))
     params = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
     return (data + 3 * params) / 1e6
 

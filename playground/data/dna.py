@@ -2,7 +2,7 @@
 
     data = planted_motif("CTCF", n=2000, length=50, seed=0)   # positives carry a CTCF site
     data.seqs[0], data.y[0], data.sites[0]     # the sequence, its label, where the motif is
-    split = data.split(train_fraction=0.75, seed=0)            # -> SplitData for the Trainer
+    split = data.split(train_fraction=0.8, seed=0)             # -> train / validation / test for the Trainer
 
 - ``planted_motif``: binary; positives carry one site sampled from a motif's PWM (or its
   consensus) at a random position, on either strand if asked; negatives are background.
@@ -73,13 +73,18 @@ class DNADataset:
             self._x = encoding.one_hot(self.seqs, encoding.DNA, self.length)
         return self._x
 
-    def split(self, train_fraction: float = 0.75, seed: int = 0) -> SplitData:
-        """A seeded train/test split for the Trainer. ``meta`` keeps the dataset and the
-        indices, so the test sequences and their planted sites can be looked up."""
+    def split(self, train_fraction: float = 0.8, seed: int = 0, val_fraction: float = 0.1) -> SplitData:
+        """A seeded train / validation / test split for the Trainer (stratified by class). A set
+        with ``split_labels`` (a benchmark's published split, an upload's ``split`` column) keeps
+        it, with validation carved from its training rows when it names none. ``meta`` keeps the
+        dataset and the indices, so the sequences and their planted sites can be looked up."""
         y = self.y.astype(np.int64) if self.task == "multiclass" else self.y.astype(np.float32)
-        data = SplitData.from_arrays(self.one_hot(), y, self.task, train_fraction, seed,
+        labels = getattr(self, "split_labels", None)
+        data = SplitData.from_arrays(self.one_hot(), y, self.task, train_fraction, seed, val_fraction,
+                                     split_labels=labels,
                                      n_classes=max(2, self.n_classes), class_names=list(self.class_names),
-                                     meta={"dataset": self.name, "length": self.length})
+                                     meta={"dataset": self.name, "length": self.length,
+                                           "predefined_split": labels is not None})
         return data
 
     def summary(self) -> str:

@@ -184,18 +184,20 @@ def featurize(X: np.ndarray, features) -> np.ndarray:
 
 
 def make_split(name: str, n: int = 500, noise: float = 0.0, train_fraction: float = 0.5, seed: int = 0,
-               features=("x1", "x2"), positive_fraction: float = 0.5) -> SplitData:
+               features=("x1", "x2"), positive_fraction: float = 0.5, val_fraction: float = 0.1) -> SplitData:
     """A toy set, featurised and split, ready for the Trainer. ``positive_fraction`` < 0.5
     makes a classification set imbalanced (e.g. 0.1: 90 % class 0)."""
     X, y = generate_balanced(name, n, noise, seed, positive_fraction)
     feats = valid_features(name, features)
     task = "binary" if TOY_SETS[name].problem == "classification" else "regression"
-    data = SplitData.from_arrays(featurize(X, feats), y, task, train_fraction, seed,
+    data = SplitData.from_arrays(featurize(X, feats), y, task, train_fraction, seed, val_fraction,
                                  meta={"points": X, "labels": y, "features": feats, "dataset": name,
                                        # how it was made (the code export regenerates it from these)
                                        "n": n, "noise": noise, "train_fraction": train_fraction,
+                                       "val_fraction": val_fraction,
                                        "positive_fraction": positive_fraction, "seed": seed})
     data.meta["points_train"] = X[data.meta["train_idx"]]
+    data.meta["points_val"] = X[data.meta["val_idx"]]
     data.meta["points_test"] = X[data.meta["test_idx"]]
     return data
 

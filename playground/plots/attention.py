@@ -159,7 +159,7 @@ def comparison_figure(runs, metric: str, what: str = "metric", title: str | None
                       height: int = 340) -> go.Figure:
     """Overlay of every run's validation curve (``what``: 'metric' or 'loss')."""
     fig = go.Figure()
-    key = f"test_{metric}" if what == "metric" else "test_loss"
+    key = f"val_{metric}" if what == "metric" else "val_loss"
     for i, r in enumerate(runs):
         ep = np.array([h["epoch"] for h in r.history], dtype=float)
         y = np.array([h.get(key, np.nan) for h in r.history], dtype=float)

@@ -41,11 +41,11 @@ def _layout(fig: go.Figure, title: str = "", height: int = 320, uirevision: str 
 
 
 def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", height: int = 320) -> go.Figure:
-    """Train and test loss per epoch."""
+    """Training and validation loss per epoch."""
     ep = column(history, "epoch")
     data = [dict(type="scatter", x=ep, y=column(history, "train_loss"), mode="lines", name="train",
                  line=dict(color=TRAIN_COLOR, width=2.5)),
-            dict(type="scatter", x=ep, y=column(history, "test_loss"), mode="lines", name="test",
+            dict(type="scatter", x=ep, y=column(history, "val_loss"), mode="lines", name="validation",
                  line=dict(color=TEST_COLOR, width=2.5))]
     return figure(data, layout_dict(title, height, fixed_margins=True, xaxis=dict(title=dict(text="epoch")),
                                     yaxis=dict(title=dict(text="loss"), type="log" if log_y else "linear")))
@@ -55,12 +55,12 @@ def metric_figure(history: list[dict], keys: list[str], title: str = "Metrics", 
     ep = column(history, "epoch")
     fig = go.Figure()
     for k in keys:
-        fig.add_scatter(x=ep, y=column(history, k), mode="lines", name=k.replace("test_", ""))
+        fig.add_scatter(x=ep, y=column(history, k), mode="lines", name=k.replace("val_", ""))
     fig.update_xaxes(title="epoch")
     return _layout(fig, title, height)
 
 
-def runs_figure(histories: dict, key: str = "test_loss", title: str = "Test loss", log_y: bool = False,
+def runs_figure(histories: dict, key: str = "val_loss", title: str = "Validation loss", log_y: bool = False,
                 height: int = 340) -> go.Figure:
     """One curve per run (e.g. per optimizer) of one history field, on one plot."""
     fig = go.Figure()

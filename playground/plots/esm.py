@@ -155,15 +155,15 @@ def contact_figure(contacts: np.ndarray, seq: str, untrained: bool = False, titl
 
 
 def overlay_loss_figure(histories: dict[str, list[dict]], untrained: bool = False, log_y: bool = False) -> go.Figure:
-    """Train (dotted) and test (solid) loss of several models on one chart."""
+    """Train (dotted) and validation (solid) loss of several models on one chart."""
     fig = go.Figure()
     for k, (name, hist) in enumerate(histories.items()):
         color = MODEL_COLORS[k % len(MODEL_COLORS)]
         ep = np.array([h["epoch"] for h in hist], dtype=float)
         fig.add_scatter(x=ep, y=np.array([h["train_loss"] for h in hist], dtype=float), mode="lines",
                         name=f"{name} · train", line=dict(color=color, dash="dot", width=2))
-        fig.add_scatter(x=ep, y=np.array([h["test_loss"] for h in hist], dtype=float), mode="lines",
-                        name=f"{name} · test", line=dict(color=color, width=2.5))
+        fig.add_scatter(x=ep, y=np.array([h["val_loss"] for h in hist], dtype=float), mode="lines",
+                        name=f"{name} · validation", line=dict(color=color, width=2.5))
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss", type="log" if log_y else "linear")
     fig = _layout(fig, titled("Loss: ESM-2 head vs CNN from scratch", untrained), 360)
@@ -174,16 +174,16 @@ def overlay_metric_figure(histories: dict[str, list[dict]], metric: str, untrain
     fig = go.Figure()
     for k, (name, hist) in enumerate(histories.items()):
         ep = np.array([h["epoch"] for h in hist], dtype=float)
-        fig.add_scatter(x=ep, y=np.array([h.get(f"test_{metric}", np.nan) for h in hist], dtype=float),
+        fig.add_scatter(x=ep, y=np.array([h.get(f"val_{metric}", np.nan) for h in hist], dtype=float),
                         mode="lines", name=name, line=dict(color=MODEL_COLORS[k % len(MODEL_COLORS)], width=2.5))
     fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title=f"test {metric_label(metric)}")
-    fig = _layout(fig, titled(f"Test {metric_label(metric)} per epoch", untrained), 360)
+    fig.update_yaxes(title=f"validation {metric_label(metric)}")
+    fig = _layout(fig, titled(f"Validation {metric_label(metric)} per epoch", untrained), 360)
     return _mark_untrained(fig, untrained)
 
 
 def size_sweep_figure(rows: list[dict], untrained: bool = False) -> go.Figure:
-    """Final test metric against the number of training examples, one line per model."""
+    """Final validation metric against the number of training examples, one line per model."""
     fig = go.Figure()
     names = list(dict.fromkeys(r["model"] for r in rows))
     metric = rows[0]["metric"] if rows else "metric"
@@ -193,6 +193,6 @@ def size_sweep_figure(rows: list[dict], untrained: bool = False) -> go.Figure:
                         name=name, line=dict(color=MODEL_COLORS[k % len(MODEL_COLORS)], width=2.5),
                         marker=dict(size=9))
     fig.update_xaxes(title="training examples (log scale)", type="log")
-    fig.update_yaxes(title=f"test {metric_label(metric)}")
-    fig = _layout(fig, titled(f"Fewer labels: test {metric_label(metric)} vs training-set size", untrained), 360)
+    fig.update_yaxes(title=f"validation {metric_label(metric)}")
+    fig = _layout(fig, titled(f"Fewer labels: validation {metric_label(metric)} vs training-set size", untrained), 360)
     return _mark_untrained(fig, untrained)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 
 from playground.data import toy
-from playground.data.split import SplitData
+from playground.data.split import SplitData, split_shares
 from playground.models.base import ACTIVATION_LABELS
 from playground.models.mlp import MLPSpec
 from playground.settings import Param, Schema
 from playground.setups import Run, complete
-from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION, TrainConfig
+from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION, SCHEDULES, TrainConfig
 
 N_POINTS = 500
 OVERFIT_DEFAULT_BATCH = 10   # "overfit one batch" with full-batch training keeps this many examples
@@ -39,6 +39,7 @@ PARAMS = [
     Param("dataset", "circle", choices=tuple(toy.TOY_SETS)),
     Param("noise", 0, "int", lo=0, hi=50, help="% noise"),
     Param("train_pct", 50, "int", lo=10, hi=90, help="% of the points used for training"),
+    Param("val_pct", 10, "int", lo=5, hi=30, help="% of the points for validation (the rest is the test set)"),
     Param("batch", 10, "int", choices=BATCH_CHOICES, help="0 = full batch"),
     Param("features", ["x1", "x2"], "list", choices=tuple(toy.FEATURES), max_len=7),
     # network
@@ -63,6 +64,7 @@ PARAMS = [
     Param("overfit", False, "bool", help="train on the first batch only"),
     Param("warmup", 0, "int", choices=WARMUP_CHOICES),
     Param("accum", 1, "int", choices=ACCUM_CHOICES),
+    Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
     # the optimizer comparison tab (its own runs, on a button press)
     Param("cmp_epochs", 50, "int", choices=CMP_EPOCHS, view=True),
 ]
@@ -85,26 +87,28 @@ def config_of(values: dict) -> TrainConfig:
     v = complete(SCHEMA, values)
     return TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]),
                        regularization=v["reg"], reg_rate=float(v["reg_rate"]), seed=int(v["seed"]),
-                       device=v["device"], warmup_steps=int(v["warmup"]), grad_accum=int(v["accum"]))
+                       device=v["device"], warmup_steps=int(v["warmup"]), grad_accum=int(v["accum"]),
+                       schedule=v["schedule"])
 
 
 def single_batch(data: SplitData, size: int) -> SplitData:
     """The sanity check "overfit a single batch": keep only the first ``size`` training
-    examples (the test set is unchanged). A working model drives their loss to about 0."""
+    examples (the validation and test sets are unchanged). A working model drives their loss to about 0."""
     size = max(1, min(int(size), len(data.y_train)))
     meta = dict(data.meta)
     meta["train_idx"] = meta["train_idx"][:size]
     if "points_train" in meta:
         meta["points_train"] = meta["points_train"][:size]
     return SplitData(data.x_train[:size], data.y_train[:size], data.x_test, data.y_test, data.task, data.n_classes,
-                     list(data.class_names), meta)
+                     list(data.class_names), meta, x_val=data.x_val, y_val=data.y_val)
 
 
 def make_data(values: dict) -> SplitData:
     """The page's seeded data set for these values (class balance and single-batch mode included)."""
     v = complete(SCHEMA, values)
-    data = toy.make_split(v["dataset"], N_POINTS, v["noise"] / 100, v["train_pct"] / 100, int(v["seed"]),
-                          features_of(v), positive_fraction=int(v["balance"]) / 100)
+    train, val = split_shares(v["train_pct"], v["val_pct"])
+    data = toy.make_split(v["dataset"], N_POINTS, v["noise"] / 100, train, int(v["seed"]),
+                          features_of(v), positive_fraction=int(v["balance"]) / 100, val_fraction=val)
     if v["overfit"]:
         data = single_batch(data, int(v["batch"]) or OVERFIT_DEFAULT_BATCH)
     return data

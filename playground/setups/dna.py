@@ -27,7 +27,8 @@ from playground.data.parsing import LENGTH_POLICIES, parse_sequence_file
 from playground.models.base import ACTIVATION_LABELS, build_model
 from playground.settings import Param, Schema
 from playground.setups import Run, complete
-from playground.train import LEARNING_RATES, OPTIMIZERS, TrainConfig, Trainer
+from playground.data.split import split_shares
+from playground.train import LEARNING_RATES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
 
 MOTIF_NAMES = tuple(KNOWN_MOTIFS)
 N_CHOICES = (200, 500, 1000, 2000, 4000, 8000)
@@ -70,7 +71,8 @@ PARAMS = [
     # Genomic Benchmarks
     Param("gb_name", "human_nontata_promoters", choices=tuple(dna.GENOMIC_BENCHMARKS)),
     Param("gb_n", 2000, "int", choices=N_CHOICES),
-    Param("train_pct", 75, "int", lo=50, hi=90, help="% of the sequences used for training"),
+    Param("train_pct", 80, "int", lo=50, hi=90, help="% of the sequences used for training"),
+    Param("val_pct", 10, "int", lo=5, hi=30, help="% for validation (early stopping, schedules); the rest is the test set"),
     # model
     Param("model", "primer", choices=tuple(MODELS)),
     Param("conv_layers", 1, "int", lo=1, hi=MAX_CONV_LAYERS),
@@ -93,7 +95,8 @@ PARAMS = [
     Param("lr", 0.003, "float", choices=tuple(LEARNING_RATES), live=True),
     Param("batch", 32, "int", choices=BATCH_CHOICES),
     Param("grad_clip", 0.0, "float", choices=GRAD_CLIPS, help="clip the gradient norm to this (0 = off)"),
-    Param("early_stop", 0, "int", lo=0, hi=50, live=True, help="patience in epochs (0 = off)"),
+    Param("early_stop", 0, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
+    Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
     # display
     Param("tab", TABS[0], choices=TABS, view=True),
     Param("seq", 0, "int", lo=0, hi=100000, view=True, help="test sequence (1-based); 0 = the first with a motif"),
@@ -226,7 +229,7 @@ def config_of(values: dict) -> TrainConfig:
     v = complete(SCHEMA, values)
     return TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=int(v["seed"]),
                        device=v["device"], early_stopping=int(v["early_stop"]), grad_clip=float(v["grad_clip"]),
-                       track_metrics=True)
+                       schedule=v["schedule"], track_metrics=True)
 
 
 def apply_live(trainer: Trainer, values: dict) -> None:
@@ -239,15 +242,13 @@ def apply_live(trainer: Trainer, values: dict) -> None:
 def motif_recovery_score(tr: Trainer, motifs: list) -> float:
     """The worst-recovered planted motif's score: each motif's best first-layer filter match
     (column-wise Pearson of the filter's activation PWM, 1 = identical), as the page shows it.
-    The PWMs are collected over the test set when it has 1000+ sequences, else over all of them."""
-    import torch
-
+    The PWMs are collected over the training set (at most 4000 sequences): what the filters learned
+    from, never the held-out test set."""
     from playground.interpret import activation_pwms, has_filters, motif_recovery
 
     if not motifs or not has_filters(tr.model):
         return float("nan")
-    x = tr.data.x_test if len(tr.data.x_test) >= 1000 else torch.cat([tr.data.x_train, tr.data.x_test])
-    rec = motif_recovery(activation_pwms(tr.model, x[:4000]), motifs)
+    rec = motif_recovery(activation_pwms(tr.model, tr.data.x_train[:4000]), motifs)
     return min(r["score"] for r in rec)
 
 
@@ -269,7 +270,7 @@ def build(values: dict, *, upload: tuple[str, bytes] | None = None, dataset: dna
     ds = dataset if dataset is not None else make_dataset(v, upload)
     spec = spec_of(v, ds.length, n_outputs(ds))
     config = config_of(v)
-    frac = v["train_pct"] / 100
+    frac, val_frac = split_shares(v["train_pct"], v["val_pct"])
     signature = SCHEMA.signature(v)
     if v["dataset"] == "upload":        # the file is part of the run, though not a setting
         signature += f" upload={upload_digest(upload)}"
@@ -278,9 +279,11 @@ def build(values: dict, *, upload: tuple[str, bytes] | None = None, dataset: dna
         parameters["grad_clip"] = config.grad_clip
 
     def factory(run: Run) -> Trainer:
-        return Trainer(build_model(run.spec, config.seed), ds.split(frac, config.seed), TrainConfig(**vars(run.config)))
+        return Trainer(build_model(run.spec, config.seed), ds.split(frac, config.seed, val_frac),
+                       TrainConfig(**vars(run.config)))
 
-    extras = {"dataset": ds, "motifs": ds.motifs, "train_fraction": frac, "parameters": parameters,
+    extras = {"dataset": ds, "motifs": ds.motifs, "train_fraction": frac, "val_fraction": val_frac,
+              "parameters": parameters,
               "input": InputSpec("one_hot", "dna", length=ds.length)}
     return Run(ds, spec, config, signature, extras, metrics_of(ds.motifs), factory)
 
