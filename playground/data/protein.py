@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from playground.data.split import SplitData, split_indices, split_seed
+from playground.data.split import (DEFAULT_VAL_FRACTION, SplitData, split_indices, split_predefined, split_seed,
+                                   split_three)
 from playground.encoding import DNA, PROTEIN, Alphabet, tokenize
 
 AMINO = PROTEIN.letters
@@ -304,6 +305,40 @@ def cluster_split_indices(seqs: list[str], train_fraction: float, seed: int, k: 
     return np.flatnonzero(~test_mask), np.flatnonzero(test_mask), clusters
 
 
+def cluster_split_three(seqs: list[str], train_fraction: float, val_fraction: float, seed: int, k: int = 3,
+                        threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test indices, cluster ids): whole clusters of near-duplicates go to one
+    part, in a seeded random order: first the test part fills up to about 1 - train - val of the
+    sequences, then validation up to about ``val_fraction``; the rest is for training."""
+    if not (0.0 < train_fraction < 1.0 and 0.0 < val_fraction < 1.0 and train_fraction + val_fraction < 1.0):
+        raise ValueError("train and validation fractions must be between 0 and 1 and leave room for a test set")
+    clusters = kmer_clusters(seqs, k, threshold)
+    n = len(seqs)
+    ids = np.unique(clusters)
+    if len(ids) < 3:
+        raise ValueError("the sequences form fewer than 3 clusters of near-duplicates: a train / validation / test "
+                         "split without near-duplicates is impossible. Lower the identity threshold or use a "
+                         "random split.")
+    order = np.random.default_rng(split_seed(seed)).permutation(ids)
+    want = {2: max(1, int(round(n * (1 - train_fraction - val_fraction)))), 1: max(1, int(round(n * val_fraction)))}
+    part = np.zeros(n, np.int8)        # 0 train, 1 validation, 2 test
+    sizes = {1: 0, 2: 0}
+    for c in order:
+        members = clusters == c
+        m = int(members.sum())
+        for p in (2, 1):
+            if sizes[p] < want[p] and (sizes[1] + sizes[2] + m <= n - 1 or sizes[p] == 0):
+                part[members] = p
+                sizes[p] += m
+                break
+    for p in (1, 2):               # a part still empty: the smallest cluster of training goes there
+        if not (part == p).any():
+            train_ids = np.unique(clusters[part == 0])
+            smallest = min(train_ids, key=lambda c: int((clusters == c).sum()))
+            part[clusters == smallest] = p
+    return np.flatnonzero(part == 0), np.flatnonzero(part == 1), np.flatnonzero(part == 2), clusters
+
+
 def leakage(seqs: list[str], train_idx, test_idx, k: int = 3, threshold: float = 0.5) -> float:
     """Fraction of test sequences that have a near-duplicate in the training set."""
     if len(test_idx) == 0 or len(train_idx) == 0:
@@ -332,21 +367,28 @@ def default_k(alphabet: Alphabet) -> int:
 
 
 def to_split(ps: ProteinSet, split: str = "random", train_fraction: float = 0.8, seed: int = 0,
-             max_length: int | None = None, k: int | None = None, threshold: float = 0.5) -> SplitData:
-    """Tokenise (0 = padding) and split. ``split``: 'random' or 'cluster' (no near-duplicates)."""
+             max_length: int | None = None, k: int | None = None, threshold: float = 0.5,
+             val_fraction: float = DEFAULT_VAL_FRACTION) -> SplitData:
+    """Tokenise (0 = padding) and split into train / validation / test. ``split``: 'random'
+    (stratified by class for class labels) or 'cluster' (no near-duplicates across the parts).
+    A set with ``split_labels`` (an upload's ``split`` column) keeps its own split."""
     k = k or default_k(ps.alphabet)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}")
     n = len(ps.seqs)
-    if n < 2:
-        raise ValueError("need at least 2 sequences to make a train and a test set")
+    if n < 3:
+        raise ValueError("need at least 3 sequences to make a training, a validation and a test set")
     L = max_length or max(len(s) for s in ps.seqs)
     x = tokenize(ps.seqs, ps.alphabet, L)
     clusters = None
-    if split == "random":
-        tr, te = split_indices(n, train_fraction, seed)
+    strat = np.asarray(ps.y).astype(np.int64) if ps.task in ("binary", "multiclass") else None
+    labels = getattr(ps, "split_labels", None)
+    if labels is not None:
+        tr, va, te = split_predefined(labels, train_fraction, val_fraction, seed, strat)
+    elif split == "random":
+        tr, va, te = split_three(n, train_fraction, val_fraction, seed, strat)
     else:
-        tr, te, clusters = cluster_split_indices(ps.seqs, train_fraction, seed, k, threshold)
+        tr, va, te, clusters = cluster_split_three(ps.seqs, train_fraction, val_fraction, seed, k, threshold)
     if ps.task == "per_residue":
         y = torch.from_numpy(per_residue_targets(ps.y, ps.class_names, L, ps.mask))
     elif ps.task == "regression":
@@ -355,9 +397,10 @@ def to_split(ps: ProteinSet, split: str = "random", train_fraction: float = 0.8,
         y = torch.as_tensor(np.asarray(ps.y, dtype=np.float32))
     else:
         y = torch.as_tensor(np.asarray(ps.y, dtype=np.int64))
-    meta = {"train_idx": tr, "test_idx": te, "seqs": list(ps.seqs), "alphabet": ps.alphabet.name,
-            "split": split, "description": ps.description, "clusters": clusters,
+    meta = {"seqs": list(ps.seqs), "alphabet": ps.alphabet.name,
+            "split": split if labels is None else "predefined", "description": ps.description, "clusters": clusters,
             "leakage": leakage(ps.seqs, tr, te, k, threshold) if n <= 4000 else None,
+            "val_leakage": leakage(ps.seqs, tr, va, k, threshold) if n <= 4000 else None,
             "kmer_k": k, "threshold": threshold}
     if ps.task == "per_residue":
         meta["residue_labels"] = list(ps.y)
@@ -365,10 +408,9 @@ def to_split(ps: ProteinSet, split: str = "random", train_fraction: float = 0.8,
     if ps.sites is not None:
         meta["sites"] = ps.sites
         meta["motif_names"] = ps.motif_names
-    tr_t, te_t = torch.as_tensor(tr, dtype=torch.long), torch.as_tensor(te, dtype=torch.long)
     n_classes = len(ps.class_names) if ps.task in ("binary", "multiclass", "per_residue") else 1
-    return SplitData(x[tr_t], y[tr_t], x[te_t], y[te_t], ps.task, n_classes=n_classes,
-                     class_names=list(ps.class_names), meta=meta)
+    return SplitData.from_indices(x, y, ps.task, tr, va, te, n_classes=n_classes,
+                                  class_names=list(ps.class_names), meta=meta)
 
 
 # --------------------------------------------------------------------------------------------
