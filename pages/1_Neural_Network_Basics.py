@@ -15,6 +15,7 @@ from playground.setups.basics import (ACCUM_CHOICES, BALANCE_CHOICES, BATCH_CHOI
                                       MAX_NEURONS, REG_RATES, WARMUP_CHOICES)
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar, stop_page
+from playground.ui.evaluation import chance_text, schedule_controls, split_controls, test_panel
 from playground.ui.runs import model_panel, png_config
 
 setup_page("Neural Network Basics", "🧠")
@@ -50,13 +51,13 @@ with c_data:
     st.selectbox("Data set", tuple(toy.TOY_SETS), key=K("dataset"), format_func=lambda k: toy.TOY_SETS[k].label)
     ds = toy.TOY_SETS[state.get("dataset")]
     st.caption(f"{ds.problem.capitalize()} · {ds.description}")
-    st.slider("Ratio of training to test data (%)", 10, 90, step=5, key=K("train_pct"))
+    split_controls(state, what="points")
     st.slider("Noise (%)", 0, 50, step=5, key=K("noise"))
     st.select_slider("Class 1 share (%)", BALANCE_CHOICES, key=K("balance"), format_func=lambda v: f"{v} %",
                      disabled=ds.problem != "classification",
                      help="Fewer class-1 points make an imbalanced set: 10 % means 90 % of the points are class 0.")
     st.select_slider("Batch size", BATCH_CHOICES, key=K("batch"), format_func=lambda b: "full" if b == 0 else str(b))
-    tricks_on = state.get("overfit") or state.get("warmup") or state.get("accum") != 1
+    tricks_on = state.get("overfit") or state.get("warmup") or state.get("accum") != 1 or state.get("schedule") != "off"
     with st.expander("🧪 Training tricks", expanded=bool(tricks_on)):
         st.select_slider("Warm-up (optimizer steps)", WARMUP_CHOICES, key=K("warmup"),
                          help="The learning rate grows linearly from ~0 to its value over this many optimizer steps.")
@@ -66,6 +67,7 @@ with c_data:
         st.toggle("Overfit one batch (sanity check)", key=K("overfit"),
                   help="Train on the first batch of training points only (10 when the batch is 'full'). "
                        "A working set-up drives their loss to about 0.")
+        schedule_controls(state, early_stop=False)
 
     def _regenerate():
         st.session_state[K("seed")] = int(st.session_state.get(K("seed"), 0)) + 1
@@ -105,7 +107,8 @@ with top[0]:
 with c_data:
     st.markdown("#### Display")
     st.toggle("Log-scale loss", key=K("log_y"))
-    st.toggle("Show test data", key=K("show_test"))
+    st.toggle("Show validation data", key=K("show_test"),
+              help="Draw the validation points too (hollow). The test points are never drawn: they are held out.")
     st.toggle("Discretize output", key=K("discretize"))
 
 
@@ -116,12 +119,13 @@ def draw(tr: Trainer) -> None:
     m = st.columns(6 if classification else 4)
     m[0].metric("Epoch", f"{tr.epoch:,}")
     m[1].metric("Training loss", f"{rec['train_loss']:.4f}")
-    m[2].metric("Test loss", f"{rec['val_loss']:.4f}")
+    m[2].metric("Validation loss", f"{rec['val_loss']:.4f}")
     m[3].metric("Steps", f"{tr.steps:,}")
     if classification:
-        ev = live.throttle("eval", lambda: tr.evaluate("test") if not tr.diverged else {}, seconds=1.0)
-        m[4].metric("Test accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–")
-        m[5].metric("Test MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
+        ev = live.throttle("eval", lambda: tr.evaluate("val") if not tr.diverged else {}, seconds=1.0)
+        m[4].metric("Validation accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–",
+                    help=f"A model that ignores its input: {chance_text(tr, 'accuracy')}.")
+        m[5].metric("Validation MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
                     help="Matthews correlation coefficient: 0 for a constant or random guess, 1 for perfect, "
                          "whatever the class balance.")
     if tr.diverged:
@@ -136,13 +140,13 @@ def draw(tr: Trainer) -> None:
         pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
         P = data.meta
         show_test = state.get("show_test")
-        y_tr, y_te = data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
+        y_tr, y_te = data.y_train.cpu().numpy(), data.y_val.cpu().numpy()
         if ds.dims == 2:
-            fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_test"] if show_test else None,
+            fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                 y_te if show_test else None, ds.problem, state.get("discretize"),
                                 hover=not live.playing)
         else:
-            fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_test"] if show_test else None,
+            fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                y_te if show_test else None)
         st.plotly_chart(fig, key="basics.output", config=png_config("basics_output"))
     col_loss, col_pvt = st.columns(2)
@@ -156,7 +160,7 @@ def draw(tr: Trainer) -> None:
 
 def pred_vs_true(tr: Trainer, y_te: np.ndarray):
     """Regression: the course's "Pred vs True" scatter with R². Classification: the confusion matrix."""
-    y_pred = tr.predict(tr.data.x_test)
+    y_pred = tr.predict(tr.data.x_val)
     if ds.problem == "regression":
         return plots.parity_figure(y_te, y_pred, r2(y_te, y_pred))
     finite = np.isfinite(y_pred)
@@ -164,11 +168,13 @@ def pred_vs_true(tr: Trainer, y_te: np.ndarray):
     acc = accuracy(y_te.astype(int), y_hat) if len(y_te) else float("nan")
     mc = mcc(y_te.astype(int), y_hat) if len(y_te) else float("nan")
     return plots.confusion_figure(confusion(y_te.astype(int), y_hat, 2), ["0", "1"],
-                                  title=f"Test set · accuracy {acc:.1%} · MCC {mc:.2f}")
+                                  title=f"Validation set · accuracy {acc:.1%} · MCC {mc:.2f}")
 
 
 with c_view:
     live.run(draw)
+    if not live.playing:
+        test_panel(trainer, ("accuracy", "mcc") if ds.problem == "classification" else ("r2",), key="basics.test")
 
 # ---- explanations ------------------------------------------------------------------------------------
 tab_params, tab_gd, tab_cmp, tab_code, tab_save = st.tabs(["🔢 Parameters", "⛰️ Gradient descent",
@@ -201,7 +207,7 @@ with tab_gd:
 
 with tab_cmp:
     st.markdown("The current network trained from the **same initial weights, data and shuffling** with each "
-                "optimizer at the current learning rate, one test-loss curve each.")
+                "optimizer at the current learning rate, one validation-loss curve each.")
     c1, c2 = st.columns([2, 1])
     c1.select_slider("Epochs per optimizer", CMP_EPOCHS, key=K("cmp_epochs"))
     cmp_sig = repr((run.signature, config.lr, state.get("cmp_epochs")))
@@ -212,7 +218,7 @@ with tab_cmp:
     got = st.session_state.get(state.slot("compare"))
     if got and got[0] == cmp_sig:
         st.plotly_chart(plots.runs_figure({OPTIMIZERS[k]: h for k, h in got[1].items()}, "val_loss",
-                                          "Test loss by optimizer", log_y=state.get("log_y")), key="basics.compare",
+                                          "Validation loss by optimizer", log_y=state.get("log_y")), key="basics.compare",
                         config=png_config("basics_compare_optimizers"))
         st.caption(" · ".join(f"{OPTIMIZERS[k]}: {h[-1]['val_loss']:.4f}" for k, h in got[1].items()))
     elif got:

@@ -20,6 +20,7 @@ from playground.setups import dna as D
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
 from playground.ui import dna_view as V
+from playground.ui.evaluation import metric_row, progress_line, schedule_controls, split_controls, test_panel
 from playground.ui.layout import stop_page
 from playground.ui.runs import model_panel, png_config
 
@@ -95,7 +96,8 @@ with st.sidebar:
         st.selectbox("Benchmark", tuple(dna.GENOMIC_BENCHMARKS), key=K("gb_name"),
                      format_func=lambda k: dna.GENOMIC_BENCHMARKS[k])
         st.select_slider("Sequences (random subset)", D.N_CHOICES, key=K("gb_n"))
-    st.slider("Training share (%)", 50, 90, step=5, key=K("train_pct"))
+    split_controls(state, predefined="Genomic Benchmarks keeps its published test split; validation is carved "
+                   "from its training part (the sliders set the validation share)." if kind == "genomic" else None)
 
     st.markdown("### 🏗️ Model")
     st.selectbox("Model", tuple(D.MODELS), key=K("model"), format_func=D.MODELS.get)
@@ -130,8 +132,7 @@ with st.sidebar:
                      format_func=lambda v: f"{v:g}" if v else "off",
                      help="Before each step, scale the gradient down when its norm is above this: a step can "
                           "never be huge, which tames a too-high learning rate. Changing it restarts the run.")
-    st.number_input("Early stopping: patience in epochs (0 = off)", 0, 50, step=1, key=K("early_stop"),
-                    help="Stop when the test loss has not improved for this many epochs; the best weights are restored.")
+    schedule_controls(state)
 
 # ---- the data set ------------------------------------------------------------------------------
 file = ss.get(state.slot("upload"))
@@ -201,18 +202,17 @@ def interpretation(tr: Trainer) -> dict:
 
 def status_row(tr: Trainer) -> None:
     rec = tr.latest
-    cols = st.columns(6)
-    cols[0].metric("Epoch", f"{tr.epoch:,}")
-    cols[1].metric("Train loss", f"{rec['train_loss']:.4f}")
-    cols[2].metric("Test loss", f"{rec['val_loss']:.4f}")
-    for c, nm in zip(cols[3:5], HEADLINE[tr.task]):
-        val = rec.get(f"val_{nm}")
-        c.metric(f"Test {M.label(nm, task=tr.task)}", "–" if val is None or not np.isfinite(val) else f"{val:.3f}")
     if has_filters(tr.model) and dataset.motifs:
+        c_main, c_motif = st.columns([5, 1])
         best = interpretation(tr)["recovery"][0]
-        cols[5].metric("Motif recovered", f"{best['score']:.2f}",
+        c_motif.metric("Motif recovered", f"{best['score']:.2f}",
                        help="Column-wise Pearson correlation between the best filter's PWM and the planted motif "
                             "(1 = identical), over all offsets and both strands.")
+    else:
+        c_main = st.container()
+    with c_main:
+        metric_row(tr, rec, HEADLINE[tr.task])
+    st.caption(progress_line(tr))
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     if tr.stopped:
@@ -221,18 +221,19 @@ def status_row(tr: Trainer) -> None:
 
 # ---- tabs ----------------------------------------------------------------------------------------
 def sequence_picker(tr: Trainer, where: str) -> tuple[int, int]:
-    """(position in the test set, index in the data set) of the chosen test sequence."""
-    test_idx = tr.data.meta["test_idx"]
-    n_test = len(test_idx)
-    if not 1 <= state.get("seq") <= n_test:
-        state.set("seq", V.next_with_motif(test_idx, dataset))
+    """(position in the validation set, index in the data set) of the chosen validation sequence
+    (the views never show the held-out test set)."""
+    val_idx = tr.data.meta["val_idx"]
+    n_val = len(val_idx)
+    if not 1 <= state.get("seq") <= n_val:
+        state.set("seq", V.next_with_motif(val_idx, dataset))
     c1, c2, c3 = st.columns([1, 1, 2.2], vertical_alignment="bottom")
-    c1.number_input(f"Test sequence (1-{n_test})", 1, n_test, step=1, key=K("seq"))
+    c1.number_input(f"Validation sequence (1-{n_val})", 1, n_val, step=1, key=K("seq"))
     if dataset.sites:
         c2.button("Next with a motif ⏭", key=f"dna.next_motif.{where}",
-                  on_click=lambda: state.set("seq", V.next_with_motif(test_idx, dataset, int(state.get("seq")))))
-    i = min(max(int(state.get("seq")), 1), n_test) - 1
-    j = int(test_idx[i])
+                  on_click=lambda: state.set("seq", V.next_with_motif(val_idx, dataset, int(state.get("seq")))))
+    i = min(max(int(state.get("seq")), 1), n_val) - 1
+    j = int(val_idx[i])
     sites = dataset.sites[j] if dataset.sites else []
     where_txt = ", ".join(f"**{s.motif}** at {s.start + 1}-{s.end} ({s.strand} strand)" for s in sites)
     c3.markdown(f"Label: **{V.label_text(dataset, dataset.y[j])}**" + (
@@ -246,7 +247,7 @@ def tab_data(tr: Trainer) -> None:
     sites = dataset.sites[j] if dataset.sites else []
     left, right = st.columns([1, 1.6])
     with left:
-        st.plotly_chart(one_hot_figure(seq, title=f"One-hot matrix of test sequence {i + 1}", sites=sites),
+        st.plotly_chart(one_hot_figure(seq, title=f"One-hot matrix of validation sequence {i + 1}", sites=sites),
                         key="dna.onehot", config=png_config("dna_onehot"))
     with right:
         st.plotly_chart(sequence_strip_figure(seq[:100], sites), key="dna.strip", config=png_config("dna_strip"))
@@ -265,15 +266,20 @@ def tab_data(tr: Trainer) -> None:
 
 def tab_training(tr: Trainer) -> None:
     c1, c2 = st.columns(2)
-    c1.plotly_chart(plots.loss_figure(tr.history), key="dna.loss", config=png_config("dna_loss"))
-    c2.plotly_chart(plots.metric_figure(tr.history, [f"val_{n}" for n in HEADLINE[tr.task]], title="Test metrics"),
+    c1.plotly_chart(plots.loss_figure(tr.history, trace=tr.trace), key="dna.loss", config=png_config("dna_loss"))
+    c2.plotly_chart(plots.metric_figure(tr.history, [f"val_{n}" for n in HEADLINE[tr.task]],
+                                        title="Validation metrics"),
                     key="dna.metrics", config=png_config("dna_metrics"))
-    y = tr.data.y_test.cpu().numpy()
-    out = tr.outputs(tr.data.x_test).float().cpu().numpy()
+    y = tr.data.y_val.cpu().numpy()
+    # the validation outputs of the last epoch: the same moment as every number above
+    out = tr.val_outputs if tr.val_outputs is not None else np.zeros((0, 1))
+    st.caption(f"Below: the {len(y):,} validation sequences at epoch {tr.epoch} (the moment of the numbers above).")
     c3, c4 = st.columns(2)
-    if tr.task == "regression":
+    if len(y) == 0:
+        pass
+    elif tr.task == "regression":
         pred = out.reshape(-1)
-        c3.plotly_chart(plots.parity_figure(y, pred, M.r2(y, pred), title="Predicted vs true (test)"),
+        c3.plotly_chart(plots.parity_figure(y, pred, M.r2(y, pred), title="Predicted vs true (validation)"),
                         key="dna.parity", config=png_config("dna_parity"))
     else:
         pred = (out.reshape(-1) > 0).astype(int) if tr.task == "binary" else out.argmax(1)
@@ -286,6 +292,7 @@ def tab_training(tr: Trainer) -> None:
             c4.plotly_chart(plots.roc_figure(fpr, tpr, M.auroc(y, p)), key="dna.roc", config=png_config("dna_roc"))
     if tr.task != "binary":
         c4.markdown("")
+    test_panel(tr, HEADLINE[tr.task], key="dna.score_test")
 
 
 def tab_filters(tr: Trainer) -> None:
@@ -345,7 +352,7 @@ def tab_explain(tr: Trainer) -> None:
     i, j = sequence_picker(tr, "explain")
     seq = dataset.seqs[j]
     sites = dataset.sites[j] if dataset.sites else []
-    x = tr.data.x_test[i]
+    x = tr.data.x_val[i]
     target = None
     if tr.task == "multiclass":
         if state.get("explain_class") >= dataset.n_classes:

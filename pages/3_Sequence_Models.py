@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from playground import metrics as M
 from playground import plots
 from playground.attention import (attention_maps, attention_steps, has_attention, motif_attention,
                                   positional_encoding, positional_kind)
@@ -21,6 +20,7 @@ from playground.plots.attention import (attention_grid_figure, attention_heatmap
 from playground.setups import sequence as S
 from playground.train import LEARNING_RATES, OPTIMIZERS, Trainer
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
+from playground.ui.evaluation import metric_row, progress_line, schedule_controls, split_controls, test_panel
 from playground.ui.layout import stop_page
 from playground.ui.runs import model_panel, png_config
 from playground.ui.seq_compare import comparison_tab
@@ -63,8 +63,7 @@ with c_set:
              help="Related sequences (homologs) in both training and test sets make test scores look better than "
                   "they will be on new sequences. 'No near-duplicates' clusters sequences by shared k-mers and "
                   "keeps each cluster on one side.")
-    st.slider("Training share (%)", 50, 90, step=5, key=K("train_pct"),
-              help="The rest is the validation set: all validation metrics are measured on it.")
+    split_controls(state)
 
 upload = current_upload(state)
 if dataset == "upload" and upload is None:
@@ -92,9 +91,9 @@ with c_set:
     for w in made.warnings:
         st.caption(f"⚠️ {w}")
     leak = data.meta.get("leakage")
-    st.caption(f"**{task.replace('_', '-')}** · {len(data.y_train)} training / {len(data.y_test)} validation "
-               f"sequences · length {data.x_train.shape[1]}"
-               + (f" · {leak:.0%} of validation sequences have a near-duplicate in training" if leak is not None
+    st.caption(f"**{task.replace('_', '-')}** · {len(data.y_train)} training / {len(data.y_val)} validation / "
+               f"{len(data.y_test)} test sequences · length {data.x_train.shape[1]}"
+               + (f" · {leak:.0%} of test sequences have a near-duplicate in training" if leak is not None
                   else ""))
 
 # ---- model -----------------------------------------------------------------------------------------------
@@ -175,6 +174,7 @@ with c_set:
     t1.selectbox("Optimizer", tuple(OPTIMIZERS), key=K("optimizer"), format_func=OPTIMIZERS.get)
     t2.select_slider("Batch size", S.BATCH_CHOICES, key=K("batch"))
     st.select_slider("Learning rate", LEARNING_RATES, key=K("lr"), format_func=lambda v: f"{v:g}")
+    schedule_controls(state)
 
 data_key = run.extras["label"]
 live = LiveTraining("seq")
@@ -187,26 +187,24 @@ except (ValueError, RuntimeError) as e:
         show_error(f"Could not set up this run: {e}", "Change the settings back, or press Reset.")
     stop_page(state)
 trainer.set_lr(run.config.lr)
+trainer.config.early_stopping = int(state.get("early_stop"))
 SHOWN = S.SHOWN_METRICS[task]
 
 
 def draw(tr: Trainer) -> None:
     rec = tr.latest
-    cols = st.columns(3 + len(SHOWN))
-    cols[0].metric("Epoch", f"{tr.epoch:,}")
-    cols[1].metric("Training loss", f"{rec['train_loss']:.4f}")
-    cols[2].metric("Validation loss", f"{rec['val_loss']:.4f}")
-    for c, k in zip(cols[3:], SHOWN):
-        v = rec.get(f"val_{k}")
-        c.metric(f"Val. {M.label(k, capital=True)}", "–" if v is None or not np.isfinite(v) else f"{v:.3f}")
+    metric_row(tr, rec, SHOWN)
+    st.caption(progress_line(tr))
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
+    if tr.stopped:
+        st.success(f"⏹ {tr.stopped}")
     g1, g2 = st.columns(2)
     g1.plotly_chart(plots.loss_figure(tr.history, title="Loss (cross-entropy)" if task != "regression" else
-                                      "Loss (MSE)"), key="seq.loss", config=png_config("seq_loss"))
+                                      "Loss (MSE)", trace=tr.trace), key="seq.loss", config=png_config("seq_loss"))
     g2.plotly_chart(plots.metric_figure(tr.history, [f"val_{k}" for k in SHOWN], title="Validation metrics"),
                     key="seq.metrics", config=png_config("seq_metrics"))
-    st.caption(f"{tr.steps:,} mini-batches · {tr.seconds:.1f} s of training · metrics on the {len(tr.data.y_test)} "
+    st.caption(f"{tr.steps:,} mini-batches · {tr.seconds:.1f} s of training · metrics on the {len(tr.data.y_val)} "
                "validation sequences" + (" (Q3 = share of residues labelled right; padding and masked residues "
                                           "are left out)" if task == "per_residue" else ""))
 
@@ -215,16 +213,17 @@ with c_view:
     live.controls()
     live.run(draw)
     if live.playing:      # the panel is drawn outside the live fragment: its files would be the paused model's
-        st.caption("💾 Pause training to save this model, its training history and its PyTorch code.")
+        st.caption("💾 Pause training to save this model, its training history and its PyTorch code, or to "
+                   "score the held-out test set.")
     else:
+        test_panel(trainer, SHOWN, key="seq.score_test")
         model_panel(trainer, spec, page="seq", dataset=data_key, label_names=data.class_names,
                     input=run.extras["input"], settings={"family": family})
 
 
 # ---- the views ---------------------------------------------------------------------------------------------
 model = trainer.model
-test_idx = data.meta["test_idx"]
-n_test = len(test_idx)
+n_test = len(data.meta["val_idx"])      # the views show validation sequences (never the test set)
 if int(state.get("seq_idx")) >= n_test:
     state.set("seq_idx", 0)
 
@@ -249,7 +248,7 @@ with tabs[0]:
         st.info("This model has no attention layers. Choose the **Transformer** or the **hybrid CNN + Transformer** "
                 "to see what each position looks at.")
     else:
-        maps = attention_maps(model, data.x_test[i], AB)
+        maps = attention_maps(model, data.x_val[i], AB)
         n_pos = len(maps.labels)
         shown = maps
         if n_pos > S.WINDOW:

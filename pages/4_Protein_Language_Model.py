@@ -279,7 +279,7 @@ def tab_finetune():
         return
     run = setup.build(values, H, prep["inputs"])
     cnn_full, n_train, n_use = run.extras["cnn_data"], run.extras["n_train"], run.extras["n_use"]
-    st.caption(f"Split: {len(cnn_full.y_train)} training / "
+    st.caption(f"Split: {len(cnn_full.y_train)} training / {len(cnn_full.y_val)} validation / "
                f"{len(cnn_full.y_test)} test proteins ({protein.SPLITS[values['split']].lower()}); training on "
                f"**{min(n_use, n_train)}** of them." +
                (f" Test proteins with a near-duplicate in training: {100 * cnn_full.meta['leakage']:.0f}%."

@@ -31,14 +31,15 @@ if not runs:
 frame = runs_frame(runs)
 st.dataframe(frame, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
              column_config={"best value": st.column_config.NumberColumn(format="%.4f"),
-                            "final test loss": st.column_config.NumberColumn(format="%.4f"),
+                            "final validation loss": st.column_config.NumberColumn(format="%.4f"),
                             "seconds": st.column_config.NumberColumn(format="%.1f"),
                             "parameters": st.column_config.TextColumn(width="large")})
 c1, c2 = st.columns([1, 3])
 c1.download_button("⬇️ This table (CSV)", frame.to_csv(index=False), file_name="runs.csv", mime="text/csv",
                    key="history.dl_runs", on_click="ignore")
 c2.caption("**best value**: the run's headline metric at its best epoch (AUROC for two classes, accuracy for several, "
-           "Pearson r for numbers, Q3 per residue; the lowest test loss when no metric was tracked). "
+           "Pearson r for numbers, Q3 per residue; the lowest validation loss when no metric was tracked; every number here is on the validation "
+           "set, never the held-out test set). "
            "**status**: 'training' for a page's current run.")
 
 st.markdown("#### Compare curves")

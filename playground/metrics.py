@@ -98,6 +98,32 @@ def compute(task: str, outputs: np.ndarray, y: np.ndarray) -> dict:
 HEADLINE = {"regression": "pearson_r", "binary": "accuracy", "multiclass": "accuracy", "per_residue": "q3"}
 
 
+def chance(task: str, y_train, y) -> dict:
+    """What a model that ignores its input scores on labels ``y``: it always predicts the training
+    set's majority class (classes) or its mean (regression). Shown next to every score, so that
+    0.55 accuracy on a 55 % majority set reads as 'learned nothing'."""
+    y_train, y = np.asarray(y_train), np.asarray(y)
+    if len(y) == 0 or len(y_train) == 0:
+        return {}
+    if task == "regression":
+        return {"pearson_r": 0.0, "r2": r2(y, np.full(len(y), float(y_train.mean())))}
+    if task == "per_residue":
+        keep_t, keep = y_train[y_train != -100], y[y != -100]
+        if not len(keep_t) or not len(keep):
+            return {}
+        major = np.bincount(keep_t.astype(int)).argmax()
+        return {"q3": float((keep == major).mean()), "mcc": 0.0}
+    yt = y_train.astype(int).ravel()
+    major = np.bincount(yt).argmax()
+    acc = float((y.astype(int).ravel() == major).mean())
+    out = {"accuracy": acc, "mcc": 0.0}
+    if task == "binary":
+        out.update({"auroc": 0.5, "f1": f1(y.astype(int).ravel(), np.full(len(y), major))})
+    else:
+        out["f1"] = f1(y.astype(int).ravel(), np.full(len(y), major), average="macro")
+    return out
+
+
 # ---- what each metric is called on screen (the one table: pages, plots, run history and lessons read it)
 LABELS = {"loss": "loss", "accuracy": "accuracy", "auroc": "AUROC", "mcc": "MCC", "f1": "F1",
           "pearson_r": "Pearson r", "r2": "R²", "q3": "Q3"}

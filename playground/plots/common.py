@@ -40,10 +40,17 @@ def _layout(fig: go.Figure, title: str = "", height: int = 320, uirevision: str 
     return fig
 
 
-def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", height: int = 320) -> go.Figure:
-    """Training and validation loss per epoch."""
+def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", height: int = 320,
+                trace=None) -> go.Figure:
+    """Training and validation loss per epoch. ``trace``: the Trainer's sub-epoch trace (step,
+    epoch + fraction, mean training loss), drawn as a thin line, so a long epoch shows progress."""
     ep = column(history, "epoch")
-    data = [dict(type="scatter", x=ep, y=column(history, "train_loss"), mode="lines", name="train",
+    data = []
+    if trace:
+        t = np.asarray(trace, dtype=float)
+        data.append(dict(type="scatter", x=t[:, 1], y=t[:, 2], mode="lines", name="training (within epochs)",
+                         line=dict(width=1, color="rgba(31,119,180,0.35)"), hoverinfo="skip"))
+    data += [dict(type="scatter", x=ep, y=column(history, "train_loss"), mode="lines", name="train",
                  line=dict(color=TRAIN_COLOR, width=2.5)),
             dict(type="scatter", x=ep, y=column(history, "val_loss"), mode="lines", name="validation",
                  line=dict(color=TEST_COLOR, width=2.5))]

@@ -115,15 +115,15 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     data = [dict(type="image", source="data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
                  x0=-RANGE + d / 2, dx=d, y0=-RANGE + d / 2, dy=d, hoverinfo="skip", name="output")]
     has_test = points_test is not None and len(points_test) > 0
-    for name, hollow in (("train", False), ("test", True)):
-        if name == "test" and not has_test:
+    for name, hollow in (("train", False), ("validation", True)):
+        if name == "validation" and not has_test:
             continue
         marker = dict(size=9, color="#9aa0a6", line=dict(color="black" if hollow else "white", width=1),
                       symbol="circle-open-dot" if hollow else "circle")
         data.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=name, marker=marker,
                          hoverinfo="skip"))
     if hover:
-        for P, yv, name in ((points_train, y_train, "train"), (points_test, y_test, "test")):
+        for P, yv, name in ((points_train, y_train, "train"), (points_test, y_test, "validation")):
             if P is None or len(P) == 0:
                 continue
             P = np.asarray(P)
@@ -148,7 +148,7 @@ def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=
     data = [dict(type="scatter", x=np.asarray(x_train).reshape(-1), y=y_train, mode="markers", name="train",
                  marker=dict(color=BLUE, size=6, opacity=0.7))]
     if x_test is not None and len(x_test):
-        data.append(dict(type="scatter", x=np.asarray(x_test).reshape(-1), y=y_test, mode="markers", name="test",
+        data.append(dict(type="scatter", x=np.asarray(x_test).reshape(-1), y=y_test, mode="markers", name="validation",
                          marker=dict(color=ORANGE, size=6, symbol="circle-open", line=dict(width=1.5))))
     data.append(dict(type="scatter", x=x_grid.reshape(-1), y=np.round(pred, 4), mode="lines", name="network",
                      line=dict(color="black", width=3)))

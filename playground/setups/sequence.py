@@ -32,7 +32,8 @@ from playground.models.rnn import CELLS
 from playground.models.transformer import NORM, POSITIONAL
 from playground.settings import Param, Schema
 from playground.setups import Run, complete
-from playground.train import LEARNING_RATES, OPTIMIZERS, TrainConfig
+from playground.data.split import split_shares
+from playground.train import LEARNING_RATES, OPTIMIZERS, SCHEDULES, TrainConfig
 
 DATASETS = {**P.BUILTIN, "upload": "Upload CSV / TSV / FASTA"}
 N_CHOICES = (200, 400, 600, 1000, 2000, 3000, 4000)
@@ -66,6 +67,7 @@ PARAMS = [
     Param("length", 60, "int", choices=LENGTH_CHOICES, help="sequence length / longest protein (built-in sets)"),
     Param("split", "random", choices=tuple(P.SPLITS)),
     Param("train_pct", 80, "int", lo=50, hi=90, help="% of the sequences used for training"),
+    Param("val_pct", 10, "int", lo=5, hi=30, help="% for validation (early stopping, schedules); the rest is the test set"),
     # how an uploaded file is read
     Param("up_alphabet", "protein", choices=("protein", "dna")),
     Param("up_per_residue", False, "bool"),
@@ -109,6 +111,8 @@ PARAMS = [
     Param("optimizer", "adam", choices=tuple(OPTIMIZERS)),
     Param("lr", 0.001, "float", choices=tuple(LEARNING_RATES), live=True),
     Param("batch", 32, "int", choices=BATCH_CHOICES),
+    Param("early_stop", 0, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
+    Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
     # what the views show: the validation sequence, the large map's layer, the zoom window,
     # the walkthrough's tiny example, layer and head
     Param("seq_idx", 0, "int", lo=0, hi=100_000, view=True),
@@ -160,7 +164,8 @@ def hybrid_preset(spec) -> dict:
 def config_of(values: dict) -> TrainConfig:
     v = complete(SCHEMA, values)
     return TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=int(v["seed"]),
-                       device=v["device"], track_metrics=True)
+                       device=v["device"], early_stopping=int(v["early_stop"]), schedule=v["schedule"],
+                       track_metrics=True)
 
 
 # ---- settings -> data -----------------------------------------------------------------------------
@@ -190,7 +195,7 @@ def data_inputs(values: dict, upload=None) -> tuple:
     """Everything the data set depends on (the page's cache key): the data settings and, for an
     upload, the file's name and content hash and how it is read."""
     v = complete(SCHEMA, values)
-    common = (v["dataset"], v["split"], int(v["train_pct"]), int(v["seed"]))
+    common = (v["dataset"], v["split"], int(v["train_pct"]), int(v["val_pct"]), int(v["seed"]))
     if v["dataset"] == "upload":
         return common + ((upload[0] if upload else ""), upload_hash(upload), upload_options(v))
     return common + (int(v["n"]), int(v["length"]))
@@ -212,15 +217,16 @@ def make_data(values: dict, upload=None) -> SeqData:
                                  alphabet=ALPHABETS[opts["alphabet"]])
     else:
         ps = P.builtin_set(v["dataset"], int(v["n"]), int(v["length"]), seed)
-    data = P.to_split(ps, v["split"], int(v["train_pct"]) / 100, seed)
+    train, val = split_shares(v["train_pct"], v["val_pct"])
+    data = P.to_split(ps, v["split"], train, seed, val_fraction=val)
     return SeqData(data, ps.description, ps.alphabet.name, list(ps.warnings))
 
 
 def data_label(values: dict, data: SplitData, upload=None) -> str:
     """One line naming the data set and split (run history, comparison runs)."""
     v = complete(SCHEMA, values)
-    return (f"{DATASETS[v['dataset']]} · n={len(data.y_train) + len(data.y_test)} · {v['split']} split · "
-            f"{v['train_pct']}% train · seed {v['seed']}") + (f" · {upload[0]}" if v["dataset"] == "upload" and upload
+    return (f"{DATASETS[v['dataset']]} · n={sum(data.sizes())} · {v['split']} split · "
+            f"{v['train_pct']}% train, {len(data.y_val)} validation, {len(data.y_test)} test · seed {v['seed']}") + (f" · {upload[0]}" if v["dataset"] == "upload" and upload
                                                               else "")
 
 
@@ -280,7 +286,7 @@ def comparison(values: dict, run: Run):
 
 def sequence_text(data: SplitData, alphabet: str, i: int) -> str:
     """Validation sequence ``i`` as letters."""
-    return decode(data.x_test[i].tolist(), ALPHABETS[alphabet])
+    return decode(data.x_val[i].tolist(), ALPHABETS[alphabet])
 
 
 def planted_spans(data: SplitData, i: int) -> list[tuple[str, int, int]]:
@@ -288,14 +294,14 @@ def planted_spans(data: SplitData, i: int) -> list[tuple[str, int, int]]:
     sites = data.meta.get("sites")
     if not sites:
         return []
-    return [(s.motif, s.start, s.end) for s in sites[int(data.meta["test_idx"][i])]]
+    return [(s.motif, s.start, s.end) for s in sites[int(data.meta["val_idx"][i])]]
 
 
 def prediction_text(trainer, i: int) -> str:
     """Validation sequence ``i``'s label and the model's prediction (markdown; '' per residue)."""
     data = trainer.data
-    pred = trainer.predict(data.x_test[i: i + 1])
-    y = data.y_test[i]
+    pred = trainer.predict(data.x_val[i: i + 1])
+    y = data.y_val[i]
     names = data.class_names
     if data.task == "binary":
         p = float(pred[0])
@@ -313,9 +319,9 @@ def prediction_text(trainer, i: int) -> str:
 def per_residue_labels(trainer, i: int, length: int) -> tuple[str, str]:
     """(true, predicted) per-residue label strings of validation sequence ``i`` ('-' = ignored)."""
     data = trainer.data
-    probs = trainer.predict(data.x_test[i: i + 1])[0][:length]
+    probs = trainer.predict(data.x_val[i: i + 1])[0][:length]
     pred = "".join(data.class_names[k] for k in probs.argmax(-1))
-    true = "".join(data.class_names[t] if t >= 0 else "-" for t in data.y_test[i][:length].tolist())
+    true = "".join(data.class_names[t] if t >= 0 else "-" for t in data.y_val[i][:length].tolist())
     return true, pred
 
 

@@ -86,8 +86,7 @@ def interpretation(state: PageState, tr: Trainer, ds: DNADataset, playing: bool)
     weights changed, but while playing at most every INTERP_REFRESH_S seconds. Each new epoch's
     recovery is added to the per-epoch curve."""
     def build() -> dict:
-        x = tr.data.x_test if len(tr.data.x_test) >= 1000 else ds.one_hot()
-        pwms = activation_pwms(tr.model, x[:4000])
+        pwms = activation_pwms(tr.model, tr.data.x_train[:4000])   # what the filters learned from
         rec = motif_recovery(pwms, ds.motifs)
         hist = st.session_state.setdefault(state.slot("recovery"), [])
         if rec and (not hist or hist[-1]["epoch"] != tr.epoch):
@@ -138,7 +137,8 @@ def motif_logo_png(label: str, consensus: str, pwm: list) -> bytes:
 
 
 def next_with_motif(test_idx, ds: DNADataset, after: int = 0) -> int:
-    """1-based position of the next test sequence (after ``after``) that carries a planted site."""
+    """1-based position of the next sequence of ``test_idx`` (the shown part: validation) after
+    ``after`` that carries a planted site."""
     if ds.sites:
         for k in list(range(after, len(test_idx))) + list(range(0, after)):
             if ds.sites[int(test_idx[k])]:
