@@ -21,8 +21,15 @@ Formats
 
 Labels: numbers with few distinct integer values (0/1, 0..4) or words are classes;
 other numbers are a regression target. ``label_kind`` overrides the guess.
-Lengths: ``length_policy`` 'pad' (shorter ones are padded to the longest, or to
-``max_length``), 'truncate' (cut to ``max_length``, or to the shortest) or 'reject'.
+Lengths: ``length_policy`` 'pad' (shorter ones are padded to the longest in the file),
+'truncate' (longer ones are cut to ``max_length``; without a limit all are cut to the
+shortest) or 'reject' (all must have one length). ``max_length`` is a limit, never a
+padding target: a file of 251 bp sequences stays 251 bp whatever the limit; with 'pad' or
+'reject' a longer sequence is an error naming its line.
+Split: a column named ``split`` (or ``split_col``; in FASTA a ``split=`` header key) may
+name each sequence's set: train, valid or test (also validation / val / dev, training,
+testing; any case). It ends up in ``parsed.split``; any other value is an error naming the
+line and the value.
 """
 from __future__ import annotations
 
@@ -53,6 +60,10 @@ LABEL_NAMES = ("label", "labels", "y", "class", "target", "score", "value", "act
 ID_NAMES = ("id", "name", "identifier", "seq_id", "sequence_id", "accession")
 MISSING = ("", "na", "n/a", "nan", "none", "null", "?", "-")
 HEADER_KEYS = ("label", "class", "y", "score", "target", "value")
+SPLIT_NAMES = ("split",)
+SPLITS = ("train", "valid", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid",
+                 "dev": "valid", "test": "test", "testing": "test"}
 
 
 class SequenceFileError(PlaygroundError):
@@ -81,6 +92,8 @@ class ParsedSequences:
     length: int = 0                       # the length every sequence is padded / cut to
     per_residue: list[str] | None = None  # per-position labels (same length as each sequence)
     raw_labels: list[str] | None = None   # the label text as written in the file
+    split: list[str] | None = None        # 'train' / 'valid' / 'test' per sequence, from a split column
+    split_col: str | None = None          # the column (or FASTA header key) the split came from
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -251,8 +264,11 @@ def parse_sequence_file(data: bytes | str, filename: str = "upload.csv", alphabe
                         max_bytes: int = MAX_BYTES, max_records: int = MAX_RECORDS,
                         length_policy: str = "pad", max_length: int | None = None, map_aliases: bool = False,
                         per_residue_col: str | None = None, duplicates: str = "drop",
-                        min_classes: int = 2, max_classes: int = MAX_CLASSES) -> ParsedSequences:
-    """Read an uploaded CSV / TSV / FASTA file (bytes or text). See the module docstring."""
+                        min_classes: int = 2, max_classes: int = MAX_CLASSES,
+                        split_col: str | None = None) -> ParsedSequences:
+    """Read an uploaded CSV / TSV / FASTA file (bytes or text). See the module docstring.
+    ``split_col``: the column (FASTA: header key) naming each sequence's train / valid / test
+    set; None picks a column named 'split' when there is one."""
     _check_options(length_policy, label_kind, duplicates)
     text = _to_text(data, filename, max_bytes)
     if not text.strip():
@@ -260,10 +276,11 @@ def parse_sequence_file(data: bytes | str, filename: str = "upload.csv", alphabe
                                 hint="Upload a CSV with a sequence and a label column, or a FASTA file.")
     fmt = detect_format(text, filename)
     if fmt == "fasta":
-        records, info = _read_fasta(text, alphabet, map_aliases, label_col, per_residue_col, label_required)
+        records, info = _read_fasta(text, alphabet, map_aliases, label_col, per_residue_col, label_required,
+                                    split_col)
     else:
         records, info = _read_table(text, fmt, alphabet, map_aliases, seq_col, label_col, id_col,
-                                    per_residue_col, label_required)
+                                    per_residue_col, label_required, split_col)
     return _finish(records, info, alphabet, label_required=label_required, label_kind=label_kind,
                    length_policy=length_policy, max_length=max_length, duplicates=duplicates,
                    min_classes=min_classes, max_classes=max_classes, max_records=max_records)
@@ -310,9 +327,10 @@ class _Record:
     seq: str
     label: str | None
     per_residue: str | None = None
+    split: str | None = None              # the split cell as written (checked in _finish)
 
 
-def _read_fasta(text, alphabet, map_aliases, label_key, per_residue_key, label_required):
+def _read_fasta(text, alphabet, map_aliases, label_key, per_residue_key, label_required, split_key=None):
     records: list[_Record] = []
     alias_counts: dict = {}
     cur = None
@@ -329,6 +347,8 @@ def _read_fasta(text, alphabet, map_aliases, label_key, per_residue_key, label_r
         records.append(cur)
 
     keys = (label_key,) if label_key else HEADER_KEYS
+    split_keys = (split_key.lower(),) if split_key else SPLIT_NAMES
+    split_seen = False
     for n, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith(";") or line.startswith("#"):
@@ -340,7 +360,9 @@ def _read_fasta(text, alphabet, map_aliases, label_key, per_residue_key, label_r
             ident = header.split()[0] if header.split() else f"seq{len(records) + 1}"
             label = next((fields[k] for k in keys if k in fields), None)
             pr = fields.get(per_residue_key) if per_residue_key else None
-            cur = _Record(n, ident, "", label, pr)
+            sp = next((fields[k] for k in split_keys if k in fields), None)
+            split_seen = split_seen or sp is not None
+            cur = _Record(n, ident, "", label, pr, sp if sp is not None else "")
             chunks = []
             continue
         if cur is None:
@@ -357,8 +379,12 @@ def _read_fasta(text, alphabet, map_aliases, label_key, per_residue_key, label_r
         raise SequenceFileError(
             f"Line {records[0].line}: no label in the FASTA header '>{records[0].id} ...'.", line=records[0].line,
             hint="Write the label into each header, e.g. '>seq1 label=1' (or class=, y=, score=).")
+    if not split_seen:
+        for r in records:
+            r.split = None
     return records, {"format": "fasta", "columns": [], "seq_col": None, "label_col": label_key or "label",
-                     "alias_counts": alias_counts}
+                     "alias_counts": alias_counts,
+                     "split_col": (split_key or SPLIT_NAMES[0]) if split_seen else None}
 
 
 def _header_fields(header: str) -> dict:
@@ -382,7 +408,8 @@ def _is_sequence_like(value: str, alphabet: Alphabet) -> bool:
     return len(v) >= 5 and all(c in alphabet.valid or c in dict(alphabet.aliases) for c in v)
 
 
-def _read_table(text, fmt, alphabet, map_aliases, seq_col, label_col, id_col, per_residue_col, label_required):
+def _read_table(text, fmt, alphabet, map_aliases, seq_col, label_col, id_col, per_residue_col, label_required,
+                split_col=None):
     delim = {"tsv": "\t", "csv;": ";"}.get(fmt, ",")
     reader = csv.reader(io.StringIO(text), delimiter=delim)
     rows: list[tuple[int, list[str]]] = []
@@ -426,10 +453,20 @@ def _read_table(text, fmt, alphabet, map_aliases, seq_col, label_col, id_col, pe
                     return i
         return None
 
-    si = find(seq_col, SEQ_NAMES, "sequence")
+    # the split column: named 'split' (or picked); never taken for the sequence or the label
+    pick = find(split_col, SPLIT_NAMES, "split") if split_col is not None else None
+    if split_col is None:
+        pick = next((i for i, c in enumerate(norm) if c in SPLIT_NAMES), None)
+        if pick is not None and (seq_col is not None and find(seq_col, (), "sequence") == pick
+                                 or label_col is not None and find(label_col, (), "label") == pick):
+            pick = None      # the person picked that column for something else
+    spi = pick
+    si = find(seq_col, SEQ_NAMES, "sequence", exclude=(spi,))
     if si is None:  # the first column whose values look like sequences
         sample = body[: min(len(body), 50)]
         for i in range(len(columns)):
+            if i == spi:
+                continue
             vals = [r[i] for _, r in sample if i < len(r) and r[i].strip()]
             if vals and sum(_is_sequence_like(v, alphabet) for v in vals) >= 0.8 * len(vals):
                 si = i
@@ -438,13 +475,17 @@ def _read_table(text, fmt, alphabet, map_aliases, seq_col, label_col, id_col, pe
         raise SequenceFileError(
             f"Cannot tell which column holds the sequences (columns: {', '.join(columns)}).",
             hint="Name it 'sequence' in the header, or pick the sequence column in the list.")
-    ii = find(id_col, ID_NAMES, "ID", exclude=(si,))
-    li = find(label_col, LABEL_NAMES, "label", exclude=(si,))
+    ii = find(id_col, ID_NAMES, "ID", exclude=(si, spi))
+    li = find(label_col, LABEL_NAMES, "label", exclude=(si, spi))
     if li is not None and li == si:
         raise SequenceFileError("The sequence and label columns are the same column.",
                                 hint="Pick two different columns.")
+    if spi is not None and spi in (si, li):
+        raise SequenceFileError(f"The split column '{columns[spi]}' is also picked as the "
+                                f"{'sequence' if spi == si else 'label'} column.",
+                                hint="Pick different columns, or leave the split column out.")
     if li is None:
-        others = [i for i in range(len(columns)) if i not in (si, ii)]
+        others = [i for i in range(len(columns)) if i not in (si, ii, spi)]
         if len(others) == 1:
             li = others[0]
     if li is None and label_required:
@@ -468,9 +509,11 @@ def _read_table(text, fmt, alphabet, map_aliases, seq_col, label_col, id_col, pe
             label = None
         ident = cells[ii] if ii is not None and ii < len(cells) and cells[ii] else f"line{line}"
         pr = cells[pi] if pi is not None and pi < len(cells) else None
-        records.append(_Record(line, ident, seq, label, pr))
+        sp = (cells[spi] if spi < len(cells) else "") if spi is not None else None
+        records.append(_Record(line, ident, seq, label, pr, sp))
     return records, {"format": "tsv" if delim == "\t" else "csv", "columns": columns, "seq_col": columns[si],
-                     "label_col": columns[li] if li is not None else None, "alias_counts": alias_counts}
+                     "label_col": columns[li] if li is not None else None, "alias_counts": alias_counts,
+                     "split_col": columns[spi] if spi is not None else None}
 
 
 def _read_lines(text, alphabet, map_aliases, label_required):
@@ -545,6 +588,19 @@ def _finish(records, info, alphabet, *, label_required, label_kind, length_polic
                 f"Line {r.line}: the label is missing ({where} is empty for '{r.id}')"
                 + (f"; {len(missing)} sequences have no label." if len(missing) > 1 else "."),
                 line=r.line, hint="Fill in the label or remove the line.")
+    # the split column: train / valid / test on every row
+    split_col = info.get("split_col")
+    if split_col is not None:
+        for r in records:
+            raw = (r.split or "").strip()
+            canon = SPLIT_ALIASES.get(raw.lower())
+            if canon is None:
+                what = f"the split is '{raw}'" if raw else "the split is empty"
+                raise SequenceFileError(
+                    f"Line {r.line}: {what} (column '{split_col}'); it must be train, valid or test.", line=r.line,
+                    hint="Write train, valid (or validation / val / dev) or test on every row, or remove the "
+                         "column to let the page split the sequences itself.")
+            r.split = canon
     # per-residue labels line up with the sequence
     for r in records:
         if r.per_residue is not None and len(r.per_residue) != len(r.seq):
@@ -557,6 +613,7 @@ def _finish(records, info, alphabet, *, label_required, label_kind, length_polic
         kept = []
         dropped = []
         conflicts = []
+        crossed = []
         for r in records:
             prev = seen.get(r.seq)
             if prev is None:
@@ -569,6 +626,8 @@ def _finish(records, info, alphabet, *, label_required, label_kind, length_polic
             dropped.append(r)
             if r.label != prev.label:
                 conflicts.append((prev, r))
+            if r.split != prev.split:
+                crossed.append((prev, r))
         if dropped:
             lines = ", ".join(str(r.line) for r in dropped[:5]) + (" …" if len(dropped) > 5 else "")
             warnings.append(f"Dropped {len(dropped)} duplicate sequence(s) (line(s) {lines}); the first copy is kept"
@@ -577,6 +636,10 @@ def _finish(records, info, alphabet, *, label_required, label_kind, length_polic
             a, b = conflicts[0]
             warnings.append(f"{len(conflicts)} duplicate(s) had a different label, e.g. line {a.line} "
                             f"('{a.label}') and line {b.line} ('{b.label}'); the first label was kept.")
+        if crossed:
+            a, b = crossed[0]
+            warnings.append(f"{len(crossed)} duplicate(s) were in two different splits, e.g. line {a.line} "
+                            f"({a.split}) and line {b.line} ({b.split}); the first copy's split was kept.")
         records = kept
     # lengths
     lens = [len(r.seq) for r in records]
@@ -601,12 +664,12 @@ def _finish(records, info, alphabet, *, label_required, label_kind, length_polic
             raise SequenceFileError(
                 f"Line {r.line}: this sequence has {len(r.seq)} letters, more than the limit of {max_length}.",
                 line=r.line, hint="Choose 'truncate' to cut long sequences, or shorten this one.")
-        target = max_length if max_length is not None else longest
+        target = longest          # the limit only rejects longer ones; it is never a padding target
         if shortest != longest:
             warnings.append(f"Lengths vary from {shortest} to {longest}: shorter sequences are padded at the end "
                             f"to {target} (padding is all zeros, like {alphabet.unknown}).")
-    else:  # truncate
-        target = max_length if max_length is not None else shortest
+    else:  # truncate: cut what is over the limit (without a limit: everything to the shortest)
+        target = min(max_length, longest) if max_length is not None else shortest
         cut = sum(1 for n in lens if n > target)
         if cut:
             warnings.append(f"Cut {cut} sequence(s) to the first {target} letters.")
@@ -659,13 +722,22 @@ def _finish(records, info, alphabet, *, label_required, label_kind, length_polic
             if label_required and counts.min() < 2:
                 rare = class_names[int(counts.argmin())]
                 warnings.append(f"Class '{rare}' has only {int(counts.min())} sequence(s); the test set may miss it.")
+    split = [r.split for r in records] if split_col is not None else None
+    if split is not None:
+        n = {s: split.count(s) for s in SPLITS}
+        if label_required and n["train"] == 0:
+            raise SequenceFileError(f"No sequence is marked 'train' in the '{split_col}' column: there is nothing to "
+                                    "train on.", hint="Mark the training sequences 'train', or remove the column to "
+                                                      "let the page split the sequences itself.")
+        warnings.append(f"The '{split_col}' column keeps the file's own split: " + ", ".join(
+            f"{n[s]} {s}" for s in SPLITS) + (" (validation is carved from train)." if n["valid"] == 0 else "."))
     return ParsedSequences(
         ids=[r.id for r in records], seqs=seqs, labels=labels, label_kind=kind, class_names=class_names,
         warnings=warnings, alphabet=alphabet, format=info["format"], columns=list(info.get("columns", [])),
         seq_col=info.get("seq_col"), label_col=info.get("label_col") if present else None,
         line_numbers=[r.line for r in records], original_lengths=original, length=target, per_residue=per_res,
-        raw_labels=raw_labels)
+        raw_labels=raw_labels, split=split, split_col=split_col)
 
 
 __all__ = ["SequenceFileError", "ParsedSequences", "parse_sequence_file", "parse_sequence_text", "detect_format",
-           "infer_label_kind", "clean_sequence", "MAX_BYTES", "LENGTH_POLICIES", "LABEL_KINDS"]
+           "infer_label_kind", "clean_sequence", "MAX_BYTES", "LENGTH_POLICIES", "LABEL_KINDS", "SPLITS"]

@@ -91,6 +91,7 @@ class ProteinSet:
     ids: list[str] | None = None
     sites: list | None = None              # planted motif sites per sequence (generated DNA sets)
     motif_names: list[str] | None = None
+    split_labels: np.ndarray | None = None  # 'train' / 'valid' / 'test' per sequence (an upload's split column)
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -518,7 +519,7 @@ def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = F
         y = parsed.labels.astype(np.float32) if task in ("binary", "regression") else parsed.labels
         return ProteinSet(parsed.seqs, y, task, list(parsed.class_names),
                           description=f"Uploaded '{filename}': {parsed.summary()}.", warnings=list(parsed.warnings),
-                          ids=list(parsed.ids), alphabet=alphabet)
+                          ids=list(parsed.ids), alphabet=alphabet, split_labels=_split_labels(parsed))
 
     fmt, columns = _header_columns(data, filename)
     if per_residue_col is None:
@@ -579,4 +580,11 @@ def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = F
         warnings.append(f"{n_ignored} residue label(s) are masked and ignored by the loss and Q3.")
     return ProteinSet(parsed.seqs, labels, "per_residue", order, mask=masks,
                       description=f"Uploaded '{filename}': {len(parsed.seqs)} sequences, per-residue classes "
-                                  f"{', '.join(order)}.", warnings=warnings, ids=list(parsed.ids), alphabet=alphabet)
+                                  f"{', '.join(order)}.", warnings=warnings, ids=list(parsed.ids), alphabet=alphabet,
+                      split_labels=_split_labels(parsed))
+
+
+def _split_labels(parsed) -> np.ndarray | None:
+    """The file's own train / valid / test column (``parsing``'s ``split``), as ProteinSet.split_labels."""
+    split = getattr(parsed, "split", None)
+    return np.asarray(split, dtype="<U5") if split is not None else None
