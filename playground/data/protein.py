@@ -494,8 +494,14 @@ def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
 def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = False,
                       label_col: str | None = None, per_residue_col: str | None = None,
                       mask_col: str | None = None, map_rare: bool = False, max_length: int = MAX_PROTEIN_LENGTH,
-                      truncate: bool = False, label_kind: str = "auto", alphabet: Alphabet = PROTEIN) -> ProteinSet:
+                      truncate: bool = False, label_kind: str = "auto", alphabet: Alphabet = PROTEIN,
+                      labels_file: tuple[str, bytes] | None = None) -> ProteinSet:
     """Read an uploaded protein file (CSV / TSV / FASTA) with the shared parser.
+
+    Real layouts (``playground.data.protein_files``): a NetSurfP / TAPE table (a ``dssp3`` /
+    ``dssp8`` column; ``per_residue_col`` 'dssp3' or 'dssp8', ``mask_col`` one or more 0/1
+    columns), a FASTA with its labels in ``labels_file`` = (name, bytes), a label column found
+    by name (``solubility``, ``score`` ...) or picked as ``label_col``.
 
     Sequence-level labels: a label column (CSV/TSV) or ``label=`` in the FASTA header.
     Per-residue labels (``per_residue=True``): a column (or FASTA header key) holding one label
@@ -512,6 +518,15 @@ def load_protein_file(data: bytes | str, filename: str, *, per_residue: bool = F
         raise ValueError("max_length must be between 1 and 100000")
     common = dict(alphabet=alphabet, map_aliases=map_rare, max_length=max_length,
                   length_policy="truncate" if truncate else "pad")
+    from playground.data import protein_files as PF
+
+    real = PF.read_real_layout(data, filename, per_residue=per_residue, label_col=label_col,
+                               per_residue_col=per_residue_col, mask_col=mask_col, labels_file=labels_file,
+                               label_kind=label_kind, **common)
+    if real is not None:
+        return real
+    if not per_residue and label_col is None:
+        label_col = PF.label_column_for(data, filename)
     if not per_residue:
         parsed = parse_sequence_file(data, filename, label_col=label_col, label_required=True,
                                      label_kind=label_kind, **common)
