@@ -15,6 +15,7 @@ from playground.plots import esm as P
 from playground.setups import protein as setup
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar, stop_page
 from playground.ui.esm_loading import ModelLoader, model_label, progress_bar
+from playground.ui.evaluation import test_panel
 from playground.ui.runs import model_panel, png_config, track
 
 setup_page("Protein language model (ESM-2)", "🧪")
@@ -320,6 +321,11 @@ def tab_finetune():
     if live.playing:      # the panels are drawn outside the live fragment: their files would be the paused models'
         st.caption("💾 Pause training to save the two models, their training histories and their PyTorch code.")
     else:
+        t1, t2 = st.columns(2)
+        for col, (nm, t) in zip((t1, t2), ((names[0], head_tr), (names[1], cnn_tr))):
+            with col:
+                st.caption(f"**{nm}**")
+                test_panel(t, (metric,), key=f"esm.test.{nm}")
         model_panel(head_tr, run.spec, page="esm", dataset=ds_name, input=run.extras["input"], key="esm.head",
                     title="💾 Save & export: ESM-2 head",
                     code=lambda: script_for_trainer(head_tr, run.spec,
