@@ -54,6 +54,7 @@ class DNADataset:
     warnings: list[str] = field(default_factory=list)
     ids: list[str] | None = None
     true_y: np.ndarray | None = None  # labels before label noise
+    split_labels: np.ndarray | None = None  # 'train' / 'valid' / 'test' per sequence (a published or the file's own split)
     _x: torch.Tensor | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -347,8 +348,10 @@ def from_parsed(parsed, name: str = "upload") -> DNADataset:
     seqs = parsed.seqs
     if parsed.length and any(len(s) < parsed.length for s in seqs):
         seqs = [s + "N" * (parsed.length - len(s)) for s in seqs]
+    split = getattr(parsed, "split", None)
     return DNADataset(name, seqs, y, task, list(parsed.class_names), [], [], dict(kind="upload"),
-                      warnings=list(parsed.warnings), ids=list(parsed.ids))
+                      warnings=list(parsed.warnings), ids=list(parsed.ids),
+                      split_labels=np.asarray(split, dtype="<U5") if split is not None else None)
 
 
 def read_sequences(path, **kwargs) -> DNADataset:
@@ -412,11 +415,15 @@ def download_genomic_benchmark(name: str, cache_dir=None) -> Path:
             "planted-motif data set.") from None
 
 
-def load_genomic_benchmark(name: str = "human_nontata_promoters", max_sequences: int = 2000, max_length: int = 500,
-                           seed: int = 0, cache_dir=None, download: bool = False) -> DNADataset:
+def load_genomic_benchmark(name: str = "human_nontata_promoters", max_sequences: int | None = 2000,
+                           max_length: int = 500, seed: int = 0, cache_dir=None, download: bool = False) -> DNADataset:
     """Read a Genomic Benchmarks data set from the package's cache (train and test folders,
-    one text file per sequence, one folder per class), a seeded random subset of
-    ``max_sequences``; sequences are padded with N / cut to at most ``max_length``.
+    one text file per sequence, one folder per class), keeping the benchmark's own split:
+    ``split_labels`` is 'train' or 'test' by the folder each sequence came from (validation
+    is carved from train by ``DNADataset.split``). ``max_sequences`` is the size: None or 0
+    for the full set, else a seeded subsample of that many, drawn from train and test in
+    proportion and stratified by class, so the test part stays a sample of the benchmark's
+    test set. Sequences are cut to at most ``max_length`` and padded with N to the longest.
     With ``download=True`` a missing set is downloaded first (needs the internet); otherwise
     a missing set raises GenomicBenchmarkUnavailable with what to do."""
     root = genomic_benchmarks_cache(cache_dir) / name
@@ -426,42 +433,184 @@ def load_genomic_benchmark(name: str = "human_nontata_promoters", max_sequences:
                 f"Genomic Benchmarks data set '{name}' is not on this machine yet (looked in {root}). "
                 "Press 'Download' to fetch it (needs the internet; about 10-50 MB), or use a planted-motif data set.")
         root = download_genomic_benchmark(name, cache_dir)
-    classes = sorted({p.name for split in ("train", "test") if (root / split).is_dir()
-                      for p in (root / split).iterdir() if p.is_dir()})
+    if max_sequences is not None and int(max_sequences) < 0:
+        raise ValueError("max_sequences must be 0 or more (0 or None = the full set)")
+    strata = _gb_files(root)
+    classes = sorted({c for _, c in strata})
     if len(classes) < 2:
         raise GenomicBenchmarkUnavailable(f"The cached copy of '{name}' in {root} looks incomplete "
                                           f"(classes found: {classes or 'none'}). Delete the folder and download again.")
-    files: list[tuple[Path, int]] = []
-    for k, c in enumerate(classes):
-        for split in ("train", "test"):
-            d = root / split / c
-            if d.is_dir():
-                files.extend((p, k) for p in sorted(d.iterdir()) if p.is_file())
+    total = sum(len(f) for f in strata.values())
+    want = total if not max_sequences else min(int(max_sequences), total)
+    quotas = _proportional_quotas({k: len(v) for k, v in strata.items()}, want)
     rng = np.random.default_rng(int(seed))
-    if len(files) > max_sequences:
-        pick = np.sort(rng.choice(len(files), max_sequences, replace=False))
-        files = [files[i] for i in pick]
     table = np.full(256, ord("N"), dtype=np.uint8)
     for ch in "ACGTN":
         table[ord(ch)] = ord(ch)
         table[ord(ch.lower())] = ord(ch)
-    seqs, y, ids = [], [], []
-    for p, k in files:
-        raw = p.read_bytes().strip()
-        seqs.append(table[np.frombuffer(raw, dtype=np.uint8)].tobytes().decode("ascii")[:max_length])
-        y.append(k)
-        ids.append(p.stem)
+    seqs, y, ids, split = [], [], [], []
+    for (part, c), files in strata.items():       # train before test, classes in name order
+        q = quotas[(part, c)]
+        pick = range(len(files)) if q == len(files) else np.sort(rng.choice(len(files), q, replace=False))
+        k = classes.index(c)
+        for i in pick:
+            p = files[int(i)]
+            raw = p.read_bytes().strip()
+            seqs.append(table[np.frombuffer(raw, dtype=np.uint8)].tobytes().decode("ascii")[:max_length])
+            y.append(k)
+            ids.append(p.stem)
+            split.append(part)
     L = max(len(s) for s in seqs)
     warnings = []
     if min(len(s) for s in seqs) != L:
         warnings.append(f"Lengths vary; shorter sequences are padded with N to {L} bp.")
         seqs = [s + "N" * (L - len(s)) for s in seqs]
+    n_train, n_test = split.count("train"), split.count("test")
+    full = {part: sum(len(f) for (p, _), f in strata.items() if p == part) for part in GB_PARTS}
+    labels = np.asarray(split, dtype="<U5")
+    if n_test == 0 or n_train == 0:
+        missing = "test" if n_test == 0 else "train"
+        warnings.append(f"The cached copy has no {missing} folder; the page splits the sequences itself.")
+        labels = None
+    elif want < total:
+        warnings.append(f"A seeded subsample of {want:,} of {total:,} sequences: {n_train:,} of the benchmark's "
+                        f"{full['train']:,} training and {n_test:,} of its {full['test']:,} test sequences.")
     n_cls = len(classes)
     task = "binary" if n_cls == 2 else "multiclass"
     yy = np.asarray(y, dtype=np.float32 if task == "binary" else np.int64)
     return DNADataset(name, seqs, yy, task, classes, [], [],
-                      dict(kind="genomic", name=name, max_sequences=max_sequences, seed=seed),
-                      warnings=warnings, ids=ids)
+                      dict(kind="genomic", name=name, max_sequences=max_sequences or 0, seed=seed,
+                           n_train=n_train, n_test=n_test, full_train=full["train"], full_test=full["test"]),
+                      warnings=warnings, ids=ids, split_labels=labels)
+
+
+GB_PARTS = ("train", "test")
+
+
+def _gb_files(root: Path) -> dict[tuple[str, str], list[Path]]:
+    """{(part, class): sorted sequence files} for the benchmark folder ``root`` (train before test)."""
+    out: dict[tuple[str, str], list[Path]] = {}
+    for part in GB_PARTS:
+        d = root / part
+        if not d.is_dir():
+            continue
+        for c in sorted(p.name for p in d.iterdir() if p.is_dir()):
+            files = sorted(p for p in (d / c).iterdir() if p.is_file())
+            if files:
+                out[(part, c)] = files
+    return out
+
+
+def _proportional_quotas(sizes: dict, n: int) -> dict:
+    """Split ``n`` over the strata in proportion to ``sizes`` (largest remainder, so they add up
+    to ``n`` exactly); every non-empty stratum gets at least one when ``n`` allows."""
+    total = sum(sizes.values())
+    if n >= total:
+        return dict(sizes)
+    keys = list(sizes)
+    exact = np.array([sizes[k] * n / total for k in keys])
+    q = np.floor(exact).astype(int)
+    if n >= len(keys):
+        q = np.maximum(q, 1)
+    q = np.minimum(q, [sizes[k] for k in keys])
+    order = np.argsort(-(exact - np.floor(exact)), kind="stable")
+    i = 0
+    while q.sum() < n:                     # hand out the remainder, largest fractional part first
+        j = order[i % len(keys)]
+        if q[j] < sizes[keys[j]]:
+            q[j] += 1
+        i += 1
+    while q.sum() > n:                     # the at-least-one rule overshot: take from the largest
+        j = int(np.argmax(q))
+        q[j] -= 1
+    return {k: int(v) for k, v in zip(keys, q)}
+
+
+def genomic_benchmark_sizes(name: str, cache_dir=None) -> dict | None:
+    """{'train': n, 'test': n} of the full data set: counted in the local cache when it is
+    there, else the published sizes (``GB_SIZES``); None when neither is known."""
+    root = genomic_benchmarks_cache(cache_dir) / name
+    if genomic_benchmark_available(name, cache_dir):
+        strata = _gb_files(root)
+        return {part: sum(len(f) for (p, _), f in strata.items() if p == part) for part in GB_PARTS}
+    return dict(GB_SIZES[name]) if name in GB_SIZES else None
+
+
+# Full train / test sizes (version 0, the version the loader downloads), as printed by the package's own
+# ``genomic_benchmarks.data_check.info`` in the authors' TensorFlow baseline notebooks,
+# github.com/ML-Bioinfo-CEITEC/genomic_benchmarks, experiments/tf_cnn_experiments/<name>.ipynb (commits
+# 2e2ccb8 for nontata, cohn, human_or_worm and coding; d06698b for ocr; 2790a6a for mouse). human_nontata_promoters
+# also in the package README (commit 08f77d0). human_enhancers_ensembl is left out: no primary source found.
+GB_SIZES = {
+    "human_nontata_promoters": {"train": 27097, "test": 9034},
+    "human_enhancers_cohn": {"train": 20843, "test": 6948},
+    "human_ocr_ensembl": {"train": 139804, "test": 34952},
+    "demo_coding_vs_intergenomic_seqs": {"train": 75000, "test": 25000},
+    "demo_human_or_worm": {"train": 75000, "test": 25000},
+    "dummy_mouse_enhancers_ensembl": {"train": 968, "test": 242},
+}
+
+# Published baselines: test accuracy (%) of the paper's CNN, trained on the full train split and scored on the
+# full test split. Grešová et al. 2023, "Genomic benchmarks: a collection of datasets for genomic sequence
+# classification", BMC Genomic Data 24:25, doi:10.1186/s12863-023-01123-8 (figures as quoted in issue #12 and
+# ../shared/data/README.md). Only data sets whose paper figures could be checked are listed: the others are
+# left out rather than guessed (the repository's experiment notebooks hold earlier runs, not the paper's table).
+GB_BASELINES = {
+    "human_nontata_promoters": {"metric": "accuracy", "pytorch_cnn": 0.846, "tensorflow_cnn": 0.865,
+                                "source": "Grešová et al. 2023, BMC Genomic Data 24:25 (CNN baseline)"},
+}
+
+
+def genomic_benchmark_baseline(name: str) -> dict | None:
+    """The published baseline for a data set (see ``GB_BASELINES``), or None."""
+    b = GB_BASELINES.get(name)
+    return dict(b) if b else None
+
+
+def estimate_epoch_seconds(model, n_train: int, length: int, batch_size: int = 32, n_val: int = 0,
+                           channels: int = 4, steps: int = 3) -> float:
+    """Seconds one training epoch of ``model`` should take on this machine: times ``steps``
+    forward + backward passes of a copy of the model on a random (batch, channels, length)
+    batch (the model itself is not touched), then scales to ``n_train`` training and ``n_val``
+    validation sequences. A rough guide for the size control, not a promise (data loading,
+    metrics and other processes are not counted)."""
+    import copy
+    import math
+    import time
+
+    if n_train <= 0:
+        return 0.0
+    m = copy.deepcopy(model)
+    try:
+        device = next(m.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    x = torch.zeros(batch_size, channels, length, device=device)
+    x[:, 0] = 1.0
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad] or [torch.zeros(1, requires_grad=True)],
+                          lr=0.0)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = m(x)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        out.float().pow(2).mean().backward()
+        opt.step()
+
+    m.train()
+    step()                                 # warm-up (allocations, lazy init)
+    t0 = time.perf_counter()
+    for _ in range(max(1, steps)):
+        step()
+    per_step = (time.perf_counter() - t0) / max(1, steps)
+    seconds = math.ceil(n_train / batch_size) * per_step
+    if n_val > 0:
+        m.eval()
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            m(x)
+            seconds += math.ceil(n_val / batch_size) * (time.perf_counter() - t0)
+    return float(seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,7 +623,8 @@ DATASETS = {
     "genomic": "Genomic Benchmarks (real, needs download)",
 }
 
-__all__ = ["DNADataset", "Site", "DATASETS", "GENOMIC_BENCHMARKS", "GenomicBenchmarkUnavailable", "background",
-           "download_genomic_benchmark", "eight_mer_regression", "eight_mer_score", "from_parsed",
-           "genomic_benchmark_available", "load_genomic_benchmark", "motif_grammar", "one_hot_ids",
+__all__ = ["DNADataset", "Site", "DATASETS", "GB_BASELINES", "GB_SIZES", "GENOMIC_BENCHMARKS",
+           "GenomicBenchmarkUnavailable", "background", "download_genomic_benchmark", "eight_mer_regression",
+           "eight_mer_score", "estimate_epoch_seconds", "from_parsed", "genomic_benchmark_available",
+           "genomic_benchmark_baseline", "genomic_benchmark_sizes", "load_genomic_benchmark", "motif_grammar", "one_hot_ids",
            "planted_motif", "planted_multiclass", "ids_to_strings", "read_sequences", "reverse_complement_pwm"]
