@@ -216,3 +216,70 @@ def test_reading_key_is_hashable_and_follows_the_labels_file_content():
     b = PF.reading_key({"mask_col": ["mask"], "label_col": None, "labels_file": ("l.fasta", SS)})
     c = PF.reading_key({"labels_file": ("l.fasta", SS + b">P5\nC\n"), "label_col": None, "mask_col": ["mask"]})
     assert a == b and a != c and hash(a) and PF.reading_key(None) == ()
+
+
+# ---- the page's controls (playground/ui/seq_data.py), on a bare page that declares their slots -----------
+def _controls_page():
+    import streamlit as st
+
+    from playground.setups import sequence as S
+    from playground.ui import seq_data as D
+    from playground.ui.state import PageState
+
+    state = PageState(S.SCHEMA, private=tuple(dict.fromkeys(S.PRIVATE + D.READING_SLOTS)))
+    state.load()
+    D.upload_controls(state)
+    st.session_state["reading"] = D.upload_reading(state)
+
+
+@pytest.fixture
+def controls():
+    from streamlit.testing.v1 import AppTest
+
+    def make(name: str, data: bytes):
+        at = AppTest.from_function(_controls_page, default_timeout=60)
+        at.query_params["dataset"] = "upload"
+        at.session_state["seq._upload"] = (name, data)
+        return at.run()
+
+    return make
+
+
+def test_controls_pick_the_label_column_of_a_table(controls):
+    data = "\n".join(["name,sequence,length,my_assay"] + [f"p{i},{s},{10 + i},{2.5 * i}"
+                                                          for i, s in enumerate(PROTS)]).encode()
+    at = controls("s.csv", data)
+    assert not at.exception
+    box = at.selectbox(key="seq._label_col")
+    assert box.options == ["auto (by the parser's rules)", "name", "sequence", "length", "my_assay"]
+    assert at.session_state["reading"] == {}
+    box.set_value("my_assay").run()
+    reading = at.session_state["reading"]
+    assert reading == {"label_col": "my_assay"}
+    assert list(P.load_protein_file(data, "s.csv", **reading).y) == [2.5 * i for i in range(6)]
+
+
+def test_controls_pick_the_target_and_the_masks_of_a_tape_table(controls):
+    at = controls("ss.csv", TAPE.encode())
+    assert not at.exception and at.session_state["reading"] == {}
+    assert at.radio(key="seq._ss_target").options == [PF.TARGETS["dssp3"], PF.TARGETS["dssp8"]]
+    assert at.multiselect(key="seq._ss_masks").value == ["evaluation_mask"]
+    at.radio(key="seq._ss_target").set_value("dssp8")
+    at.multiselect(key="seq._ss_masks").set_value(["evaluation_mask", "disorder"]).run()
+    reading = at.session_state["reading"]
+    assert reading == {"per_residue_col": "dssp8", "mask_col": ("evaluation_mask", "disorder")}
+    ps = P.load_protein_file(TAPE.encode(), "ss.csv", **reading)
+    assert ps.class_names == PF.DSSP8 and ps.mask[0] == "011110"
+
+
+def test_controls_take_a_labels_fasta_for_a_fasta_and_forget_it(controls):
+    at = controls("sequences.fasta", SEQS)
+    assert not at.exception and not at.selectbox and at.session_state["reading"] == {}
+    at.file_uploader(key="seq._labels_uploader").set_value(("sampled.fasta", SS, "text/plain")).run()
+    assert at.session_state["reading"] == {"labels_file": ("sampled.fasta", SS)}
+    ps = P.load_protein_file(SEQS, "sequences.fasta", **at.session_state["reading"])
+    assert ps.task == "per_residue" and ps.y[0] == "CCHHHHHEEC"
+    at.file_uploader(key="seq._labels_uploader").set_value(None).run()      # kept for the session ...
+    assert "labels_file" in at.session_state["reading"]
+    next(b for b in at.button if b.key == "seq._labels_forget").click().run()   # ... until Forget
+    assert at.session_state["reading"] == {}
