@@ -9,7 +9,7 @@ from playground import plots
 from playground.codegen import script_for
 from playground.data import dna
 from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, search_jaspar
-from playground.data.parsing import LENGTH_POLICIES, SequenceFileError
+from playground.data.parsing import SequenceFileError
 from playground.interpret import (has_filters, in_silico_mutagenesis, jaspar_table, rank_filters, saliency, to_jaspar,
                                   to_meme)
 from playground.models import ACTIVATION_LABELS, count_parameters
@@ -84,18 +84,11 @@ with st.sidebar:
                 st.slider("Label noise (fraction flipped)", 0.0, 0.3, step=0.05, key=K("label_noise"))
             st.slider("Motif noise (chance a motif base is random)", 0.0, 0.5, step=0.05, key=K("motif_noise"))
     elif kind == "upload":
-        st.file_uploader("CSV / TSV / FASTA", type=["csv", "tsv", "txt", "fa", "fasta", "fna", "gz"],
-                         key=state.slot("upload"), help="CSV/TSV: a sequence column and a label column. FASTA: the "
-                                                        "label in the header, e.g. '>seq1 label=1'.")
-        st.radio("Mixed lengths", LENGTH_POLICIES, key=K("length_policy"), horizontal=True,
-                 format_func={"pad": "Pad with N", "truncate": "Cut to shortest", "reject": "Reject"}.get)
-        st.toggle("Map U → T (RNA)", key=K("map_u"))
-        st.radio("Labels are", ("auto", "classification", "regression"), key=K("label_kind"), horizontal=True,
-                 format_func={"auto": "Auto", "classification": "Classes", "regression": "Numbers"}.get)
+        V.upload_controls(state)
     elif kind == "genomic":
         st.selectbox("Benchmark", tuple(dna.GENOMIC_BENCHMARKS), key=K("gb_name"),
                      format_func=lambda k: dna.GENOMIC_BENCHMARKS[k])
-        st.select_slider("Sequences (random subset)", D.N_CHOICES, key=K("gb_n"))
+        V.gb_size_control(state)
     split_controls(state, predefined="Genomic Benchmarks keeps its published test split; validation is carved "
                    "from its training part (the sliders set the validation share)." if kind == "genomic" else None)
 
@@ -188,8 +181,9 @@ top = st.columns([2.2, 3])
 with top[0]:
     live.controls()
 with top[1]:
+    est = V.epoch_estimate(state, run, trainer) if kind in ("upload", "genomic") else ""
     st.markdown(f"**{dataset.name}** · {dataset.summary()}  \n{spec.describe()} · "
-                f"{count_parameters(trainer.model):,} parameters")
+                f"{count_parameters(trainer.model):,} parameters" + (f" · {est}" if est else ""))
 for w in dataset.warnings:
     st.warning(w, icon="ℹ️")
 
@@ -292,7 +286,7 @@ def tab_training(tr: Trainer) -> None:
             c4.plotly_chart(plots.roc_figure(fpr, tpr, M.auroc(y, p)), key="dna.roc", config=png_config("dna_roc"))
     if tr.task != "binary":
         c4.markdown("")
-    test_panel(tr, HEADLINE[tr.task], key="dna.score_test")
+    test_panel(tr, HEADLINE[tr.task], key="dna.score_test", reference=V.baseline_text(state, dataset))
 
 
 def tab_filters(tr: Trainer) -> None:

@@ -32,6 +32,7 @@ from playground.train import LEARNING_RATES, OPTIMIZERS, SCHEDULES, TrainConfig,
 
 MOTIF_NAMES = tuple(KNOWN_MOTIFS)
 N_CHOICES = (200, 500, 1000, 2000, 4000, 8000)
+GB_N_CHOICES = (500, 1000, 2000, 4000, 8000, 16000, 0)   # sequences of a Genomic Benchmarks set; 0 = all
 LENGTH_CHOICES = (20, 30, 40, 50, 60, 80, 100, 150, 200)
 BATCH_CHOICES = (16, 32, 64, 128, 256)
 GRAD_CLIPS = (0.0, 0.5, 1.0, 2.0, 5.0)      # max gradient norm; 0 = no clipping
@@ -70,7 +71,8 @@ PARAMS = [
     Param("label_col", ""),
     # Genomic Benchmarks
     Param("gb_name", "human_nontata_promoters", choices=tuple(dna.GENOMIC_BENCHMARKS)),
-    Param("gb_n", 2000, "int", choices=N_CHOICES),
+    Param("gb_n", 2000, "int", choices=GB_N_CHOICES, help="sequences used (0 = the whole set); the published "
+          "train / test split is kept, in proportion"),
     Param("train_pct", 80, "int", lo=50, hi=90, help="% of the sequences used for training"),
     Param("val_pct", 10, "int", lo=5, hi=30, help="% for validation (early stopping, schedules); the rest is the test set"),
     # model
@@ -115,7 +117,8 @@ PRIVATE = ("jaspar_query",   # the JASPAR search box
            "interp",         # filter PWMs + motif recovery of the current weights (throttled)
            "recovery",       # motif recovery per epoch (the filters tab's curve)
            "logos",          # the filter logos' PNG (throttled)
-           "sal_logo")       # the saliency logo's PNG
+           "sal_logo",       # the saliency logo's PNG
+           "estimate")       # (run signature, estimated seconds per epoch) for real data sets
 # Data sets a lesson cannot use, and why.
 UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads",
                            "genomic": "downloads a Genomic Benchmarks set from the internet"}}
@@ -195,7 +198,7 @@ def make_dataset(values: dict, upload: tuple[str, bytes] | None = None) -> dna.D
         ds = dna.from_parsed(parsed, name=name)
         ds.settings["columns"] = list(parsed.columns or [])
         return ds
-    return dna.load_genomic_benchmark(v["gb_name"], max_sequences=v["gb_n"], seed=seed)
+    return dna.load_genomic_benchmark(v["gb_name"], max_sequences=int(v["gb_n"]) or None, seed=seed)
 
 
 # ---- model and training ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ import streamlit as st
 
 from playground.data import dna
 from playground.data.dna import DNADataset
+from playground.data.parsing import LENGTH_POLICIES
 from playground.interpret import activation_pwms, information_matrix, motif_recovery
 from playground.plots.dna import figure_png, filter_logos_figure, logo_figure
 from playground.setups import dna as setup
@@ -79,6 +80,63 @@ def data_missing(state: PageState, kind: str, upload) -> bool:
     if ss.get(state.slot("gb_error")):
         show_error(ss[state.slot("gb_error")], "Pick a planted-motif data set to keep working offline.")
     return True
+
+
+def upload_controls(state: PageState) -> None:
+    """The sidebar's upload widgets: the file, and how mixed lengths, RNA and labels are read."""
+    st.file_uploader("CSV / TSV / FASTA", type=["csv", "tsv", "txt", "fa", "fasta", "fna", "gz"],
+                     key=state.slot("upload"), help="CSV/TSV: a sequence column and a label column. FASTA: the "
+                                                    "label in the header, e.g. '>seq1 label=1'.")
+    st.radio("Mixed lengths", LENGTH_POLICIES, key=state.key("length_policy"), horizontal=True,
+             format_func={"pad": "Pad to the longest with N", "truncate": f"Cut at {setup.MAX_UPLOAD_LENGTH:,} bp",
+                          "reject": "Reject"}.get)
+    st.toggle("Map U → T (RNA)", key=state.key("map_u"))
+    st.radio("Labels are", ("auto", "classification", "regression"), key=state.key("label_kind"), horizontal=True,
+             format_func={"auto": "Auto", "classification": "Classes", "regression": "Numbers"}.get)
+
+
+def gb_size_control(state: PageState) -> None:
+    """The Genomic Benchmarks size control: up to the whole set, with its published sizes."""
+    sizes = dna.genomic_benchmark_sizes(state.get("gb_name"))
+    total = sum(sizes.values()) if sizes else None
+
+    def fmt(n: int) -> str:
+        return (f"all ({total:,})" if total else "all") if n == 0 else f"{n:,}"
+
+    st.select_slider("Sequences (the published split, in proportion)", setup.GB_N_CHOICES, key=state.key("gb_n"),
+                     format_func=fmt)
+    if sizes:
+        st.caption(f"Published split: {sizes['train']:,} train / {sizes['test']:,} test sequences.")
+
+
+def epoch_estimate(state: PageState, run, tr: Trainer) -> str:
+    """'≈ 5 s per epoch on this machine' for real data sets (cached per run)."""
+    slot = state.slot("estimate")
+    got = st.session_state.get(slot)
+    if not got or got[0] != run.signature:
+        n_train, n_val, _ = tr.data.sizes()
+        try:
+            sec = dna.estimate_epoch_seconds(tr.model, n_train, int(tr.data.x_train.shape[-1]),
+                                             tr.batch_size, n_val=n_val)
+        except Exception:  # noqa: BLE001 - an estimate is a courtesy
+            sec = float("nan")
+        got = (run.signature, sec)
+        st.session_state[slot] = got
+    sec = got[1]
+    return f"≈ {sec:.1f} s per epoch on this machine" if np.isfinite(sec) and sec > 0 else ""
+
+
+def baseline_text(state: PageState, ds: DNADataset) -> str | None:
+    """The published baseline of a Genomic Benchmarks set, to read beside the test score."""
+    if state.get("dataset") != "genomic":
+        return None
+    b = dna.genomic_benchmark_baseline(state.get("gb_name"))
+    if not b:
+        return None
+    full = dna.genomic_benchmark_sizes(state.get("gb_name"))
+    n = f" on the full {full['train']:,}-sequence training split" if full else ""
+    return (f"Published baseline ({b['source']}): {b['metric']} {b['pytorch_cnn']:.1%} (PyTorch CNN), "
+            f"{b['tensorflow_cnn']:.1%} (TensorFlow CNN), trained{n}.")
 
 
 def interpretation(state: PageState, tr: Trainer, ds: DNADataset, playing: bool) -> dict:

@@ -89,9 +89,10 @@ def metric_row(tr: Trainer, rec: dict, metrics: tuple[str, ...], what: str = "Va
                  help=f"On the validation set. A model that ignores its input: {chance_text(tr, k) or 'n/a'}.")
 
 
-def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str) -> None:
+def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str, reference: str | None = None) -> None:
     """The held-out test set: a button that scores it, scored by itself when training ends
-    (early stopping), shown with chance levels and how often it was looked at."""
+    (early stopping), shown with chance levels and how often it was looked at. ``reference``:
+    a published figure to read beside it (a benchmark's baseline)."""
     if tr.stopped and tr.test_scores is None:
         tr.score_test()              # training is over: the one look the test set is for
     with st.container(border=True):
@@ -114,6 +115,8 @@ def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str) -> None:
         st.caption(f"{res['n']:,} sequences never used in training, scored at epoch {res['epoch']}"
                    + (f". ⚠️ Looked at {looks} times: each look that changes your settings makes this number "
                       "more optimistic." if looks > 1 else ". " + M.TEST_WHY))
+        if reference:
+            st.caption(f"📚 {reference}")
         if res["epoch"] != tr.epoch:
             st.button("Score again (counts as another look)", key=key + ".again", on_click=tr.score_test)
 
