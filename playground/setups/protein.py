@@ -151,7 +151,8 @@ def proteins(values: dict, upload: tuple[str, bytes] | None = None) -> Proteins 
             task = parsed.task
             y = parsed.labels.astype(np.float32) if task in ("binary", "regression") else parsed.labels
             ps = protein.ProteinSet(parsed.seqs, y, task, list(parsed.class_names), ids=list(parsed.ids),
-                                    description=f"Uploaded '{fname}': {parsed.summary()}.")
+                                    description=f"Uploaded '{fname}': {parsed.summary()}.",
+                                    split_labels=np.asarray(parsed.split) if getattr(parsed, "split", None) else None)
             labels = ([parsed.class_names[int(i)] if i >= 0 else "?" for i in parsed.labels]
                       if task != "regression" else parsed.labels)
         return Proteins(ps, list(parsed.ids), list(parsed.seqs), labels, "label", parsed.label_kind == "regression",
