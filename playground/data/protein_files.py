@@ -63,6 +63,7 @@ EIGHT_TO_THREE = {"H": "H", "G": "H", "I": "H", "E": "E", "B": "E", "T": "C", "S
 TARGETS = {"dssp3": "3 states (H helix, E strand, C coil)", "dssp8": "8 DSSP states (H G I E B T S C)"}
 IGNORED = "-."                 # a state that marks a residue to ignore
 MAX_RESIDUE_CLASSES = 10       # per-residue classes in a labels FASTA (as protein.py)
+_NOT_A_LABEL = re.compile(r"[^A-Za-z0-9.\-]")   # a per-residue label is one ASCII letter or digit, '-' or '.'
 SPLIT_WORDS = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid",
                "dev": "valid", "test": "test", "testing": "test"}
 _BIT = {"1": "1", "0": "0", "1.0": "1", "0.0": "0", "1.": "1", "0.": "0", "true": "1", "false": "0"}
@@ -467,7 +468,7 @@ def read_per_residue_table(data: bytes | str, filename: str, *, target: str | No
     if sum(used) == 0:
         raise SequenceFileError(f"Every residue is ignored (masked by {', '.join(masks_used) or 'the states'}): "
                                 "nothing to learn.", hint="Choose fewer mask columns.")
-    present = sorted({ch for lab in labels for ch in lab if ch != "-"})
+    present = sorted(set().union(*map(set, labels)) - {"-"})
     if len(present) < 2:
         raise SequenceFileError(f"All residues have the state '{present[0]}' in '{col}': nothing to learn.",
                                 hint="Upload proteins with at least two different states.")
@@ -627,19 +628,20 @@ def read_fasta_with_labels(data: bytes | str, filename: str, labels_data: bytes 
                     f"Line {r.line} of '{labels_name}': '>{r.id}' has {len(r.body)} labels but its sequence (line "
                     f"{seq_line} of '{filename}') has {n} residues.", line=r.line,
                     hint="Give exactly one label letter per residue.")
-            for j, ch in enumerate(r.body):
-                if not (ch.isalnum() or ch in IGNORED):
-                    ln = _line_of(r, j)
-                    raise SequenceFileError(f"Line {ln} of '{labels_name}', position {j + 1} of '>{r.id}': "
-                                            f"'{ch}' is not a label letter.", line=ln,
-                                            hint="Use one letter or digit per residue (e.g. H, E, C); '-' to ignore one.")
-            lab = "".join("-" if ch in IGNORED else ch for ch in r.body.upper())[: len(parsed.seqs[k])]
+            bad = _NOT_A_LABEL.search(r.body)
+            if bad is not None:
+                ln = _line_of(r, bad.start())
+                raise SequenceFileError(f"Line {ln} of '{labels_name}', position {bad.start() + 1} of '>{r.id}': "
+                                        f"'{bad.group()}' is not a label letter.", line=ln,
+                                        hint="Use one letter or digit per residue (e.g. H, E, C); '-' to ignore "
+                                             "one.")
+            lab = r.body.upper().replace(".", "-")[: len(parsed.seqs[k])]
             rows.append({"seq": parsed.seqs[k], "lab": lab, "id": r.id, "split": split[k] if split else None,
                          "where": f"line {seq_line}"})
         rows, dup = _drop_duplicates(rows)
         warnings += dup
         labs = [r["lab"] for r in rows]
-        letters = sorted({ch for lab in labs for ch in lab if ch != "-"})
+        letters = sorted(set().union(*map(set, labs)) - {"-"})
         if len(letters) > MAX_RESIDUE_CLASSES:
             raise SequenceFileError(f"The labels in '{labels_name}' use {len(letters)} different letters "
                                     f"({''.join(letters)}); at most {MAX_RESIDUE_CLASSES} classes.",
