@@ -24,7 +24,7 @@ from playground.ui.evaluation import metric_row, progress_line, schedule_control
 from playground.ui.layout import stop_page
 from playground.ui.runs import model_panel, png_config
 from playground.ui.seq_compare import comparison_tab
-from playground.ui.seq_data import UPLOAD_EXAMPLE, current_upload, load_data, upload_controls
+from playground.ui.seq_data import UPLOAD_EXAMPLE, current_upload, load_data, upload_controls, upload_reading
 
 setup_page("Sequence models & attention", "🔁")
 
@@ -160,7 +160,7 @@ with c_set:
                         format_func={"mean": "Mean (notes)", "max": "Max"}.get,
                         help="Mean averages one informative position with all the others; max keeps it.")
     try:
-        run = S.build(state.values(), upload, data=made)
+        run = S.build(state.values(), upload, data=made, reading=upload_reading(state))
         spec = run.spec
         n_params = count_parameters(build_model(spec, seed))
     except ValueError as e:

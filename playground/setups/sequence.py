@@ -24,6 +24,7 @@ from playground import metrics as M
 from playground.bundle import InputSpec
 from playground.compare import make_spec
 from playground.data import protein as P
+from playground.data.protein_files import reading_key
 from playground.data.split import SplitData
 from playground.encoding import ALPHABETS, decode
 from playground.errors import PlaygroundError
@@ -131,7 +132,8 @@ SCHEMA = Schema("seq", PARAMS)
 # The page's own session slots ("seq._<name>"): the file uploader widget, the upload kept for the
 # session (file name, bytes), its Forget button, the per-residue window slider, the finished
 # comparison runs and the comparison in progress. (LiveTraining("seq") keeps its own slots.)
-PRIVATE = ("uploader", "upload", "forget", "pr_from", "runs", "cmp")
+PRIVATE = ("uploader", "upload", "forget", "pr_from", "runs", "cmp",
+           "labels_uploader", "labels_upload", "labels_forget", "label_col", "ss_target", "ss_masks")
 # settings values a lesson cannot use -> why
 UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads"}}
 
@@ -201,7 +203,7 @@ def data_inputs(values: dict, upload=None) -> tuple:
     return common + (int(v["n"]), int(v["length"]))
 
 
-def make_data(values: dict, upload=None) -> SeqData:
+def make_data(values: dict, upload=None, reading: dict | None = None) -> SeqData:
     """The seeded data set and split for these values. Raises ``SequenceFileError`` for a file
     that cannot be read, ``ValueError`` for settings that cannot make a set."""
     v = complete(SCHEMA, values)
@@ -214,7 +216,7 @@ def make_data(values: dict, upload=None) -> SeqData:
         opts = dict(upload_options(v))
         ps = P.load_protein_file(raw, name, per_residue=opts["per_residue"], map_rare=opts["map_rare"],
                                  max_length=opts["max_len"], truncate=opts["truncate"],
-                                 alphabet=ALPHABETS[opts["alphabet"]])
+                                 alphabet=ALPHABETS[opts["alphabet"]], **(reading or {}))
     else:
         ps = P.builtin_set(v["dataset"], int(v["n"]), int(v["length"]), seed)
     train, val = split_shares(v["train_pct"], v["val_pct"])
@@ -240,17 +242,17 @@ def relevant(values: dict) -> dict:
     return {**v, **{n: SCHEMA[n].default for n in unused}}
 
 
-def signature(values: dict, upload=None) -> str:
+def signature(values: dict, upload=None, reading: dict | None = None) -> str:
     """Changes exactly when the run changes: every setting that is neither live nor view (as far
     as this run reads it, see ``relevant``), plus the uploaded file's name and content."""
     v = complete(SCHEMA, values)
     sig = SCHEMA.signature(relevant(v))
     if v["dataset"] == "upload":
-        sig += repr(("upload", upload[0] if upload else "", upload_hash(upload)))
+        sig += repr(("upload", upload[0] if upload else "", upload_hash(upload), reading_key(reading)))
     return sig
 
 
-def build(values: dict, upload=None, data: SeqData | None = None) -> Run:
+def build(values: dict, upload=None, data: SeqData | None = None, reading: dict | None = None) -> Run:
     """The run the page trains for these values (missing ones take their defaults).
 
     ``upload``: (file name, bytes) for the 'upload' data set. ``data``: the ``make_data`` result
@@ -259,9 +261,9 @@ def build(values: dict, upload=None, data: SeqData | None = None) -> Run:
     extras: ``alphabet``, ``input`` (the bundle's ``InputSpec``), ``description``, ``warnings``,
     ``label`` (see ``data_label``), ``task``, ``family``."""
     v = complete(SCHEMA, values)
-    made = data if data is not None else make_data(v, upload)
+    made = data if data is not None else make_data(v, upload, reading)
     spec = make_spec(v["family"], made.alphabet, made.data, hyperparameters(v))
-    return Run(made.data, spec, config_of(v), signature(v, upload),
+    return Run(made.data, spec, config_of(v), signature(v, upload, reading),
                {"alphabet": made.alphabet, "input": InputSpec("tokens", made.alphabet), "description": made.description,
                 "warnings": list(made.warnings), "label": data_label(v, made.data, upload), "task": made.data.task,
                 "family": v["family"]})
