@@ -82,11 +82,11 @@ def test_epochs_are_reproducible_from_the_generator_alone():
     lengths = skewed(2000)
     buckets = LengthBuckets(lengths, 32)
     global_state = torch.random.get_rng_state()
-    a = [[t.tolist() for t in buckets.epoch(g)] for g in [gen(7)] for _ in range(1)]
+    first = [t.tolist() for t in buckets.epoch(gen(7))]
     g1, g2 = gen(7), gen(7)
     run1 = [[t.tolist() for t in buckets.epoch(g1)] for _ in range(3)]
     run2 = [[t.tolist() for t in LengthBuckets(lengths, 32).epoch(g2)] for _ in range(3)]
-    assert run1 == run2 and run1[0] == a[0]
+    assert run1 == run2 and run1[0] == first
     assert torch.equal(torch.random.get_rng_state(), global_state)     # torch's global generator untouched
     assert run1[0] != run1[1] != run1[2]                                 # each epoch shuffles anew
     assert [t.tolist() for t in buckets.epoch(gen(8))] != run1[0]       # another seed, another order

@@ -17,6 +17,8 @@ This module cuts that waste without changing a single loss value:
    labels are cut with it; positions cut off are padding whose labels are -100).
 4. ``padding_waste(lengths, batches)``: computed positions / real positions over one epoch
    (1.0 = no padding at all; the positions of a padded batch are its size x its longest length).
+5. For evaluation: ``sorted_batches`` (length-sorted, no randomness) and ``outputs_by_length(model,
+   x)``, which returns what ``model(x)`` returns, computed batch by batch at each batch's own length.
 
 The models take care of padding themselves (masks from token 0, packed RNNs, masked pooling), so a
 sequence's output does not depend on how much padding its batch has; ``tests/test_buckets.py``
@@ -91,6 +93,13 @@ def _as_lengths(lengths) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------------
 # the sampler
+def _batch_size_for(longest: int, batch_size: int, token_budget: int | None) -> int:
+    """At most ``batch_size`` sequences, and at most ``token_budget`` positions (but at least one)."""
+    if token_budget is None:
+        return int(batch_size)
+    return max(1, min(int(batch_size), int(token_budget) // max(1, int(longest))))
+
+
 class Batch(NamedTuple):
     idx: torch.Tensor        # example indices (LongTensor, CPU)
     length: int              # the longest member: the batch is padded to this
@@ -159,9 +168,7 @@ class LengthBuckets:
 
     def size_for(self, longest: int) -> int:
         """Sequences per batch for a bucket whose longest member has ``longest`` positions."""
-        if self.token_budget is None:
-            return self.batch_size
-        return max(1, min(self.batch_size, self.token_budget // max(1, longest)))
+        return _batch_size_for(longest, self.batch_size, self.token_budget)
 
     @property
     def n_buckets(self) -> int:
@@ -195,12 +202,13 @@ def sorted_batches(lengths, batch_size: int = 2048, token_budget: int | None = N
     """Batches for evaluation: sorted by length, no randomness, the same size rule as LengthBuckets
     (each batch padded only to its own longest member)."""
     lengths = _as_lengths(lengths)
+    if int(batch_size) < 1 or (token_budget is not None and int(token_budget) < 1):
+        raise ValueError("batch size and token budget must be at least 1")
     order = torch.sort(lengths, descending=True, stable=True).indices
     out, start, n = [], 0, len(order)
-    probe = LengthBuckets([], batch_size, token_budget, 1)
     while start < n:
         m = int(lengths[order[start]])
-        bs = probe.size_for(m)
+        bs = _batch_size_for(m, batch_size, token_budget)
         out.append(Batch(order[start: start + bs], max(1, m)))
         start += bs
     return out
