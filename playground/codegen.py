@@ -2,13 +2,16 @@
 
 The script is the bridge the course teaches (network boxes <-> ``MLP(...)``, the activation
 dropdown <-> ``nn.ReLU()``, the learning-rate slider <-> ``lr=0.03``). It runs as is with
-only torch and numpy, regenerates the same data, builds the same network with the same
-initial weights, shuffles the same way, and so reproduces the page's training run.
+only torch and numpy, regenerates the same data, makes the same seeded train / validation /
+test split, builds the same network with the same initial weights, shuffles the same way, and so
+reproduces the page's training run: the training and validation losses of every epoch (and early
+stopping and the learning-rate schedule, which read validation), then the test set scored once,
+at the end ("test (held out, scored once): ..."), as the page's ``Trainer.score_test`` does.
 
-Nothing the library already says is retyped here: the model classes, the train/test split
+Nothing the library already says is retyped here: the model classes, the split
 (``playground.data.split``), the loss (``playground.train``) and the scripts' small helpers
-(``playground.codegen_helpers``: read a CSV, encode, evaluate) are copied into each script by
-source; the activation, feature and ESM-2 architecture tables are read from the library's own.
+(``playground.codegen_helpers``: split, read a CSV, encode, evaluate, score) are copied into each
+script by source; the activation, feature and ESM-2 architecture tables are read from the library's own.
 
 Entry points: ``script_for(run, trainer)`` for a page's run (a ``playground.setups.Run``);
 ``script_for_trainer``, ``script_for_bundle``, ``script_for_spec``, ``toy_script``,
@@ -222,6 +225,65 @@ def regularization_code(config: TrainConfig) -> str:
             f"        loss = loss + {config.reg_rate:g} * 0.5 * sum((p * p).sum() for p in model.parameters() if p.dim() > 1)")
 
 
+def _lr_code(config: TrainConfig, warmup: str = "") -> str:
+    """The learning rate of an optimizer step: LR, times the schedule's factor, times the warm-up's."""
+    return "LR" + (" * lr_scale" if config.schedule != "off" else "") + (f" * min(1.0, {warmup})" if warmup else "")
+
+
+def _epoch_end_code(config: TrainConfig, indent: str) -> tuple[str, str, list[str]]:
+    """(lines before the epoch loop, lines at the end of each epoch, imports they need) for what
+    reads the validation loss after an epoch, in the Trainer's order: early stopping (best weights
+    kept and restored), then the learning-rate schedule."""
+    before, after, imports = [], [], []
+    patience = int(config.early_stopping)
+    if patience > 0:
+        imports.append("import copy")
+        before.append('best_loss, best_epoch, best_weights = float("inf"), 0, None   # for early stopping')
+        after += [f"# early stopping on the validation loss: keep the best weights; after {patience} epochs",
+                  "# without a better validation loss, go back to them and stop",
+                  "if val_loss < best_loss - 1e-12:",
+                  "    best_loss, best_epoch, best_weights = val_loss, epoch, copy.deepcopy(model.state_dict())",
+                  f"elif epoch - best_epoch >= {patience}:",
+                  "    model.load_state_dict(best_weights)",
+                  f'    print(f"early stopping at epoch {{epoch}}: no better validation loss for {patience} epochs; "',
+                  '          f"best epoch {best_epoch} restored")',
+                  "    break"]
+    kind = config.schedule
+    if kind != "off":
+        before.append("lr_scale = 1.0                        # the learning-rate schedule's factor on LR")
+        if kind == "plateau":
+            p = int(config.schedule_patience)
+            before.append('plateau_best, bad_epochs = float("inf"), 0')
+            after += [f"# learning-rate schedule: halve the rate after {p} epochs without a better validation loss",
+                      "# (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, "
+                      f"patience={p - 1}, min_lr=1e-6) does the same)",
+                      "if val_loss < plateau_best * (1 - 1e-4):",
+                      "    plateau_best, bad_epochs = val_loss, 0",
+                      "else:",
+                      "    bad_epochs += 1",
+                      f"    if bad_epochs >= {p}:",
+                      "        lr_scale, bad_epochs = max(lr_scale * 0.5, 1e-6 / LR), 0"]
+        elif kind == "cosine":
+            e = max(1, int(config.schedule_epochs))
+            imports.append("import math")
+            after += [f"# learning-rate schedule: cosine decay from LR to 1 % of it over {e} epochs",
+                      f"lr_scale = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(epoch, {e}) / {e}))"]
+        else:
+            e = max(1, int(config.schedule_epochs) // 3)
+            after += [f"lr_scale = 0.5 ** (epoch // {e})          # learning-rate schedule: halve every {e} epochs"]
+        after += ["for group in optimizer.param_groups:", f"    group[\"lr\"] = {_lr_code(config)}"]
+    return ("".join(f"{indent[:-4]}{ln}\n" for ln in before), "".join(f"{indent}{ln}\n" for ln in after), imports)
+
+
+# What every script says where it scores the test set.
+TEST_COMMENT = """\
+# ---- the test set: scored once, now that training is over ------------------------------------
+# Nothing above looked at the test set: while training, the validation loss was the one to watch
+# (and to stop on). Scored only once, at the end, the test set stays an honest estimate of how the
+# model does on new data; every extra look, followed by a change of settings, tunes the model to it.
+"""
+
+
 def mlp_class_code(spec: MLPSpec) -> str:
     act = ACT_CODE[spec.activation]
     return textwrap.dedent(f'''\
@@ -244,13 +306,17 @@ def mlp_class_code(spec: MLPSpec) -> str:
 
 def toy_script(dataset: str, n: int, noise: float, train_fraction: float, features, spec: MLPSpec,
                config: TrainConfig, epochs: int = 100, seed: int = 0, positive_fraction: float = 0.5,
-               overfit_batch: int = 0) -> str:
-    """A runnable script that trains ``spec`` on the toy data set as the page does.
+               overfit_batch: int = 0, val_fraction: float = 0.1) -> str:
+    """A runnable script that trains ``spec`` on the toy data set as the page does: the seeded
+    train / validation / test split (``train_fraction``, ``val_fraction``, the rest for test), the
+    training and validation loss per epoch, the test set scored once at the end.
     ``positive_fraction`` (class balance), ``overfit_batch`` (train on that many examples only),
-    ``config.warmup_steps`` and ``config.grad_accum`` are written out when they are in use."""
+    ``config.warmup_steps``, ``config.grad_accum``, ``config.early_stopping`` and
+    ``config.schedule`` are written out when they are in use."""
     gen = toy.GENERATORS[dataset]
     gen_src = inspect.getsource(gen)
-    imbalanced = toy.TOY_SETS[dataset].problem == "classification" and positive_fraction != 0.5
+    classification = toy.TOY_SETS[dataset].problem == "classification"
+    imbalanced = classification and positive_fraction != 0.5
     if imbalanced:
         gen_src += "\n\n" + inspect.getsource(toy.imbalance)
         data_line = (f"X, y = {gen.__name__}(n={4 * n}, noise={noise:g}, seed=SEED)\n"
@@ -258,20 +324,29 @@ def toy_script(dataset: str, n: int, noise: float, train_fraction: float, featur
                      f"  # {positive_fraction:.0%} class 1")
     else:
         data_line = f"X, y = {gen.__name__}(n={n}, noise={noise:g}, seed=SEED)"
-    _, split_code = sources((SPLIT, "split_indices"))
+    _, split_code = sources((SPLIT, "split_three"))
+    fractions = f"{float(train_fraction)!r}, {float(val_fraction)!r}"
+    if classification:
+        split_line = (f"train_idx, val_idx, test_idx = split_three(len(X), {fractions}, SEED,\n"
+                      "                                           stratify=y.astype(np.int64))  # each part keeps "
+                      "the class shares")
+    else:
+        split_line = f"train_idx, val_idx, test_idx = split_three(len(X), {fractions}, SEED)"
     overfit = ""
     if overfit_batch:
         overfit = (f"\n# sanity check: train on the first {overfit_batch} training examples only\n"
                    f"n_train = min({overfit_batch}, n_train)\n"
                    f"x_train, y_train = x_train[:n_train], y_train[:n_train]\n")
     accum, warmup = int(config.grad_accum), int(config.warmup_steps)
-    lr_line = f"LR, WARMUP = {config.lr:g}, {warmup}  # linear learning-rate warm-up over WARMUP optimizer steps\n" \
-        if warmup else ""
+    lr_line = f"LR = {config.lr:g}\n" if warmup or config.schedule != "off" else ""
+    if warmup:
+        lr_line += f"WARMUP = {warmup}   # linear learning-rate warm-up over WARMUP optimizer steps\n"
     warm_code = ("\n            for group in optimizer.param_groups:  # warm-up\n"
-                 "                group[\"lr\"] = LR * min(1.0, (optimizer_steps + 1) / WARMUP)") if warmup else ""
+                 f"                group[\"lr\"] = {_lr_code(config, '(optimizer_steps + 1) / WARMUP')}"
+                 ) if warmup else ""
     backward = f"(loss / {accum}).backward()  # gradient accumulation: {accum} batches per step" if accum > 1 \
         else "loss.backward()"
-    task = "binary" if toy.TOY_SETS[dataset].problem == "classification" else "regression"
+    task = "binary" if classification else "regression"
     loss_expr, loss_comment = loss_code(task)
     feats = toy.valid_features(dataset, features)
     feat_lines = "\n        ".join(f"{FEATURE_CODE[f]},  # {f}" for f in feats)
@@ -280,13 +355,21 @@ def toy_script(dataset: str, n: int, noise: float, train_fraction: float, featur
         extra = f"_GAUSSIANS = {toy._GAUSSIANS!r}\n"
     bs = config.batch_size
     batch = "n_train" if bs <= 0 else f"min({bs}, n_train)"
+    before, after, extra_imports = _epoch_end_code(config, "    ")
+    if classification:
+        metric = ("    accuracy = ((torch.sigmoid(out) >= 0.5).float() == y_test).float().mean().item()\n"
+                  'print(f"test (held out, scored once): loss {test_loss:.6f}  accuracy {accuracy:.4f}")')
+    else:
+        metric = ("    pearson_r = torch.corrcoef(torch.stack([out, y_test]))[0, 1].item()\n"
+                  'print(f"test (held out, scored once): loss {test_loss:.6f}  pearson_r {pearson_r:.4f}")')
+    imports = _imports(always=(*extra_imports, "import numpy as np", "import torch", "from torch import nn"))
     return f'''"""Generated by the Sequence Deep Learning Playground: data set '{dataset}', {spec.describe()}.
 
 Run it with:  python this_file.py   (needs torch and numpy)
+It trains on the training set, prints the training and validation loss as it goes, and at the end
+scores the held-out test set, once.
 """
-import numpy as np
-import torch
-from torch import nn
+{imports}
 
 RANGE = {toy.RANGE!r}
 SEED = {seed}
@@ -295,7 +378,7 @@ SEED = {seed}
 # ---- the data: {toy.TOY_SETS[dataset].description}
 {gen_src}
 
-# the playground's seeded train/test split (copied from playground/data/split.py)
+# the playground's seeded train / validation / test split (copied from playground/data/split.py)
 {split_code}
 
 
@@ -304,9 +387,12 @@ X, y = X.astype(np.float32), y.astype(np.float32)     # the playground keeps its
 features = np.stack([
         {feat_lines}
     ], 1).astype(np.float32)
-train_idx, test_idx = split_indices(len(X), {train_fraction:g}, SEED)
+# training: what the network learns from; validation: measured after every epoch (the loss curve,
+# and what early stopping and the learning-rate schedule read); test: held out, scored once at the end
+{split_line}
 n_train = len(train_idx)
 x_train, y_train = torch.tensor(features[train_idx]), torch.tensor(y[train_idx], dtype=torch.float32)
+x_val, y_val = torch.tensor(features[val_idx]), torch.tensor(y[val_idx], dtype=torch.float32)
 x_test, y_test = torch.tensor(features[test_idx]), torch.tensor(y[test_idx], dtype=torch.float32)
 {overfit}
 
@@ -322,7 +408,7 @@ optimizer = {optimizer_code(config)}
 # ---- the training loop
 batch_size = {batch}
 batches = optimizer_steps = 0
-for epoch in range(1, {epochs} + 1):
+{before}for epoch in range(1, {epochs} + 1):
     model.train()
     order = torch.randperm(n_train, generator=shuffle)
     for start in range(0, n_train, batch_size):
@@ -338,10 +424,15 @@ for epoch in range(1, {epochs} + 1):
     model.eval()
     with torch.no_grad():
         train_loss = loss_fn(model(x_train).squeeze(-1), y_train).item()
-        test_loss = loss_fn(model(x_test).squeeze(-1), y_test).item()
+        val_loss = loss_fn(model(x_val).squeeze(-1), y_val).item()
     if epoch % max(1, {epochs} // 10) == 0 or epoch == 1:
-        print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
-print(f"final test loss: {{test_loss:.6f}}")
+        print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  validation loss {{val_loss:.4f}}")
+{after}
+{TEST_COMMENT}model.eval()
+with torch.no_grad():
+    out = model(x_test).squeeze(-1)
+    test_loss = loss_fn(out, y_test).item()
+{metric}
 '''
 
 
@@ -350,11 +441,12 @@ def toy_script_from_run(run, epochs: int = 100) -> str:
     set, noise, split, class balance and single-batch mode come from how its data was made."""
     data, meta = run.data, run.data.meta
     n = int(meta.get("n", len(meta["points"])))
-    overfit = len(data.y_train) < n - len(data.y_test)        # "overfit one batch" kept only the first few
+    n_train, n_val, n_test = data.sizes()
+    overfit = n_train < n - n_val - n_test        # "overfit one batch" kept only the first few
     return toy_script(meta["dataset"], n, float(meta["noise"]), float(meta["train_fraction"]), list(meta["features"]),
                       run.spec, run.config, epochs=int(epochs), seed=int(run.config.seed),
                       positive_fraction=float(meta.get("positive_fraction", 0.5)),
-                      overfit_batch=len(data.y_train) if overfit else 0)
+                      overfit_batch=n_train if overfit else 0, val_fraction=float(meta.get("val_fraction", 0.1)))
 
 
 # =================================================================================================
@@ -388,37 +480,39 @@ def _wrap_list(name: str, items: list, per_line: int = 1) -> str:
     return f"{name} = [\n    " + ",\n    ".join(rows) + ",\n]"
 
 
-def _embedded_data(what: str, task: str, train: tuple, test: tuple) -> str:
-    """The page's own train and test sequences and labels as lists in the script."""
+def _embedded_data(what: str, task: str, train: tuple, val: tuple, test: tuple) -> str:
+    """The page's own training, validation and test sequences and labels as lists in the script."""
     def lab(v):
         if task == "per_residue":
             return v
         return float(v) if task == "regression" else int(v)
-    return (f"# The page's own training and test {what} ({len(train[0])} + {len(test[0])}).\n"
-            + _wrap_list("TRAIN_SEQS", list(train[0])) + "\n"
-            + _wrap_list("TRAIN_LABELS", [lab(v) for v in train[1]], 20) + "\n"
-            + _wrap_list("TEST_SEQS", list(test[0])) + "\n"
-            + _wrap_list("TEST_LABELS", [lab(v) for v in test[1]], 20) + "\n")
+    out = f"# The page's own training, validation and test {what} ({len(train[0])} + {len(val[0])} + {len(test[0])}).\n"
+    for name, (seqs, labels) in (("TRAIN", train), ("VAL", val), ("TEST", test)):
+        out += _wrap_list(f"{name}_SEQS", list(seqs)) + "\n" + _wrap_list(f"{name}_LABELS", [lab(v) for v in labels], 20) + "\n"
+    return out
 
 
-_EMBEDDED_SPLIT = "train_seqs, train_labels, test_seqs, test_labels = TRAIN_SEQS, TRAIN_LABELS, TEST_SEQS, TEST_LABELS"
+_EMBEDDED_SPLIT = "train, val, test = (TRAIN_SEQS, TRAIN_LABELS), (VAL_SEQS, VAL_LABELS), (TEST_SEQS, TEST_LABELS)"
 
 
-def _fits(train, test) -> bool:
-    return train is not None and test is not None and sum(len(s) for s in list(train[0]) + list(test[0])) <= EMBED_LIMIT
+def _fits(*parts) -> bool:
+    """Whether the (sequences, labels) parts are all given and small enough to embed in a script."""
+    return all(p is not None for p in parts) and sum(len(s) for p in parts for s in p[0]) <= EMBED_LIMIT
 
 
 def _training_code(config: TrainConfig) -> str:
-    """The Trainer's loop (inside ``main``): seeded shuffling, mini-batches, and only the extras
-    the run uses (regularisation, gradient accumulation, warm-up, gradient clipping)."""
+    """The Trainer's loop as the script's ``train_model`` function: seeded shuffling, mini-batches, the
+    training and validation loss after every epoch, and only the extras the run uses
+    (regularisation, gradient accumulation, warm-up, gradient clipping, early stopping and the
+    learning-rate schedule, both on the validation loss)."""
     accum = max(1, int(config.grad_accum))
     reg = regularization_code(config).replace("\n        ", "\n            ")
     backward = (f"(loss / {accum}).backward()  # gradient accumulation: {accum} batches per optimizer step"
                 if accum > 1 else "loss.backward()")
     step = []
     if config.warmup_steps > 0:
-        step += [f"for g in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
-                 f"    g['lr'] = LR * min(1.0, (optimizer_steps + 1) / {config.warmup_steps})"]
+        step += [f"for group in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
+                 f"    group['lr'] = {_lr_code(config, f'(optimizer_steps + 1) / {config.warmup_steps}')}"]
     if config.grad_clip > 0:
         step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
     step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
@@ -428,23 +522,39 @@ def _training_code(config: TrainConfig) -> str:
                 + "".join(f"                {ln}\n" for ln in step))
     else:
         body = f"            {backward}\n" + "".join(f"            {ln}\n" for ln in step)
-    return f'''    torch.manual_seed(SEED)                   # dropout draws from this, as in the playground's Trainer
+    before, after, _ = _epoch_end_code(config, "        ")
+    return f'''def train_model(model, x_train, y_train, x_val, y_val, epochs):
+    """Train as the playground's Trainer does; after every epoch, measure the loss on the training
+    and on the validation set. (The test set is no argument: training never sees it.)"""
+    torch.manual_seed(SEED)                   # dropout draws from this, as in the playground's Trainer
     optimizer = {optimizer_code(config)}
     shuffle = torch.Generator().manual_seed(SEED)
+    n_train = len(x_train)
     batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
     batches = optimizer_steps = 0
-    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  test loss {{evaluate(model, x_test, y_test):.4f}}")
-    for epoch in range(1, args.epochs + 1):
+{before}    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  "
+          f"validation loss {{evaluate(model, x_val, y_val):.4f}}")
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(n_train, generator=shuffle)
         for start in range(0, n_train, batch_size):
             idx = order[start:start + batch_size]
             out = model(x_train[idx])
             loss = loss_fn(out, y_train[idx]){reg}
-{body}        train_loss, test_loss = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
-        if epoch % max(1, args.epochs // 10) == 0 or epoch == 1:
-            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  test loss {{test_loss:.4f}}")
-    print(f"final test loss: {{test_loss:.6f}}")'''
+{body}        train_loss, val_loss = evaluate(model, x_train, y_train), evaluate(model, x_val, y_val)
+        if epoch % max(1, epochs // 10) == 0 or epoch == 1:
+            print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  validation loss {{val_loss:.4f}}")
+{after}'''
+
+
+def _training_imports(config: TrainConfig) -> tuple:
+    return tuple(_epoch_end_code(config, "        ")[2])
+
+
+# Where a script scores the test set (inside main, after training or loading the weights).
+_TEST_CODE = TEST_COMMENT.replace("\n#", "\n    #").replace("# ----", "    # ----", 1) + '''\
+    test = score(model, x_test, y_test)
+    print("test (held out, scored once): " + "  ".join(f"{name} {value:.6f}" for name, value in test.items()))'''
 
 
 _GEN_MOTIFS = ("TGACTCA", "GATAAGA", "CCGCCCC", "CACGTGA", "TTTATTA", "GGAAGTG", "AACAATG", "CATTCCA")
@@ -519,15 +629,17 @@ def _letters(alphabet: str | None) -> tuple[str, str]:
 
 
 def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=(), epochs: int = 10,
-                    seed: int = 0, train: tuple | None = None, test: tuple | None = None,
-                    generate: tuple[int, int] = (600, 50), train_fraction: float = 0.75, title: str = "",
-                    too_large: int | None = None) -> str:
+                    seed: int = 0, train: tuple | None = None, val: tuple | None = None, test: tuple | None = None,
+                    generate: tuple[int, int] = (600, 50), train_fraction: float = 0.8, val_fraction: float = 0.1,
+                    title: str = "", too_large: int | None = None) -> str:
     """A runnable script that trains ``spec`` on sequences as the playground's Trainer does.
 
-    ``input``: an InputSpec (one-hot or tokens; alphabet). ``train`` / ``test``: (sequences, labels)
-    of the page's own split to embed (labels: class ids, values, or per-residue label strings);
-    without them, or when they are larger than EMBED_LIMIT letters, the script generates ``generate``
-    = (n, length) sequences with a learnable rule and splits them with ``train_fraction``."""
+    ``input``: an InputSpec (one-hot or tokens; alphabet). ``train`` / ``val`` / ``test``:
+    (sequences, labels) of the page's own split to embed (labels: class ids, values, or per-residue
+    label strings); without them, or when they are larger than EMBED_LIMIT letters, the script
+    generates ``generate`` = (n, length) sequences with a learnable rule and splits them (seeded,
+    stratified for classes) with ``train_fraction`` and ``val_fraction``, the rest for test (so
+    does a CSV file named in the script's DATA_CSV)."""
     if input.kind not in ("one_hot", "tokens"):
         raise ValueError(f"code generation covers one-hot and token models, not {input.kind!r}")
     if task not in ("binary", "multiclass", "regression", "per_residue"):
@@ -539,27 +651,29 @@ def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=
     if task == "per_residue" and not all(len(c) == 1 for c in names):
         names = [str(i) for i in range(n_classes)]
     fixed_length = input.length if input.kind == "one_hot" else None
-    embedded = _fits(train, test)
+    embedded = _fits(train, val, test)
     model_imports, model_code = model_source(spec)
-    helper_imports, helper_code = helper_source("split", "read_csv", "tokenize", "one_hot", "targets", "evaluate")
-    imports = _imports(helper_imports, model_imports, always=("import argparse", "import numpy as np", "import torch",
-                                                              "from torch import nn",
-                                                              "from torch.nn import functional as F"))
+    helper_imports, helper_code = helper_source("split", "read_csv", "tokenize", "one_hot", "targets", "evaluate",
+                                                "score")
+    imports = _imports(helper_imports, model_imports,
+                       always=("import argparse", *_training_imports(config), "import numpy as np", "import torch",
+                               "from torch import nn", "from torch.nn import functional as F"))
     length = fixed_length or generate[1]
+    fractions = f"{float(train_fraction)!r}, {float(val_fraction)!r}"
     note = ""
     if train is not None and not embedded:
-        too_large = len(train[0]) + len(test[0])
+        too_large = sum(len(p[0]) for p in (train, val, test) if p is not None)
     if too_large:
         note = (f"# The page's data set ({too_large:,} sequences) is too large to embed here;\n"
                 "# this script generates a small task of the same shape. Save the page's data as CSV and set\n"
                 "# DATA_CSV to train on it.\n")
     if embedded:
-        data_code = _embedded_data("sequences", task, train, test)
+        data_code = _embedded_data("sequences", task, train, val, test)
         split_code = _EMBEDDED_SPLIT
     else:
         data_code = note + _generator_code(alphabet, task, n_classes)
         split_code = f"""seqs, labels = make_data({generate[0]}, {length}, SEED)
-train_seqs, train_labels, test_seqs, test_labels = split(seqs, labels, {train_fraction:g}, SEED)"""
+train, val, test = split(seqs, labels, {fractions}, SEED)"""
     encode = ("one_hot(seqs, LENGTH)" if input.kind == "one_hot" else "tokenize(seqs)")
     desc = spec.describe()
     return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
@@ -571,7 +685,9 @@ Task: {task.replace('_', '-')}{' (classes: ' + ', '.join(names) + ')' if task !=
     python this_file.py --epochs 30          # longer
     python this_file.py --weights model.pt   # load a bundle saved with 'Download model' and evaluate it
 
-Needs only torch and numpy. The model code below is the playground's own (playground/models/).
+It trains on the training set, prints the training and validation loss as it goes, and at the end
+scores the held-out test set, once. Needs only torch and numpy. The model code below is the
+playground's own (playground/models/).
 """
 from __future__ import annotations
 
@@ -599,24 +715,31 @@ DATA_CSV = None              # e.g. "my_data.csv" with columns 'sequence' and 'l
 {model_code}
 
 
+# ---- training (the playground's Trainer, written out) ---------------------------------------
+{_training_code(config)}
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--weights", help="a model bundle (.pt) saved from the playground: evaluate it instead of training")
     args = ap.parse_args()
 
+    # training: what the model learns from; validation: measured after every epoch (what early
+    # stopping and the learning-rate schedule read); test: held out, scored once at the end
     if DATA_CSV:
-        all_seqs, all_labels = read_csv(DATA_CSV)
-        train_seqs, train_labels, test_seqs, test_labels = split(all_seqs, all_labels, {train_fraction:g}, SEED)
+        seqs, labels = read_csv(DATA_CSV)
+        train, val, test = split(seqs, labels, {fractions}, SEED)
     else:
         {split_code.replace(chr(10), chr(10) + "        ")}
-    seqs = train_seqs + test_seqs
+    (train_seqs, train_labels), (val_seqs, val_labels), (test_seqs, test_labels) = train, val, test
+    seqs = train_seqs + val_seqs + test_seqs
     width = LENGTH or max(len(s) for s in seqs)
-    x = {encode}
-    y = targets(train_labels + test_labels, width)
-    n_train = len(train_seqs)
-    x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-    print(f"{{len(train_seqs)}} training and {{len(test_seqs)}} test sequences; input {{tuple(x.shape)}}")
+    x, y = {encode}, targets(train_labels + val_labels + test_labels, width)
+    n_train, n_val = len(train_seqs), len(val_seqs)
+    x_train, y_train = x[:n_train], y[:n_train]
+    x_val, y_val = x[n_train:n_train + n_val], y[n_train:n_train + n_val]
+    x_test, y_test = x[n_train + n_val:], y[n_train + n_val:]
+    print(f"{{n_train}} training, {{n_val}} validation and {{len(test_seqs)}} test sequences; input {{tuple(x.shape)}}")
 
     spec = {spec_call(spec)}
     torch.manual_seed(SEED)                   # same seed -> the playground's initial weights
@@ -626,12 +749,13 @@ def main():
         bundle = torch.load(args.weights, map_location="cpu", weights_only=True)   # plain data only: safe
         model.load_state_dict(bundle["state_dict"])
         print(f"loaded {{args.weights}}: trained {{bundle['training'].get('epochs')}} epochs on {{bundle['dataset']!r}}")
-        print(f"final test loss: {{evaluate(model, x_test, y_test):.6f}}")
-        return
+        print(f"validation loss {{evaluate(model, x_val, y_val):.6f}}")
+    else:
+        train_model(model, x_train, y_train, x_val, y_val, args.epochs)
+        torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}}}, "trained_model.pt")
+        print("weights saved to trained_model.pt")
 
-{_training_code(config)}
-    torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}}}, "trained_model.pt")
-    print("weights saved to trained_model.pt")
+{_TEST_CODE}
 
 
 if __name__ == "__main__":
@@ -652,45 +776,82 @@ def _decode_rows(x, input) -> list[str]:
 
 
 def _labels(y, task: str, names: list[str]) -> list:
+    """Labels as a script lists them. Per-residue: one letter per residue; a residue without a label
+    inside the sequence (a masked one) is written as a letter that is no class name, which the
+    script's ``targets`` turns back into -100."""
     if task == "per_residue":
         sym = names if all(len(c) == 1 for c in names) else [str(i) for i in range(len(names))]
-        return ["".join(sym[int(v)] for v in row if int(v) >= 0) for row in y.cpu()]
+        blank = next(c for c in ".?_~#" if c not in sym)
+        rows = []
+        for row in y.cpu().tolist():
+            while row and row[-1] < 0:          # the padding after the sequence
+                row.pop()
+            rows.append("".join(sym[v] if v >= 0 else blank for v in row))
+        return rows
     return y.cpu().tolist()
+
+
+def _fractions(data) -> tuple[float, float]:
+    """(train, validation) fractions of a split, rounded to whole percent: how a script splits a
+    CSV file of the user's (DATA_CSV) or its generated task, as the page split its data."""
+    n_train, n_val, n_test = data.sizes()
+    n = n_train + n_val + n_test
+    meta = getattr(data, "meta", {}) or {}
+    if "train_fraction" in meta and "val_fraction" in meta:
+        return float(meta["train_fraction"]), float(meta["val_fraction"])
+    if n and n_val and n_test:
+        tf, vf = round(n_train / n, 2), round(n_val / n, 2)
+        if 0 < tf < 1 and 0 < vf < 1 and tf + vf < 1:
+            return tf, vf
+    return 0.8, 0.1
+
+
+def _parts(sequences) -> tuple:
+    """``sequences`` as (train, val, test) pairs of (sequences, labels): given as (train seqs, train
+    labels, val seqs, val labels, test seqs, test labels). None (or the old four-part form without
+    validation, which cannot reproduce the page's validation set): (None, None, None)."""
+    if not sequences or len(sequences) != 6:
+        return None, None, None
+    return tuple(tuple(sequences[i:i + 2]) for i in (0, 2, 4))
 
 
 def _script_for_split(spec, config: TrainConfig, data, *, epochs: int, input=None, title: str = "",
                       class_names=None, sequences: tuple | None = None) -> str:
     """The script for a model trained on ``data`` (a SplitData) with ``config``: the page's own
-    train/test sequences when they are small enough, so the printed losses are the page's."""
+    train / validation / test sequences when they are small enough, so the printed losses are the page's."""
     from playground.bundle import infer_input
 
     names = list(class_names if class_names is not None else data.class_names)
+    train_fraction, val_fraction = _fractions(data)
     if spec.kind == "esm_head":   # the inputs are embeddings: the proteins come from the page (or are generated)
+        train, val, test = _parts(sequences)
         return esm_head_script(spec, config, task=data.task, class_names=names, epochs=int(epochs),
-                               seed=int(config.seed), train=sequences[:2] if sequences else None,
-                               test=sequences[2:] if sequences else None, title=title)
+                               seed=int(config.seed), train=train, val=val, test=test, title=title,
+                               train_fraction=train_fraction, val_fraction=val_fraction)
     inp = input or infer_input(spec, data)
     if data.task == "binary" and len(names) != 2:
         names = ["0", "1"]
     if inp.kind == "features":
         raise ValueError("toy-feature models use toy_script")
-    n_letters = (data.x_train[0].numel() if inp.kind == "tokens" else data.x_train.shape[2]) * (
-        len(data.x_train) + len(data.x_test))
-    train = test = None
+    n_total = sum(data.sizes())
+    n_letters = (data.x_train[0].numel() if inp.kind == "tokens" else data.x_train.shape[2]) * n_total
+    train = val = test = None
     if n_letters <= EMBED_LIMIT:
-        train = (_decode_rows(data.x_train, inp), _labels(data.y_train, data.task, names))
-        test = (_decode_rows(data.x_test, inp), _labels(data.y_test, data.task, names))
+        train, val, test = ((_decode_rows(x, inp), _labels(y, data.task, names))
+                            for x, y in (data.part("train"), data.part("val"), data.part("test")))
     length = inp.length or int(data.x_train.shape[-1])
     return sequence_script(spec, config, task=data.task, input=inp, class_names=names, epochs=int(epochs),
-                           seed=int(config.seed), train=train, test=test, generate=(600, min(length, 200)),
-                           title=title, too_large=None if train is not None else len(data.x_train) + len(data.x_test))
+                           seed=int(config.seed), train=train, val=val, test=test, generate=(600, min(length, 200)),
+                           train_fraction=train_fraction, val_fraction=val_fraction, title=title,
+                           too_large=None if train is not None else n_total)
 
 
 def script_for_trainer(trainer, spec, input=None, *, epochs: int | None = None, title: str = "",
                        class_names=None, sequences: tuple | None = None) -> str:
     """The generated script for a page's run: its spec, settings, seed and (when small) its own
-    train/test sequences, so the printed losses are the page's. ESM-2 heads train on embeddings:
-    pass ``sequences=(train_seqs, train_labels, test_seqs, test_labels)`` to embed the page's proteins."""
+    train / validation / test sequences, so the printed losses are the page's. ESM-2 heads train on
+    embeddings: pass ``sequences=(train_seqs, train_labels, val_seqs, val_labels, test_seqs,
+    test_labels)`` to embed the page's proteins."""
     default = 20 if spec.kind == "esm_head" else 10
     return _script_for_split(spec, trainer.config, trainer.data, epochs=int(epochs or max(trainer.epoch, default)),
                              input=input, title=title, class_names=class_names, sequences=sequences)
@@ -703,11 +864,12 @@ def _is_toy(run) -> bool:
 
 def _split_of(run):
     """The SplitData a run trains on: ``run.data`` itself, or the seeded split of the page's data
-    set (the DNA page's ``DNADataset`` with ``extras["train_fraction"]``), or its trainer's."""
+    set (the DNA page's ``DNADataset`` with ``extras["train_fraction"]`` and ``["val_fraction"]``),
+    or its trainer's."""
     if hasattr(run.data, "x_train"):
         return run.data
     if hasattr(run.data, "split") and "train_fraction" in run.extras:
-        return run.data.split(run.extras["train_fraction"], int(run.config.seed))
+        return run.data.split(run.extras["train_fraction"], int(run.config.seed), run.extras.get("val_fraction", 0.1))
     return run.make_trainer().data
 
 
@@ -720,7 +882,7 @@ def script_for(run, trainer=None, *, epochs: int | None = None, title: str = "",
     heads), else ``epochs``. The basics page's toy runs get the hand-written MLP script
     (``toy_script``); sequence models the playground's own model code and the page's sequences;
     ESM-2 heads (``run.spec`` an ``ESMHeadSpec``, ``run.data`` the embedding split) the proteins
-    in ``sequences`` = (train seqs, train labels, test seqs, test labels), or
+    in ``sequences`` = (train seqs, train labels, val seqs, val labels, test seqs, test labels), or
     ``run.extras["sequences"]``."""
     if run.spec is None or run.config is None:
         raise ValueError("this run has no single model to export")
@@ -755,12 +917,15 @@ def script_for_bundle(bundle, epochs: int | None = None) -> str:
 # ESM-2 heads: fair-esm embeds the proteins, a small head learns from them
 # -------------------------------------------------------------------------------------------------
 def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epochs: int = 20, seed: int = 0,
-                    train: tuple | None = None, test: tuple | None = None, generate: tuple[int, int] = (200, 60),
+                    train: tuple | None = None, val: tuple | None = None, test: tuple | None = None,
+                    generate: tuple[int, int] = (200, 60), train_fraction: float = 0.8, val_fraction: float = 0.1,
                     title: str = "") -> str:
     """A runnable script for an ESM-2 head: load ESM-2 with fair-esm (downloaded once; ``--random-esm``
     builds the same architecture with random weights, offline), embed the proteins (mean over the
     residues of layer ``spec.layer``, or one vector per residue), train the playground's head on
-    the frozen embeddings with the Trainer's loop."""
+    the frozen embeddings with the Trainer's loop (training and validation loss per epoch), then
+    score the held-out test proteins once. ``train`` / ``val`` / ``test``: the page's (proteins,
+    labels) to embed; without them a generated task, split with ``train_fraction`` / ``val_fraction``."""
     if spec.kind != "esm_head":
         raise ValueError("esm_head_script is for ESMHeadSpec")
     name = spec.esm_name
@@ -774,21 +939,22 @@ def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epo
     names = list(class_names) or [str(i) for i in range(n_classes)]
     head_spec = dataclasses.replace(spec, finetune_layers=0)
     model_imports, model_code = model_source(head_spec)
-    helper_imports, helper_code = helper_source("split", "read_csv", "targets", "evaluate")
-    imports = _imports(helper_imports, model_imports, always=("import argparse", "import os", "import numpy as np",
-                                                              "import torch", "from torch import nn",
-                                                              "from torch.nn import functional as F"))
+    helper_imports, helper_code = helper_source("split", "read_csv", "targets", "evaluate", "score")
+    imports = _imports(helper_imports, model_imports,
+                       always=("import argparse", "import os", *_training_imports(config), "import numpy as np",
+                               "import torch", "from torch import nn", "from torch.nn import functional as F"))
+    fractions = f"{float(train_fraction)!r}, {float(val_fraction)!r}"
     note = ""
     if spec.finetune_layers:
         note = (f"# In the playground the last {spec.finetune_layers} ESM-2 layer(s) were fine-tuned too; this script\n"
                 "# trains the head on frozen embeddings (the simpler, faster variant).\n")
-    if _fits(train, test):
-        data_code = _embedded_data("proteins", task, train, test)
+    if _fits(train, val, test):
+        data_code = _embedded_data("proteins", task, train, val, test)
         split_code = _EMBEDDED_SPLIT
     else:
         data_code = _generator_code("protein", task, n_classes)
         split_code = (f"seqs, labels = make_data({generate[0]}, {generate[1]}, SEED)\n"
-                      "train_seqs, train_labels, test_seqs, test_labels = split(seqs, labels, 0.75, SEED)")
+                      f"train, val, test = split(seqs, labels, {fractions}, SEED)")
     return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
 
 Model: {spec.describe()}
@@ -870,23 +1036,31 @@ def embed(model, alphabet, seqs, per_residue=False, batch=16):
 {model_code}
 
 
+# ---- training (the playground's Trainer, written out) ---------------------------------------
+{_training_code(config)}
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--random-esm", action="store_true", help="random ESM-2 weights (offline test run)")
     ap.add_argument("--weights", help="a head bundle (.pt) saved from the playground")
     args = ap.parse_args()
+    # training: what the head learns from; validation: measured after every epoch (what early
+    # stopping and the learning-rate schedule read); test: held out, scored once at the end
     if DATA_CSV:
-        s, lab = read_csv(DATA_CSV)
-        train_seqs, train_labels, test_seqs, test_labels = split(s, lab, 0.75, SEED)
+        seqs, labels = read_csv(DATA_CSV)
+        train, val, test = split(seqs, labels, {fractions}, SEED)
     else:
         {split_code.replace(chr(10), chr(10) + "        ")}
+    (train_seqs, train_labels), (val_seqs, val_labels), (test_seqs, test_labels) = train, val, test
     esm_model, alphabet = load_esm2(args.random_esm)
-    x = embed(esm_model, alphabet, train_seqs + test_seqs, per_residue={per_res})
-    y = targets(train_labels + test_labels, x.shape[1] if x.dim() == 3 else 0)
-    n_train = len(train_seqs)
-    x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-    print(f"{{n_train}} training and {{len(test_seqs)}} test proteins; embeddings {{tuple(x.shape)}}")
+    x = embed(esm_model, alphabet, train_seqs + val_seqs + test_seqs, per_residue={per_res})
+    y = targets(train_labels + val_labels + test_labels, x.shape[1] if x.dim() == 3 else 0)
+    n_train, n_val = len(train_seqs), len(val_seqs)
+    x_train, y_train = x[:n_train], y[:n_train]
+    x_val, y_val = x[n_train:n_train + n_val], y[n_train:n_train + n_val]
+    x_test, y_test = x[n_train + n_val:], y[n_train + n_val:]
+    print(f"{{n_train}} training, {{n_val}} validation and {{len(test_seqs)}} test proteins; embeddings {{tuple(x.shape)}}")
 
     spec = {spec_call(head_spec)}
     torch.manual_seed(SEED)
@@ -894,9 +1068,11 @@ def main():
     if args.weights:
         bundle = torch.load(args.weights, map_location="cpu", weights_only=True)
         model.load_state_dict(bundle["state_dict"])
-        print(f"final test loss: {{evaluate(model, x_test, y_test):.6f}}")
-        return
-{_training_code(config)}
+        print(f"validation loss {{evaluate(model, x_val, y_val):.6f}}")
+    else:
+        train_model(model, x_train, y_train, x_val, y_val, args.epochs)
+
+{_TEST_CODE}
 
 
 if __name__ == "__main__":

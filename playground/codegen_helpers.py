@@ -2,7 +2,8 @@
 
 ``playground.codegen`` copies them into the scripts by source, as it copies the model classes,
 together with what they use from the library (the split comes from ``playground.data.split``,
-the loss from ``playground.train``): a script and the page split, encode and score the same way.
+the per-residue targets from ``playground.data.protein``, the loss from ``playground.train``): a
+script and the page split, encode and score the same way.
 They are ordinary library code, imported and tested like the rest
 (``tests/test_codegen_helpers.py``).
 
@@ -15,7 +16,8 @@ import csv
 
 import torch
 
-from playground.data.split import split_indices
+from playground.data.protein import per_residue_targets
+from playground.data.split import split_three
 from playground.train import loss_function
 
 # ---- set by each generated script -------------------------------------------------------------
@@ -25,10 +27,12 @@ LETTERS = "ACGT"            # token ids: 0 = padding, LETTERS 1..n, anything els
 SCRIPT_CONSTANTS = ("TASK", "CLASS_NAMES", "LETTERS")
 
 
-def split(seqs, labels, train_fraction, seed):
-    """The playground's seeded train/test split (``split_indices``) of sequences and their labels."""
-    tr, te = split_indices(len(seqs), train_fraction, seed)
-    return [seqs[i] for i in tr], [labels[i] for i in tr], [seqs[i] for i in te], [labels[i] for i in te]
+def split(seqs, labels, train_fraction, val_fraction, seed):
+    """The playground's seeded train / validation / test split (``split_three``, stratified by class
+    for class labels): ((train seqs, labels), (validation seqs, labels), (test seqs, labels))."""
+    classes = labels if TASK in ("binary", "multiclass") else None
+    parts = split_three(len(seqs), train_fraction, val_fraction, seed, stratify=classes)
+    return tuple(([seqs[i] for i in idx], [labels[i] for i in idx]) for idx in parts)
 
 
 def read_csv(path):
@@ -63,22 +67,40 @@ def one_hot(seqs, length):
 
 
 def targets(labels, length):
-    """Labels -> the tensor the loss reads (per-residue: -100 marks padding, which the loss ignores)."""
+    """Labels -> the tensor the loss reads. Per-residue: one class id per residue; padding, and a
+    letter that is no class name (such as '.', an unlabelled residue), become -100: the loss skips them."""
     if TASK != "per_residue":
         return torch.tensor(labels, dtype=torch.long if TASK == "multiclass" else torch.float32)
-    y = torch.full((len(labels), length), -100, dtype=torch.long)
-    for i, lab in enumerate(labels):
-        for j, c in enumerate(lab[:length]):
-            y[i, j] = CLASS_NAMES.index(c)
-    return y
+    return torch.from_numpy(per_residue_targets(labels, CLASS_NAMES, length))
 
 
 loss_fn = loss_function(TASK)   # the playground Trainer's loss for the task
 
 
-def evaluate(model, x, y, batch=2048):
-    """The loss on (x, y) in eval mode, in batches as the Trainer evaluates."""
+def outputs(model, x, batch=2048):
+    """The model's outputs for x in eval mode (no dropout), in batches as the Trainer evaluates."""
     model.eval()
     with torch.no_grad():
-        out = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
-    return loss_fn(out, y).item()
+        return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def evaluate(model, x, y):
+    """The loss on (x, y)."""
+    return loss_fn(outputs(model, x), y).item()
+
+
+def score(model, x, y):
+    """The loss and the task's headline metric on (x, y): accuracy (classes), Q3 (per residue: the
+    share of labelled residues predicted right) or Pearson's r (regression)."""
+    out = outputs(model, x)
+    result = {"loss": loss_fn(out, y).item()}
+    if TASK == "binary":
+        result["accuracy"] = ((torch.sigmoid(out.reshape(-1)) >= 0.5).float() == y).float().mean().item()
+    elif TASK == "multiclass":
+        result["accuracy"] = (out.argmax(-1) == y).float().mean().item()
+    elif TASK == "per_residue":
+        labelled = y != -100
+        result["q3"] = (out.argmax(-1)[labelled] == y[labelled]).float().mean().item()
+    else:
+        result["pearson_r"] = torch.corrcoef(torch.stack([out.reshape(-1), y]))[0, 1].item()
+    return result

@@ -1,5 +1,7 @@
 """'PyTorch code' for every architecture: the script runs as is, its loss goes down, it reproduces
-the page's run on the page's own data, and its model code loads a downloaded bundle's weights."""
+the page's run on the page's own data (the same train / validation / test sequences, the same
+validation loss every epoch, the same test score, scored once at the end), and its model code loads
+a downloaded bundle's weights."""
 import os
 import re
 import subprocess
@@ -33,7 +35,13 @@ def run_script(src, tmp_path, *args, name="train_model.py"):
 
 
 def losses(out):
-    return [float(m) for m in re.findall(r"test loss ([0-9.]+)", out)]
+    """The validation losses the script printed, epoch by epoch."""
+    return [float(m) for m in re.findall(r"validation loss ([0-9.]+)", out)]
+
+
+def held_out_loss(out):
+    """The loss of the one look at the held-out test set."""
+    return float(re.search(r"test \(held out, scored once\): loss ([0-9.]+)", out).group(1))
 
 
 @pytest.mark.parametrize("name, spec, task, inp, classes", [
@@ -57,17 +65,21 @@ def test_the_script_reproduces_the_pages_run_and_loads_its_bundle(tmp_path):
     ds = dna.planted_motif("CTCF", n=160, length=30, seed=4)
     spec = CNNSpec(length=30, channels=(8,), kernel_sizes=(6,), dense=(8,), dropout=0.2, batch_norm=True)
     cfg = TrainConfig(optimizer="adamw", lr=0.01, batch_size=16, seed=4, regularization="l2", reg_rate=0.001)
-    tr = Trainer(build_model(spec, 4), ds.split(0.75, 4), cfg)
+    tr = Trainer(build_model(spec, 4), ds.split(0.7, 4, 0.15), cfg)
     tr.run_epochs(3)
     src = script_for_trainer(tr, spec, epochs=3)
-    assert "TRAIN_SEQS = [" in src and ds.seqs[int(tr.data.meta["train_idx"][0])] in src
+    for part in ("train", "val", "test"):      # the page's own sequences, each in its part
+        assert ds.seqs[int(tr.data.meta[f"{part}_idx"][0])] in src.split(f"{part.upper()}_SEQS = [")[1].split("]")[0]
+    assert "split(seqs, labels, 0.7, 0.15, SEED)" in src      # a DATA_CSV file is split with the page's shares
     out = run_script(src, tmp_path)
-    final = float(re.search(r"final test loss: ([0-9.]+)", out).group(1))
-    assert abs(final - tr.latest["test_loss"]) < 1e-4
+    assert losses(out) == pytest.approx([h["val_loss"] for h in tr.history], abs=6e-5)
+    test = tr.score_test()
+    assert held_out_loss(out) == pytest.approx(test["loss"], abs=1e-6)
+    assert float(re.search(r"accuracy ([0-9.]+)", out).group(1)) == pytest.approx(test["accuracy"], abs=1e-6)
     bundle_from_trainer(tr, spec, page="dna", dataset="planted").save(tmp_path / "model.pt")
     out = run_script(src, tmp_path, "--weights", "model.pt")
-    final = float(re.search(r"final test loss: ([0-9.]+)", out).group(1))
-    assert abs(final - tr.latest["test_loss"]) < 1e-4
+    assert float(re.search(r"validation loss ([0-9.]+)", out).group(1)) == pytest.approx(tr.latest["val_loss"], abs=1e-6)
+    assert held_out_loss(out) == pytest.approx(test["loss"], abs=1e-6)
 
 
 SPECS = [
@@ -118,7 +130,7 @@ def test_generated_model_code_is_the_playgrounds_model(name, spec, inp):
 def test_script_for_a_bundle_and_large_data_are_generated_not_embedded(tmp_path):
     ds = dna.planted_motif("CTCF", n=2000, length=250, seed=0)     # 500,000 letters: too big to embed
     spec = LogisticRegressionSpec(length=250)
-    tr = Trainer(build_model(spec, 0), ds.split(0.75, 0), CFG)
+    tr = Trainer(build_model(spec, 0), ds.split(0.8, 0), CFG)
     src = script_for_trainer(tr, spec)
     assert "too large to embed" in src and "TRAIN_SEQS" not in src and "def make_data" in src
     b = bundle_from_trainer(tr, spec, page="dna", dataset="big")
@@ -146,16 +158,18 @@ def test_esm_head_script_reproduces_the_head_on_the_pages_proteins(tmp_path):
 
     handle = esm.random_model("esm2_t6_8M_UR50D", seed=0)
     ps = protein.solubility_set(n=40, min_len=20, max_len=40, seed=6)
-    base = protein.to_split(ps, "random", 0.75, 6)
+    base = protein.to_split(ps, "random", 0.7, 6, val_fraction=0.15)
     data = esm.head_split(handle, ps.seqs, base)
     spec = esm.make_head_spec(handle, data, head="mlp", hidden=8)
     tr = Trainer(build_model(spec, 0), data, TrainConfig(optimizer="adam", lr=0.01, batch_size=8, seed=0))
     tr.run_epochs(3)
-    tr_idx, te_idx = base.meta["train_idx"], base.meta["test_idx"]
-    seqs = ([ps.seqs[i] for i in tr_idx], [int(ps.y[i]) for i in tr_idx], [ps.seqs[i] for i in te_idx],
-            [int(ps.y[i]) for i in te_idx])
-    src = script_for_trainer(tr, spec, epochs=3, sequences=seqs)
+    seqs = []
+    for part in ("train", "val", "test"):
+        idx = base.meta[f"{part}_idx"]
+        seqs += [[ps.seqs[i] for i in idx], [int(ps.y[i]) for i in idx]]
+    src = script_for_trainer(tr, spec, epochs=3, sequences=tuple(seqs))
     assert "RANDOM_ESM_SEED = 0" in src and "class ESMHead" in src and "esm.pretrained" in src
+    assert "VAL_SEQS = [" in src
     out = run_script(src, tmp_path, name="train_esm_head.py")
-    final = float(re.search(r"final test loss: ([0-9.]+)", out).group(1))
-    assert abs(final - tr.latest["test_loss"]) < 2e-3
+    assert losses(out) == pytest.approx([h["val_loss"] for h in tr.history], abs=2e-3)
+    assert held_out_loss(out) == pytest.approx(tr.score_test()["loss"], abs=2e-3)

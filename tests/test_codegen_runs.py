@@ -1,6 +1,7 @@
 """'PyTorch code' from a page's run (``codegen.script_for(run, trainer)``), and the code every
-script shares with the library: the split, the encodings, the loss and the tables are the
-playground's own, so a script splits, encodes and trains exactly as the page does."""
+script shares with the library: the train / validation / test split, the encodings, the loss and
+the tables are the playground's own, so a script splits, encodes and trains exactly as the page
+does: the same validation loss every epoch, and the same test score, scored once at the end."""
 import re
 import sys
 import types
@@ -14,7 +15,7 @@ from playground import TrainConfig, codegen, encoding
 from playground.bundle import InputSpec
 from playground.codegen import script_for, sequence_script
 from playground.data import toy
-from playground.data.split import split_indices, split_seed
+from playground.data.split import SplitData, split_seed, split_three
 from playground.models.base import ACTIVATIONS
 from playground.models.cnn import CNNSpec
 from playground.models.transformer import TransformerSpec
@@ -45,8 +46,28 @@ def run_main(src: str, monkeypatch, capsys, tmp_path, *argv) -> str:
     return capsys.readouterr().out
 
 
-def final_loss(out: str) -> float:
-    return float(re.search(r"final test loss: ([0-9.]+)", out).group(1))
+def val_losses(out: str) -> dict[int, float]:
+    """{epoch: validation loss} of the epochs a script printed."""
+    return {int(e): float(v) for e, v in re.findall(r"epoch +(\d+) +train loss [0-9.]+ +validation loss ([0-9.]+)", out)}
+
+
+def held_out(out: str) -> dict[str, float]:
+    """The scores of the script's one look at the test set."""
+    line = re.search(r"test \(held out, scored once\): (.*)", out).group(1)
+    return {k: float(v) for k, v in re.findall(r"(\w+) ([-0-9.]+)", line)}
+
+
+def assert_same_run(out: str, trainer, metric: str):
+    """The script printed the page's validation loss at every epoch it trained, and scored the
+    test set once, as ``trainer.score_test()`` does."""
+    printed = val_losses(out)
+    assert sorted(printed)[-1] == trainer.epoch and len(printed) >= 2
+    for epoch, loss in printed.items():
+        assert loss == pytest.approx(trainer.history[epoch]["val_loss"], abs=6e-5), epoch
+    scores, test = trainer.score_test(), held_out(out)
+    assert out.count("held out") == 1
+    assert test["loss"] == pytest.approx(scores["loss"], abs=1e-5)
+    assert test[metric] == pytest.approx(scores[metric], abs=1e-4)
 
 
 # ---- the split -----------------------------------------------------------------------------------
@@ -64,16 +85,29 @@ def test_the_generated_split_is_the_librarys_split(seed):
     head = load(esm_src, "generated_esm")
     for ns in (seq, head):
         assert ns["split_seed"](seed) == split_seed(seed)
-        for n, frac in [(2, 0.5), (7, 0.75), (101, 0.8), (500, 0.3)]:
+        for n, frac, val in [(3, 0.5, 0.25), (7, 0.6, 0.2), (101, 0.8, 0.1), (500, 0.3, 0.3)]:
             items = [f"s{i}" for i in range(n)]
-            tr_s, tr_l, te_s, te_l = ns["split"](items, list(range(n)), frac, seed)
-            tr, te = split_indices(n, frac, seed)
-            assert tr_l == tr.tolist() and te_l == te.tolist() and tr_s == [items[i] for i in tr]
+            classes = (np.random.default_rng(n).random(n) < 0.3).astype(int).tolist()    # imbalanced 0/1
+            parts = ns["split"](items, classes, frac, val, seed)
+            page = SplitData.from_arrays(np.zeros((n, 1), np.float32), np.array(classes, np.float32), "binary",
+                                         frac, seed, val).meta       # the page's split: stratified by class
+            for (seqs, labels), name in zip(parts, ("train", "val", "test")):
+                assert seqs == [items[i] for i in page[f"{name}_idx"]], name
+                assert labels == [classes[i] for i in page[f"{name}_idx"]]
+    # regression labels: a plain random split
+    reg = load(sequence_script(CNNSpec(length=20, channels=(4,), kernel_sizes=(3,), dense=()), CFG, task="regression",
+                               input=InputSpec("one_hot", "dna", length=20), epochs=1, generate=(40, 20)))
+    values = [0.1 * i for i in range(50)]
+    parts = reg["split"](values, values, 0.8, 0.1, seed)
+    assert [p[1] for p in parts] == [[values[i] for i in idx] for idx in split_three(50, 0.8, 0.1, seed)]
     # the toy script regenerates the basics page's points and splits them the same way
-    ns = load(codegen.toy_script("xor", 120, 0.1, 0.6, ["x1", "x2", "x1x2"], _mlp(3), CFG, epochs=1, seed=seed))
-    data = toy.make_split("xor", 120, 0.1, 0.6, seed, ["x1", "x2", "x1x2"])
-    assert ns["train_idx"].tolist() == data.meta["train_idx"].tolist()
-    assert torch.equal(ns["x_train"], data.x_train) and torch.equal(ns["y_test"], data.y_test)
+    ns = load(codegen.toy_script("xor", 120, 0.1, 0.6, ["x1", "x2", "x1x2"], _mlp(3), CFG, epochs=1, seed=seed,
+                                 val_fraction=0.2))
+    data = toy.make_split("xor", 120, 0.1, 0.6, seed, ["x1", "x2", "x1x2"], val_fraction=0.2)
+    for name in ("train", "val", "test"):
+        assert ns[f"{name}_idx"].tolist() == data.meta[f"{name}_idx"].tolist()
+        assert torch.equal(ns[f"x_{name}"], getattr(data, f"x_{name}"))
+        assert torch.equal(ns[f"y_{name}"], getattr(data, f"y_{name}"))
 
 
 def _mlp(n_inputs):
@@ -138,9 +172,10 @@ def test_script_for_a_basics_run_reproduces_the_page(values, capsys):
     assert "class MLP" in src and f"SEED = {run.config.seed}" in src
     assert ("imbalance(X, y, n=500, positive_fraction=0.25" in src) == ("balance" in values)
     assert ("train on the first 10 training examples only" in src) == ("overfit" in values)
+    assert f"{values.get('train_pct', 50) / 100!r}, 0.1, SEED" in src       # the page's shares
     capsys.readouterr()
     load(src)                                  # the toy script trains when it runs
-    assert final_loss(capsys.readouterr().out) == pytest.approx(trainer.latest["test_loss"], abs=1e-4)
+    assert_same_run(capsys.readouterr().out, trainer, "accuracy" if values["dataset"] == "xor" else "pearson_r")
     assert "range(1, 100 + 1)" in script_for(run, trainer)      # the page's default: at least 100 epochs
 
 
@@ -152,10 +187,31 @@ def test_script_for_a_dna_run_reproduces_the_page(monkeypatch, capsys, tmp_path)
     trainer = run.make_trainer()
     trainer.run_epochs(2)
     src = script_for(run, trainer, epochs=2)
-    assert "TRAIN_SEQS = [" in src and "clip_grad_norm_(model.parameters(), 1)" in src
+    assert "VAL_SEQS = [" in src and "clip_grad_norm_(model.parameters(), 1)" in src
     assert script_for(run, epochs=2) == src        # without the trainer: the same seeded split
     out = run_main(src, monkeypatch, capsys, tmp_path)
-    assert final_loss(out) == pytest.approx(trainer.latest["test_loss"], abs=1e-4)
+    assert_same_run(out, trainer, "accuracy")
+
+
+def test_script_for_a_dna_run_with_early_stopping_and_a_schedule(monkeypatch, capsys, tmp_path):
+    """The DNA page's early stopping and learning-rate schedule read validation; so does the script:
+    it stops at the page's epoch, with the page's best weights, and scores the test set with them."""
+    from playground.setups import dna
+
+    run = dna.build({"n": 200, "length": 30, "model": "custom", "c1": 8, "k1": 5, "dense": 8, "lr": 0.1,
+                     "batch": 16, "seed": 3, "early_stop": 2, "schedule": "plateau", "train_pct": 70, "val_pct": 15})
+    trainer = run.make_trainer()
+    trainer.run_epochs(30)
+    assert trainer.stopped, "the run should stop early"
+    src = script_for(run, trainer)
+    assert "split(seqs, labels, 0.7, 0.15, SEED)" in src
+    out = run_main(src, monkeypatch, capsys, tmp_path)
+    assert f"early stopping at epoch {trainer.epoch}" in out and f"best epoch {trainer.best_epoch} restored" in out
+    printed = val_losses(out)
+    assert set(printed) <= set(range(trainer.epoch + 1))
+    for epoch, loss in printed.items():
+        assert loss == pytest.approx(trainer.history[epoch]["val_loss"], abs=6e-5)
+    assert held_out(out)["loss"] == pytest.approx(trainer.score_test()["loss"], abs=1e-5)
 
 
 def test_script_for_a_sequence_run_reproduces_the_page(monkeypatch, capsys, tmp_path):
@@ -166,6 +222,6 @@ def test_script_for_a_sequence_run_reproduces_the_page(monkeypatch, capsys, tmp_
     trainer = run.make_trainer()
     trainer.run_epochs(2)
     src = script_for(run, trainer, epochs=2)
-    assert 'TASK = "per_residue"' in src and "TRAIN_SEQS = [" in src
+    assert 'TASK = "per_residue"' in src and "TRAIN_SEQS = [" in src and "VAL_SEQS = [" in src
     out = run_main(src, monkeypatch, capsys, tmp_path)
-    assert final_loss(out) == pytest.approx(trainer.latest["test_loss"], abs=1e-4)
+    assert_same_run(out, trainer, "q3")
