@@ -204,8 +204,11 @@ def draw(tr: Trainer) -> None:
                                       "Loss (MSE)", trace=tr.trace), key="seq.loss", config=png_config("seq_loss"))
     g2.plotly_chart(plots.metric_figure(tr.history, [f"val_{k}" for k in SHOWN], title="Validation metrics"),
                     key="seq.metrics", config=png_config("seq_metrics"))
+    waste = live.throttle("waste", lambda: tr.padding_waste, seconds=60.0)
     st.caption(f"{tr.steps:,} mini-batches · {tr.seconds:.1f} s of training · metrics on the {len(tr.data.y_val)} "
-               "validation sequences" + (" (Q3 = share of residues labelled right; padding and masked residues "
+               "validation sequences"
+               + (f" · batches of similar length: {waste:.2f} positions computed per real residue"
+                  if waste and tr.bucketed else "") + (" (Q3 = share of residues labelled right; padding and masked residues "
                                           "are left out)" if task == "per_residue" else ""))
 
 

@@ -60,6 +60,9 @@ class TrainConfig:
     schedule_epochs: int = 30      # 'cosine': epochs from the full rate to its 1 %; 'step': halve every this/3
     track_metrics: bool = False    # also record accuracy/AUROC/... every epoch
     eval_batch_size: int = 2048
+    length_buckets: bool = False   # token sequences of different lengths: batches of similar length, each
+                                   # padded only to its own longest (playground.data.buckets); same losses
+    token_budget: int = 0          # with length_buckets: at most this many positions per batch (0 = no limit)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -129,6 +132,9 @@ class Trainer:
         self.stopped: str | None = None   # early stopping message
         self._perm = None
         self._cursor = 0
+        self._buckets = self._make_buckets()
+        self._plan: list | None = None     # this epoch's (indices, padded length) batches, with buckets
+        self._bi = 0
         self._running = torch.zeros((), device=self.device)
         self._running_n = 0
         self._best = (math.inf, 0, None)
@@ -186,7 +192,42 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
+        if self._buckets is not None:
+            return len(self._buckets)
         return math.ceil(self.n_train / self.batch_size)
+
+    def _make_buckets(self):
+        """Length buckets for token sequences of different lengths (config.length_buckets), else None."""
+        from playground.data import buckets as B
+
+        x = self.data.x_train
+        if not (self.config.length_buckets and x.dim() == 2 and not x.dtype.is_floating_point and len(x)):
+            return None
+        per_residue = self.task == "per_residue"
+        self._lengths = B.lengths_of(x.cpu(), y=self.data.y_train.cpu() if per_residue else None)
+        if int(self._lengths.min()) >= x.shape[1]:
+            return None                         # all the same length: nothing to gain
+        budget = int(self.config.token_budget) or None
+        return B.LengthBuckets(self._lengths, self.batch_size, budget)
+
+    @property
+    def bucketed(self) -> bool:
+        """True when this run trains on length-bucketed batches."""
+        return self._buckets is not None
+
+    @property
+    def padding_waste(self) -> float | None:
+        """Computed positions / real positions of this run's training batches (1.0 = no padding);
+        None for inputs of one length."""
+        from playground.data import buckets as B
+
+        x = self.data.x_train
+        if x.dim() != 2 or x.dtype.is_floating_point or not len(x):
+            return None
+        if self._buckets is not None:
+            return B.padding_waste(self._lengths, self._buckets.epoch_plan(torch.Generator().manual_seed(0)))
+        lengths = B.lengths_of(x.cpu(), y=self.data.y_train.cpu() if self.task == "per_residue" else None)
+        return B.padding_waste(lengths, [torch.arange(len(x))], pad_to=x.shape[1])
 
     # -- training --------------------------------------------------------------------------
     def _penalty(self) -> torch.Tensor | float:
@@ -199,17 +240,33 @@ class Trainer:
 
     def _train_batch(self) -> None:
         if self._perm is None:
-            self._perm = torch.randperm(self.n_train, generator=self._gen).to(self.device)
+            if self._buckets is not None:
+                self._plan = [(b.idx.to(self.device), b.length) for b in self._buckets.epoch_plan(self._gen)]
+                self._perm = torch.cat([p[0] for p in self._plan])
+                self._bi = 0
+            else:
+                self._perm = torch.randperm(self.n_train, generator=self._gen).to(self.device)
             self._cursor = 0
             self.model.train()
-        bs = self.batch_size
-        idx = self._perm[self._cursor: self._cursor + bs]
-        self._cursor += bs
-        out = self.model(self.data.x_train[idx])
-        loss = self.loss_fn(out, self.data.y_train[idx])
+        if self._plan is not None and self._buckets is not None:
+            from playground.data.buckets import trim
+
+            idx, length = self._plan[self._bi]
+            self._bi += 1
+            xb, yb = trim(self.data.x_train, self.data.y_train, idx, length=length)
+            self._cursor += len(idx)
+        else:
+            bs = self.batch_size
+            idx = self._perm[self._cursor: self._cursor + bs]
+            self._cursor += bs
+            xb, yb = self.data.x_train[idx], self.data.y_train[idx]
+        out = self.model(xb)
+        loss = self.loss_fn(out, yb)
         loss_d = loss.detach()
-        self._running += loss_d
-        self._running_n += 1
+        # the epoch's training loss weighs each batch by its examples (labelled residues per residue)
+        w = (yb != -100).sum() if self.task == "per_residue" else len(idx)
+        self._running += loss_d * w
+        self._running_n += w
         self._trace_sum += loss_d
         self._trace_n += 1
         if self._trace_n >= self._trace_every:
@@ -252,8 +309,9 @@ class Trainer:
         if self._trace_n:
             self._add_trace()
         self._perm = None
+        self._plan = None
         self.epoch += 1
-        running = self._running.item() / max(1, self._running_n)
+        running = self._running.item() / max(1, float(self._running_n))
         self._running.zero_()
         self._running_n = 0
         if not math.isfinite(running):
@@ -389,6 +447,7 @@ class Trainer:
         self.optimizer.state.clear()
         self._best = (self._best[0], self._best[1], None)
         self._perm = None
+        self._plan = None
         self.released = why
 
     @classmethod
@@ -414,6 +473,17 @@ class Trainer:
         self.model.eval()
         bs = self.config.eval_batch_size
         x = x.to(self.device)
+        if getattr(self, "_buckets", None) is not None and x.dim() == 2 and len(x):
+            from playground.data.buckets import outputs_by_length
+
+            try:            # sorted by length, each batch cut to its longest: no compute on padding
+                out = outputs_by_length(self.model, x, batch_size=bs)
+            except ValueError:      # not plain right-padded tokens: the padded way
+                out = None
+            if out is not None:
+                if was_training:
+                    self.model.train()
+                return out
         outs = [self.model(x[i: i + bs]) for i in range(0, len(x), bs)] if len(x) else []
         if was_training:
             self.model.train()

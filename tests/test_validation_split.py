@@ -122,3 +122,21 @@ def test_a_long_epoch_shows_progress_before_it_ends():
     assert tr.epoch == 0 and 0.4 < tr.epoch_progress < 0.6
     assert len(tr.trace) >= 10 and tr.trace[-1][1] < 1.0          # points of the sub-epoch loss trace
     assert all(np.isfinite(p[2]) for p in tr.trace)
+
+
+def test_length_buckets_in_the_trainer_keep_the_losses_and_cut_the_padding():
+    from playground.setups import sequence as S
+
+    run = S.build({"dataset": "protein_solubility", "n": 300, "length": 200, "family": "cnn"})
+    assert run.config.length_buckets
+    tr = run.make_trainer()
+    assert tr.bucketed and tr.padding_waste < 1.1
+    run.config.length_buckets = False
+    plain = run.make_trainer()
+    assert not plain.bucketed and plain.padding_waste > 1.2
+    # same initial weights: the validation loss (sorted, cut batches vs padded ones) is the same
+    assert tr.history[0]["val_loss"] == pytest.approx(plain.history[0]["val_loss"], rel=1e-5)
+    seen = torch.cat([p[0] for p in (tr._train_batch() or tr._plan)])
+    assert sorted(seen.tolist()) == list(range(len(tr.data.y_train)))     # every example once per epoch
+    tr.run_epochs(2)
+    assert tr.history[-1]["train_loss"] < tr.history[0]["train_loss"]

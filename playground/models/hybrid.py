@@ -34,7 +34,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from playground.encoding import padding_mask
 from playground.models.base import ModelSpec, register
@@ -52,6 +51,26 @@ def _check_tokens(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
         raise ValueError(f"token id {int(tokens.max())} does not fit an embedding table of {vocab_size} rows "
                          f"(is this a protein fed to a DNA model?)")
     return tokens.masked_fill(tokens == vocab_size, 0)
+
+
+def adaptive_max_pool_lengths(x: torch.Tensor, length: torch.Tensor, positions: int,
+                              pool: nn.Module | None = None) -> torch.Tensor:
+    """AdaptiveMaxPool1d(positions) of each sequence's first ``length[i]`` columns on its own:
+    x (B, C, L), length (B,) -> (B, C, positions). Bin j of a sequence of length l covers columns
+    floor(j*l/P) .. ceil((j+1)*l/P) - 1, as in torch's adaptive pooling, so a batch without padding
+    gets exactly AdaptiveMaxPool1d's result (and its faster kernel, ``pool``). Length 0 reads as 1."""
+    B, C, L = x.shape
+    P = positions
+    if B == 0 or bool((length == L).all()):
+        return (pool or nn.AdaptiveMaxPool1d(P))(x)
+    l = length.to(x.device).clamp(min=1, max=L)[:, None]                # (B, 1)
+    j = torch.arange(P, device=x.device)[None, :]                       # (1, P)
+    start = torch.div(j * l, P, rounding_mode="floor")                  # (B, P)
+    end = -torch.div(-(j + 1) * l, P, rounding_mode="floor")            # ceil((j+1) l / P)
+    width = int((end - start).max())
+    # each bin's columns; a narrower bin repeats its last column (a repeat does not change a max)
+    idx = torch.minimum(start[..., None] + torch.arange(width, device=x.device), end[..., None] - 1)
+    return torch.gather(x, 2, idx.reshape(B, 1, -1).expand(B, C, -1)).reshape(B, C, P, width).amax(-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,25 +147,29 @@ class HybridCNNTransformer(nn.Module):
                                   nn.Linear(spec.hidden, spec.n_outputs))
 
     @staticmethod
-    def _valid_after_conv(valid: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-        """Which conv outputs see at least one real base (B, L') from valid inputs (B, L)."""
+    def _length_after_conv(length: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+        """Positions a conv layer outputs for a sequence of ``length`` positions (zero padding at both ends)."""
         k, p = conv.kernel_size[0], conv.padding[0]
-        return F.max_pool1d(valid[:, None].float(), k, stride=1, padding=p)[:, 0] > 0
+        return (length + 2 * p - k + 1).clamp(min=0)
 
     def pooled_features(self, tokens: torch.Tensor):
-        """Conv features max-pooled to ``pool_positions`` positions (B, P, d) and their padding mask (B, P)."""
+        """Conv features max-pooled to ``pool_positions`` positions (B, P, d) and their padding mask (B, P).
+
+        Each sequence is computed as if it were alone (at its own length): conv outputs past its end
+        are zero for the next conv (as that conv's own zero padding would be), and the adaptive
+        max-pool bins its own length, not the batch's. So padding never changes a sequence's output."""
         pad = padding_mask(tokens)
+        length = (~pad).sum(1)                                                           # real bases
         x = self.embed(_check_tokens(tokens, self.spec.vocab_size)).transpose(1, 2)     # (B, emb, L)
-        valid = ~pad
+        l1 = self._length_after_conv(length, self.conv1)
         x = self.act(self.conv1(x))
-        valid = self._valid_after_conv(valid, self.conv1)
+        x = x * (torch.arange(x.shape[-1], device=x.device) < l1[:, None])[:, None].to(x.dtype)
+        l2 = self._length_after_conv(l1, self.conv2)
         x = self.act(self.conv2(x))
-        valid = self._valid_after_conv(valid, self.conv2)
-        x = x.masked_fill(~valid[:, None], float("-inf"))                                 # padding never wins the max
-        x = self.pool(x)
-        pooled_valid = F.adaptive_max_pool1d(valid[:, None].float(), self.spec.pool_positions)[:, 0] > 0
-        x = x.masked_fill(~pooled_valid[:, None], 0.0).transpose(1, 2)                   # (B, P, d)
-        return x, ~pooled_valid
+        x = adaptive_max_pool_lengths(x, l2, self.spec.pool_positions, self.pool)
+        empty = (length == 0)[:, None].expand(-1, self.spec.pool_positions)           # all-padding rows
+        x = x.masked_fill(empty[:, None], 0.0).transpose(1, 2)                           # (B, P, d)
+        return x, empty
 
     def encode(self, tokens: torch.Tensor, need_weights: bool = True):
         x, pad = self.pooled_features(tokens)

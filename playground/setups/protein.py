@@ -263,7 +263,7 @@ def model_names(values: dict) -> tuple[str, str]:
 def config_of(values: dict) -> TrainConfig:
     v = complete(SCHEMA, values)
     return TrainConfig(optimizer="adam", lr=float(v["lr"]), batch_size=BATCH_SIZE, seed=int(v["seed"]),
-                       track_metrics=True, device=v["device"])
+                       track_metrics=True, device=v["device"], length_buckets=True)
 
 
 def _pair(run: Run) -> SideBySide:

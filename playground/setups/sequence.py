@@ -167,7 +167,7 @@ def config_of(values: dict) -> TrainConfig:
     v = complete(SCHEMA, values)
     return TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=int(v["seed"]),
                        device=v["device"], early_stopping=int(v["early_stop"]), schedule=v["schedule"],
-                       track_metrics=True)
+                       track_metrics=True, length_buckets=True)
 
 
 # ---- settings -> data -----------------------------------------------------------------------------
