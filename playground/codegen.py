@@ -36,6 +36,7 @@ from playground.train import TrainConfig
 EMBED_LIMIT = 400_000            # letters: bigger data sets are replaced by a generated task
 HELPERS = "playground.codegen_helpers"
 SPLIT = "playground.data.split"
+BUCKETS = "playground.data.buckets"
 
 
 # =================================================================================================
@@ -130,10 +131,12 @@ def sources(*targets: tuple[str, str], skip=()) -> tuple[str, str]:
     external: list = []
     for modname, name in targets:
         _collect(modname, name, out, external, set(), frozenset(skip))
-    names = [n for _, n in out]
-    if len(set(names)) != len(names):  # pragma: no cover - two modules define the same helper name
-        raise ValueError(f"name clash in generated code: {names}")
-    code = "\n\n\n".join(out.values())
+    kept: dict = {}
+    for (_, name), text in out.items():     # a constant two modules define alike (IGNORE = -100) comes once
+        if name in kept and kept[name] != text:  # pragma: no cover - two different definitions, one name
+            raise ValueError(f"name clash in generated code: {name}")
+        kept.setdefault(name, text)
+    code = "\n\n\n".join(kept.values())
     used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
     return "\n".join(ln for ln in external if _bound_names(ln) & used), code
 
@@ -144,12 +147,15 @@ def model_source(spec) -> tuple[str, str]:
     return sources((cls.__module__, cls.__name__))
 
 
-def helper_source(*names: str) -> tuple[str, str]:
+def helper_source(*names: str, buckets: bool = False) -> tuple[str, str]:
     """(import lines, definitions) of script helpers from ``playground.codegen_helpers`` (with the
-    split and the loss they use); the script defines the constants they read."""
+    split and the loss they use); the script defines the constants they read. ``buckets``: also
+    the length-bucketed batching of ``playground.data.buckets`` (``LengthBuckets``, ``lengths_of``,
+    ``trim``), for a run whose Trainer used it."""
     from playground import codegen_helpers
 
-    return sources(*((HELPERS, n) for n in names), skip=codegen_helpers.SCRIPT_CONSTANTS)
+    extra = [(BUCKETS, n) for n in ("lengths_of", "LengthBuckets", "trim")] if buckets else []
+    return sources(*((HELPERS, n) for n in names), *extra, skip=codegen_helpers.SCRIPT_CONSTANTS)
 
 
 def _imports(*blocks: str, always=()) -> str:
@@ -277,7 +283,7 @@ def _epoch_end_code(config: TrainConfig, indent: str) -> tuple[str, str, list[st
 
 # What every script says where it scores the test set.
 TEST_COMMENT = """\
-# ---- the test set: scored once, now that training is over ------------------------------------
+# ---- the test set: scored once, now that training is over -------------------------------
 # Nothing above looked at the test set: while training, the validation loss was the one to watch
 # (and to stop on). Scored only once, at the end, the test set stays an honest estimate of how the
 # model does on new data; every extra look, followed by a change of settings, tunes the model to it.
@@ -492,7 +498,16 @@ def _embedded_data(what: str, task: str, train: tuple, val: tuple, test: tuple) 
     return out
 
 
-_EMBEDDED_SPLIT = "train, val, test = (TRAIN_SEQS, TRAIN_LABELS), (VAL_SEQS, VAL_LABELS), (TEST_SEQS, TEST_LABELS)"
+def _split_code(fractions: str, embedded: bool, generate: str) -> str:
+    """The lines of ``main`` that make (train, val, test): a DATA_CSV file split as the page split
+    its data; else the page's own parts (embedded), or the generated task, split the same way."""
+    if embedded:
+        return (f"if DATA_CSV:\n    seqs, labels = read_csv(DATA_CSV)\n"
+                f"    train, val, test = split(seqs, labels, {fractions}, SEED)\n"
+                "else:                                 # the page's own split\n"
+                "    train, val, test = (TRAIN_SEQS, TRAIN_LABELS), (VAL_SEQS, VAL_LABELS), (TEST_SEQS, TEST_LABELS)")
+    return (f"seqs, labels = read_csv(DATA_CSV) if DATA_CSV else make_data({generate}, SEED)\n"
+            f"train, val, test = split(seqs, labels, {fractions}, SEED)")
 
 
 def _fits(*parts) -> bool:
@@ -500,11 +515,12 @@ def _fits(*parts) -> bool:
     return all(p is not None for p in parts) and sum(len(s) for p in parts for s in p[0]) <= EMBED_LIMIT
 
 
-def _training_code(config: TrainConfig) -> str:
+def _training_code(config: TrainConfig, buckets: bool = False) -> str:
     """The Trainer's loop as the script's ``train_model`` function: seeded shuffling, mini-batches, the
     training and validation loss after every epoch, and only the extras the run uses
     (regularisation, gradient accumulation, warm-up, gradient clipping, early stopping and the
-    learning-rate schedule, both on the validation loss)."""
+    learning-rate schedule, both on the validation loss). ``buckets``: batches of similar length
+    (``TrainConfig.length_buckets``, for token inputs), as the Trainer makes them."""
     accum = max(1, int(config.grad_accum))
     reg = regularization_code(config).replace("\n        ", "\n            ")
     backward = (f"(loss / {accum}).backward()  # gradient accumulation: {accum} batches per optimizer step"
@@ -516,13 +532,35 @@ def _training_code(config: TrainConfig) -> str:
     if config.grad_clip > 0:
         step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
     step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
+    last = "i + 1 == len(plan)" if buckets else "start + batch_size >= n_train"
     if accum > 1:
         body = (f"            {backward}\n            batches += 1\n"
-                f"            if batches % {accum} == 0 or start + batch_size >= n_train:\n"
+                f"            if batches % {accum} == 0 or {last}:\n"
                 + "".join(f"                {ln}\n" for ln in step))
     else:
         body = f"            {backward}\n" + "".join(f"            {ln}\n" for ln in step)
     before, after, _ = _epoch_end_code(config, "        ")
+    if buckets:
+        setup = """    # batches of similar length, as on the page: each batch is padded only to its own longest
+    # sequence, so less compute goes into padding (the losses stay the same)
+    lengths = lengths_of(x_train, y=y_train if TASK == "per_residue" else None)
+    buckets = LengthBuckets(lengths, batch_size, TOKEN_BUDGET) if int(lengths.min()) < x_train.shape[1] else None
+"""
+        batches = """        if buckets is not None:      # shuffled within each length bucket, the batches in random order
+            plan = buckets.epoch_plan(shuffle)
+        else:                        # all of one length: plain shuffled batches
+            plan = [(idx, x_train.shape[1]) for idx in torch.split(torch.randperm(n_train, generator=shuffle), batch_size)]
+        for i, (idx, length) in enumerate(plan):
+            x_batch, y_batch = trim(x_train, y_train, idx, length=length)
+            out = model(x_batch)
+            loss = loss_fn(out, y_batch)"""
+    else:
+        setup = ""
+        batches = """        order = torch.randperm(n_train, generator=shuffle)
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            out = model(x_train[idx])
+            loss = loss_fn(out, y_train[idx])"""
     return f'''def train_model(model, x_train, y_train, x_val, y_val, epochs):
     """Train as the playground's Trainer does; after every epoch, measure the loss on the training
     and on the validation set. (The test set is no argument: training never sees it.)"""
@@ -532,15 +570,11 @@ def _training_code(config: TrainConfig) -> str:
     n_train = len(x_train)
     batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
     batches = optimizer_steps = 0
-{before}    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  "
+{setup}{before}    print(f"epoch    0  train loss {{evaluate(model, x_train, y_train):.4f}}  "
           f"validation loss {{evaluate(model, x_val, y_val):.4f}}")
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(n_train, generator=shuffle)
-        for start in range(0, n_train, batch_size):
-            idx = order[start:start + batch_size]
-            out = model(x_train[idx])
-            loss = loss_fn(out, y_train[idx]){reg}
+{batches}{reg}
 {body}        train_loss, val_loss = evaluate(model, x_train, y_train), evaluate(model, x_val, y_val)
         if epoch % max(1, epochs // 10) == 0 or epoch == 1:
             print(f"epoch {{epoch:4d}}  train loss {{train_loss:.4f}}  validation loss {{val_loss:.4f}}")
@@ -652,9 +686,10 @@ def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=
         names = [str(i) for i in range(n_classes)]
     fixed_length = input.length if input.kind == "one_hot" else None
     embedded = _fits(train, val, test)
+    buckets = bool(config.length_buckets) and input.kind == "tokens"
     model_imports, model_code = model_source(spec)
     helper_imports, helper_code = helper_source("split", "read_csv", "tokenize", "one_hot", "targets", "evaluate",
-                                                "score")
+                                                "score", buckets=buckets)
     imports = _imports(helper_imports, model_imports,
                        always=("import argparse", *_training_imports(config), "import numpy as np", "import torch",
                                "from torch import nn", "from torch.nn import functional as F"))
@@ -669,11 +704,9 @@ def sequence_script(spec, config: TrainConfig, *, task: str, input, class_names=
                 "# DATA_CSV to train on it.\n")
     if embedded:
         data_code = _embedded_data("sequences", task, train, val, test)
-        split_code = _EMBEDDED_SPLIT
     else:
         data_code = note + _generator_code(alphabet, task, n_classes)
-        split_code = f"""seqs, labels = make_data({generate[0]}, {length}, SEED)
-train, val, test = split(seqs, labels, {fractions}, SEED)"""
+    split_code = _split_code(fractions, embedded, f"{generate[0]}, {length}")
     encode = ("one_hot(seqs, LENGTH)" if input.kind == "one_hot" else "tokenize(seqs)")
     desc = spec.describe()
     return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
@@ -701,13 +734,13 @@ TASK = "{task}"
 CLASS_NAMES = {names!r}
 LETTERS, UNKNOWN = "{letters}", "{unknown}"   # token ids: 0 = padding, letters 1..{len(letters)}, unknown {len(letters) + 1}
 LENGTH = {fixed_length if fixed_length else 'None'}                # {'the one-hot length the model reads' if fixed_length else 'token models read any length'}
-DATA_CSV = None              # e.g. "my_data.csv" with columns 'sequence' and 'label' (labels as in CLASS_NAMES)
+{f"TOKEN_BUDGET = {int(config.token_budget) or None}          # batches of similar length: at most this many positions per batch{chr(10)}" if buckets else ""}DATA_CSV = None              # e.g. "my_data.csv" with columns 'sequence' and 'label' (labels as in CLASS_NAMES)
 
 
 # ---- the data ------------------------------------------------------------------------------
 {data_code}
 
-# ---- split, read, encode, evaluate: the playground's own (playground/codegen_helpers.py, data/split.py, train.py)
+# ---- split, read, encode, evaluate: the playground's own (playground/codegen_helpers.py, data/split.py, train.py{', data/buckets.py' if buckets else ''})
 {helper_code}
 
 
@@ -716,7 +749,7 @@ DATA_CSV = None              # e.g. "my_data.csv" with columns 'sequence' and 'l
 
 
 # ---- training (the playground's Trainer, written out) ---------------------------------------
-{_training_code(config)}
+{_training_code(config, buckets)}
 
 def main():
     ap = argparse.ArgumentParser()
@@ -726,11 +759,7 @@ def main():
 
     # training: what the model learns from; validation: measured after every epoch (what early
     # stopping and the learning-rate schedule read); test: held out, scored once at the end
-    if DATA_CSV:
-        seqs, labels = read_csv(DATA_CSV)
-        train, val, test = split(seqs, labels, {fractions}, SEED)
-    else:
-        {split_code.replace(chr(10), chr(10) + "        ")}
+    {split_code.replace(chr(10), chr(10) + "    ")}
     (train_seqs, train_labels), (val_seqs, val_labels), (test_seqs, test_labels) = train, val, test
     seqs = train_seqs + val_seqs + test_seqs
     width = LENGTH or max(len(s) for s in seqs)
@@ -950,11 +979,9 @@ def esm_head_script(spec, config: TrainConfig, *, task: str, class_names=(), epo
                 "# trains the head on frozen embeddings (the simpler, faster variant).\n")
     if _fits(train, val, test):
         data_code = _embedded_data("proteins", task, train, val, test)
-        split_code = _EMBEDDED_SPLIT
     else:
         data_code = _generator_code("protein", task, n_classes)
-        split_code = (f"seqs, labels = make_data({generate[0]}, {generate[1]}, SEED)\n"
-                      f"train, val, test = split(seqs, labels, {fractions}, SEED)")
+    split_code = _split_code(fractions, _fits(train, val, test), f"{generate[0]}, {generate[1]}")
     return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
 
 Model: {spec.describe()}
@@ -1047,11 +1074,7 @@ def main():
     args = ap.parse_args()
     # training: what the head learns from; validation: measured after every epoch (what early
     # stopping and the learning-rate schedule read); test: held out, scored once at the end
-    if DATA_CSV:
-        seqs, labels = read_csv(DATA_CSV)
-        train, val, test = split(seqs, labels, {fractions}, SEED)
-    else:
-        {split_code.replace(chr(10), chr(10) + "        ")}
+    {split_code.replace(chr(10), chr(10) + "    ")}
     (train_seqs, train_labels), (val_seqs, val_labels), (test_seqs, test_labels) = train, val, test
     esm_model, alphabet = load_esm2(args.random_esm)
     x = embed(esm_model, alphabet, train_seqs + val_seqs + test_seqs, per_residue={per_res})

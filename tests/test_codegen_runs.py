@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from playground import TrainConfig, codegen, encoding
+from playground import TrainConfig, Trainer, codegen, encoding
 from playground.bundle import InputSpec
-from playground.codegen import script_for, sequence_script
+from playground.codegen import script_for, script_for_trainer, sequence_script
 from playground.data import toy
 from playground.data.split import SplitData, split_seed, split_three
+from playground.models import build_model
 from playground.models.base import ACTIVATIONS
 from playground.models.cnn import CNNSpec
 from playground.models.transformer import TransformerSpec
@@ -225,3 +226,24 @@ def test_script_for_a_sequence_run_reproduces_the_page(monkeypatch, capsys, tmp_
     assert 'TASK = "per_residue"' in src and "TRAIN_SEQS = [" in src and "VAL_SEQS = [" in src
     out = run_main(src, monkeypatch, capsys, tmp_path)
     assert_same_run(out, trainer, "q3")
+
+
+def test_length_buckets_are_the_trainers(monkeypatch, capsys, tmp_path):
+    """Proteins of different lengths with length-bucketed batches (a token budget, gradient
+    accumulation and a step schedule on top): the script copies the playground's LengthBuckets and
+    draws each epoch's batches from the same generator, so its run is the Trainer's."""
+    from playground.data import protein
+    from playground.models.rnn import RNNSpec
+
+    ps = protein.solubility_set(n=120, min_len=10, max_len=60, seed=2)
+    data = protein.to_split(ps, "random", 0.7, 2, val_fraction=0.15)
+    spec = RNNSpec(cell="gru", vocab_size=22, embed_dim=8, hidden=8, n_outputs=1)
+    cfg = TrainConfig(optimizer="adam", lr=0.01, batch_size=8, seed=2, length_buckets=True, token_budget=240,
+                      grad_accum=2, schedule="step", schedule_epochs=3)
+    trainer = Trainer(build_model(spec, 2), data, cfg)
+    assert trainer.bucketed
+    trainer.run_epochs(3)
+    src = script_for_trainer(trainer, spec, InputSpec("tokens", "protein"), epochs=3)
+    assert "class LengthBuckets" in src and "TOKEN_BUDGET = 240" in src and "lr_scale = 0.5 ** (epoch // 1)" in src
+    out = run_main(src, monkeypatch, capsys, tmp_path)
+    assert_same_run(out, trainer, "accuracy")
