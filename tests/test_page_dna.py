@@ -34,7 +34,7 @@ def test_default_page_shows_the_one_hot_matrix_and_url_state(app_test):
     at = app_test(PAGE).run()
     no_exceptions(at)
     m = metrics(at)
-    assert m["Epoch"] == "0" and "Test accuracy" in m and "Test AUROC" in m and "Motif recovered" in m
+    assert m["Epoch"] == "0" and "Validation accuracy" in m and "Validation AUROC" in m and "Motif recovered" in m
     onehot = next(s for s in plotly_specs(at) if "One-hot" in s["layout"]["title"]["text"])
     z = onehot["data"][0]["z"]
     assert len(z) == 50 and all(len(r) == 4 and sum(r) == 1 for r in z)   # one 1 per position
@@ -49,7 +49,7 @@ def test_step_trains_and_filters_tab_shows_logos_jaspar_hits_and_exports(app_tes
     step(at, 4)
     no_exceptions(at)
     m = metrics(at)
-    assert m["Epoch"] == "4" and float(m["Test accuracy"]) > 0.8
+    assert m["Epoch"] == "4" and float(m["Validation accuracy"]) > 0.8
     at = open_tab(at, TABS[2])
     no_exceptions(at)
     assert at.get("image"), "the filter logos"
@@ -135,9 +135,9 @@ def test_kmer_regression_shows_pearson_and_parity(app_test):
     at = app_test(PAGE, query={"dataset": "kmer8", "model": "course", "batch": "256", "tab": TABS[1]}).run()
     no_exceptions(at)
     m = metrics(at)
-    assert "Test Pearson r" in m and "Motif recovered" not in m
+    assert "Validation Pearson r" in m and "Motif recovered" not in m
     step(at, 1)
-    assert float(metrics(at)["Test Pearson r"]) > 0.5
+    assert float(metrics(at)["Validation Pearson r"]) > 0.5
     titles = [s["layout"]["title"]["text"] for s in plotly_specs(at)]
     assert any(t.startswith("Predicted vs true") for t in titles)
 
@@ -188,3 +188,44 @@ def test_other_generated_sets_run(app_test, dataset):
     no_exceptions(at)
     if dataset == "multiclass":
         assert at.selectbox(key="dna.explain_class").options
+
+
+def test_a_251_bp_upload_stays_251_bp_trains_on_validation_and_scores_test_once(app_test):
+    """Issue #12: a real-length upload keeps its length; the curves read validation; the test set is
+    scored only when asked, labelled as held out, with its chance level, and every look is counted."""
+    from playground.data import dna
+
+    csv = dna.planted_motif("GATA1", n=600, length=251, seed=3).to_frame()[["sequence", "label"]].to_csv(index=False)
+    at = app_test(PAGE, query={"dataset": "upload", "model": "course", "lr": "0.003"}).run()
+    at.file_uploader(key="dna._upload").set_value(("real.csv", csv.encode(), "text/csv")).run()
+    no_exceptions(at)
+    body = " ".join(m.value for m in at.markdown)
+    assert "600 sequences × 251 bp" in body and "s per epoch" in body
+    at = open_tab(at, TABS[1])
+    captions = " ".join(c.value for c in at.caption)
+    assert "Split: 80 % train · 10 % validation · 10 % test" in captions
+    assert "the test set is never used while training" in captions.lower()
+    step(at, 2)
+    no_exceptions(at)
+    m = metrics(at)
+    assert m["Epoch"] == "2" and "Validation accuracy" in m and "Test accuracy" not in m
+    score = next(b for b in at.button if b.label.startswith("Score the 60 test sequences"))
+    at = score.click().run()
+    no_exceptions(at)
+    body = " ".join(m.value for m in at.markdown)
+    assert "Test (held out, scored once)" in body and "accuracy **" in body and "chance 0.5" in body
+    step(at, 1)
+    again = next(b for b in at.button if b.label.startswith("Score again"))
+    at = again.click().run()
+    assert "Looked at 2 times" in " ".join(c.value for c in at.caption)
+
+
+def test_schedule_and_early_stopping_controls_reach_the_trainer(app_test):
+    at = app_test(PAGE, query={"schedule": "step", "early_stop": "2", "n": "500"}).run()
+    no_exceptions(at)
+    assert at.selectbox(key="dna.schedule").value == "step"
+    step(at, 1)
+    no_exceptions(at)
+    tr = at.session_state["dna._trainer"]
+    assert tr.config.schedule == "step" and tr.config.early_stopping == 2 and tr.epoch == 1
+    assert "Validation loss" in metrics(at)
