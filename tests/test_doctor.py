@@ -176,6 +176,36 @@ def test_flat_output_for_several_classes_looks_at_probabilities_not_raw_logits()
     assert D.diagnose(tr)[0].evidence["spread"] < 1e-6
 
 
+class PaddingNoise(nn.Module):
+    """Per-residue logits: the same 3 numbers at every real residue, anything at padding."""
+
+    def __init__(self):
+        super().__init__()
+        self.b = nn.Parameter(torch.tensor([0.3, 0.0, -0.3]))
+        self.pad = nn.Parameter(torch.randn(3))
+
+    def forward(self, tokens):
+        pad = (tokens == 0).float()[..., None]
+        return self.b + pad * self.pad * tokens.shape[1] * torch.arange(tokens.shape[1])[None, :, None]
+
+
+def test_per_residue_flat_output_reads_only_real_residues():
+    g = torch.Generator().manual_seed(0)
+    tok = torch.randint(1, 21, (120, 30), generator=g)
+    y = torch.randint(0, 3, (120, 30), generator=g)
+    tok[:, 20:] = 0
+    y[:, 20:] = -100                       # padding: ignored by the loss and by the doctor
+    data = SplitData(tok[:80], y[:80], tok[100:], y[100:], "per_residue", n_classes=3, x_val=tok[80:100],
+                     y_val=y[80:100])
+    tr = Trainer(PaddingNoise(), data, TrainConfig(lr=1e-5, batch_size=40))
+    tr.run_epochs(1)
+    assert "flat_output" in D.codes(D.diagnose(tr))
+    with torch.no_grad():                  # a real residue's answer now depends on the residue
+        tr.model.b.data = torch.zeros(3)
+    tr.model.forward = lambda t: torch.nn.functional.one_hot(t % 3, 3).float() * 2
+    assert "flat_output" not in D.codes(D.diagnose(tr))
+
+
 def test_predicting_one_class_for_everything_on_imbalanced_data():
     """A straight line cannot cut a circle out: on 10 % positives it answers 'class 0' for all."""
     tr = toy_trainer("circle", (), pf=0.1)
