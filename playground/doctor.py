@@ -7,10 +7,12 @@
 This is the course's debugging checklist (NaN gradients, output range, overfit one batch) run live.
 ``diagnose(trainer)`` reads the run's history and runs two cheap probes on the model:
 
-- an **output probe**: one forward pass (eval mode, no gradients) over at most ``PROBE_BATCH``
-  validation examples, with forward hooks on every ``nn.ReLU``: is the output the same for every
-  input, is every prediction the same class, how many ReLU units are dead (0 for every example);
-- a **gradient probe**: one backward pass on at most ``PROBE_BATCH`` training examples with
+- an **output probe**: forward passes (eval mode, no gradients) over at most ``PROBE_BATCH``
+  validation examples, stopping after ``PROBE_SECONDS``, with forward hooks on every ``nn.ReLU``:
+  is the output the same for every input, is every prediction the same class, how many ReLU units
+  are dead (0 for every example);
+- a **gradient probe**: one backward pass on a training batch of the run's batch size (16 to
+  ``PROBE_BATCH`` examples, so it costs about one training step) with
   ``torch.autograd.grad``, so the weights, their ``.grad`` (a run in the middle of gradient
   accumulation keeps its sum), the optimizer and every random generator are untouched; the
   model's train/eval mode is restored.
