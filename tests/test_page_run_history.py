@@ -53,15 +53,15 @@ def test_run_records_are_plain_data():
     tr.run_epochs(3)
     rec = run_record(tr, MLPSpec(2, (4,), "tanh", 1), page="basics", dataset="XOR", parameters={"noise": 0})
     row = rec.row()
-    assert row["epochs"] == 3 and row["page"] == "Neural network basics" and row["best metric"] == "test AUROC"
+    assert row["epochs"] == 3 and row["page"] == "Neural network basics" and row["best metric"] == "validation AUROC"
     assert "noise=0" in row["parameters"] and "lr=0.03" in row["parameters"]
     metric, value, epoch = rec.best()
-    assert value == max(h["test_auroc"] for h in tr.history) and 0 <= epoch <= 3
-    assert rec.metric_names()[:2] == ["train_loss", "test_loss"]
+    assert value == max(h["val_auroc"] for h in tr.history) and 0 <= epoch <= 3
+    assert rec.metric_names()[:2] == ["train_loss", "val_loss"]
     csv = pd.read_csv(io.StringIO(histories_csv([rec, rec])))
-    assert len(csv) == 8 and {"run", "page", "model", "epoch", "test_loss"} <= set(csv.columns)
+    assert len(csv) == 8 and {"run", "page", "model", "epoch", "val_loss"} <= set(csv.columns)
     assert len(runs_frame([rec])) == 1
-    fig = overlay_figure([rec], "test_auroc", x="seconds")
+    fig = overlay_figure([rec], "val_auroc", x="seconds")
     assert fig.layout.xaxis.title.text == "seconds of training" and len(fig.data) == 1
 
 
@@ -72,9 +72,9 @@ def test_comparison_runs_recorded_as_plain_data_show_up(app_test):
 import streamlit as st
 from playground.ui.runs import record_history
 if "recorded" not in st.session_state:
-    hist = [{"epoch": 0, "seconds": 0.0, "train_loss": 0.7, "test_loss": 0.7},
-            {"epoch": 1, "seconds": 1.2, "train_loss": 0.4, "test_loss": 0.5, "test_accuracy": 0.8},
-            {"epoch": 2, "seconds": 2.5, "train_loss": 0.3, "test_loss": 0.45, "test_accuracy": 0.85}]
+    hist = [{"epoch": 0, "seconds": 0.0, "train_loss": 0.7, "val_loss": 0.7},
+            {"epoch": 1, "seconds": 1.2, "train_loss": 0.4, "val_loss": 0.5, "val_accuracy": 0.8},
+            {"epoch": 2, "seconds": 2.5, "train_loss": 0.3, "val_loss": 0.45, "val_accuracy": 0.85}]
     record_history(page="seq", dataset="planted pair", model="LSTM", history=hist, seconds=2.5,
                    task="multiclass", n_params=1234, parameters={"epochs": 2})
     st.session_state.recorded = True
@@ -86,5 +86,5 @@ if "recorded" not in st.session_state:
     at.run()
     assert not at.exception
     row = at.dataframe[0].value.iloc[0]
-    assert row["model"] == "LSTM" and row["page"] == "Sequence models" and row["best metric"] == "test accuracy"
+    assert row["model"] == "LSTM" and row["page"] == "Sequence models" and row["best metric"] == "validation accuracy"
     assert row["best value"] == 0.85 and row["at epoch"] == 2 and row["weights"] == 1234

@@ -42,7 +42,7 @@ def test_default_page_trains_the_hybrid_on_the_motif_grammar_and_keeps_state_in_
     button(at, "⏭ Step").click().run()
     no_exception(at)
     assert metric(at, "Epoch") == "1"
-    for label in ("Val. Accuracy", "Val. MCC", "Val. F1", "Val. AUROC"):
+    for label in ("Validation accuracy", "Validation MCC", "Validation F1", "Validation AUROC"):
         assert 0.0 <= float(metric(at, label)) <= 1.0
     assert "Attention: every layer and head" in titles(at)
     assert at.query_params["dataset"] == "dna_grammar" and at.query_params["family"] == "hybrid"
@@ -86,7 +86,7 @@ def test_motif_pair_is_outlined_and_its_attention_measured(app_test):
 
     ps = P.builtin_set("dna_grammar", 200, 40, 1)
     data = P.to_split(ps, "random", 0.8, 1)
-    idx = next(i for i, j in enumerate(data.meta["test_idx"]) if ps.y[j] == 1)
+    idx = next(i for i, j in enumerate(data.meta["val_idx"]) if ps.y[j] == 1)     # the views show validation
     at = app_test(PAGE, query={**SMALL, "family": "transformer", "seq_idx": str(idx)}).run()
     no_exception(at)
     big = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"].startswith("Layer 1, average"))
@@ -101,8 +101,8 @@ def test_protein_labelling_with_a_bidirectional_lstm_reports_q3(app_test):
     no_exception(at)
     button(at, "⏭ Step").click().run()
     no_exception(at)
-    assert 0.0 < float(metric(at, "Val. Q3")) <= 1.0
-    assert "Val. Accuracy" not in [m.label for m in at.metric]
+    assert 0.0 < float(metric(at, "Validation Q3")) <= 1.0
+    assert "Validation accuracy" not in [m.label for m in at.metric]
     assert any(s.startswith("Per-residue labels: true vs predicted") for s in titles(at))
     assert any("no attention layers" in i.value for i in at.info)
     # the hybrid cannot label residues: a clear message, settings kept
@@ -139,7 +139,7 @@ def test_upload_per_residue_labels_with_a_mask(app_test):
     at.file_uploader(key="seq._uploader").set_value(("ss.csv", "\n".join(rows).encode(), "text/csv")).run()
     no_exception(at)
     assert not at.error
-    assert "Val. Q3" in [m.label for m in at.metric]
+    assert "Validation Q3" in [m.label for m in at.metric]
 
 
 def test_run_comparison_fills_a_table_that_persists(app_test):
@@ -212,4 +212,4 @@ def test_other_built_in_sets_run(app_test, dataset):
     no_exception(at)
     assert metric(at, "Epoch") == "1"
     if dataset == "protein_score":
-        assert "Val. Pearson r" in [m.label for m in at.metric]
+        assert "Validation Pearson r" in [m.label for m in at.metric]
