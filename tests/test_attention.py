@@ -45,10 +45,15 @@ def test_attention_rows_sum_to_one_and_padded_keys_get_zero_weight(spec):
             assert torch.all(w[keys_pad] == 0)
             assert torch.all(w[~keys_pad] > 0)
     else:
+        # the hybrid pools each sequence over its own length: no pooled position is padding, and a
+        # padded sequence's attention is the one it gets alone; an all-padding row gets zero weight
         _, pad = model.pooled_features(x)
-        assert pad[1].any() and not pad[0].any()           # the short sequence has padded pooled positions
-        for w in weights:
-            assert torch.all(w[pad[:, None, None, :].expand_as(w)] == 0)
+        assert not pad.any()
+        for i, seq in enumerate(SEQS):
+            for w, alone in zip(weights, model.attention(tokenize([seq], DNA))):
+                assert torch.allclose(w[i], alone[0], atol=1e-6), seq
+        empty = model.attention(torch.cat([x, torch.zeros(1, x.shape[1], dtype=x.dtype)]))
+        assert all(torch.all(w[-1] == 0) for w in empty)
 
 
 def test_all_padding_sequence_gives_zeros_not_nan():

@@ -107,6 +107,11 @@ def test_every_family_round_trips_with_identical_predictions(family):
     assert back.training["epochs"] == 2 and back.training["lr"] == 0.01 and back.training["seed"] == 1
     assert back.history and back.history[-1]["epoch"] == 2
     assert back.metrics and all(np.isfinite(v) for v in back.metrics.values())
+    # the saved scores are the validation set's: saving a model is no look at the test set
+    assert back.training["metrics_on"] == "validation" and tr.test_looks == 0
+    assert back.training["n_val"] == len(tr.data.y_val) > 0 and back.training["n_test"] == len(tr.data.y_test)
+    assert back.metrics["loss"] == pytest.approx(tr.evaluate("val")["loss"], rel=1e-5)
+    assert not any(k.startswith("test_") for k in back.metrics)
     model = back.build_model()
     x = tr.data.x_test
     tr.model.eval()
@@ -159,6 +164,17 @@ class RunsCode:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.flag}",))
+
+
+def test_a_scored_test_set_is_saved_beside_the_validation_scores():
+    tr, spec, _, page = make_run("cnn")
+    test = tr.score_test()
+    back = load_bundle(bundle_from_trainer(tr, spec, page=page).to_bytes())
+    assert back.metrics["test_loss"] == pytest.approx(test["loss"], abs=1e-6)
+    assert back.metrics["test_accuracy"] == pytest.approx(test["accuracy"], abs=1e-6)
+    assert back.metrics["loss"] == pytest.approx(tr.evaluate("val")["loss"], rel=1e-5)
+    assert back.metrics["loss"] != back.metrics["test_loss"]
+    assert tr.test_looks == 1                        # saving did not score it again
 
 
 def _cnn_bundle_bytes():

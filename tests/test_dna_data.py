@@ -5,6 +5,7 @@ import urllib.error
 
 import numpy as np
 import pytest
+import torch
 
 from playground.data import dna
 from playground.data.motifs import (KNOWN_MOTIFS, PRIMER_CONSENSUS, consensus_to_pwm, information_content,
@@ -138,8 +139,14 @@ def test_multiclass_one_motif_per_class():
         (st,) = ss
         assert st.motif == d.class_names[y]
         assert s[st.start:st.end] == cons[st.motif]
-    split = d.split(0.75, seed=0)
+    split = d.split(seed=0)                    # 80 % train / 10 % validation / 10 % test, stratified by class
     assert split.task == "multiclass" and split.n_outputs == 3 and split.y_train.dtype.is_floating_point is False
+    assert split.sizes() == (240, 30, 30)
+    for y in (split.y_train, split.y_val, split.y_test):
+        assert np.bincount(y.numpy(), minlength=3).tolist() == [len(y) // 3] * 3     # every class in every part
+    rows = np.concatenate([split.meta[k] for k in ("train_idx", "val_idx", "test_idx")])
+    assert sorted(rows.tolist()) == list(range(300))                               # disjoint, nothing left out
+    assert torch.equal(split.x_val, d.one_hot()[torch.as_tensor(split.meta["val_idx"])])
     with pytest.raises(ValueError, match="2 to 5 motifs"):
         dna.planted_multiclass(["CTCF"], n=10)
 

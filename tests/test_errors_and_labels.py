@@ -36,8 +36,11 @@ def test_every_user_facing_error_is_a_playground_error_with_message_and_hint():
 def test_metric_names_read_as_the_pages_show_them():
     assert [M.label(k) for k in ("accuracy", "auroc", "mcc", "f1", "pearson_r", "r2", "q3")] == \
         ["accuracy", "AUROC", "MCC", "F1", "Pearson r", "R²", "Q3"]
-    assert M.label("test_accuracy") == "test accuracy" and M.label("train_loss") == "training loss"
-    assert M.label("test_r2", capital=True) == "Test R²" and M.label("mcc", capital=True) == "MCC"
+    assert M.label("val_accuracy") == "validation accuracy" and M.label("train_loss") == "training loss"
+    assert M.label("val_r2", capital=True) == "Validation R²" and M.label("mcc", capital=True) == "MCC"
+    assert M.label("val_loss") == "validation loss"
+    assert M.label("test_accuracy") == "test accuracy"             # a held-out score (score_test, bundles)
+    assert "test_loss" not in M.HISTORY_KEYS and "val_loss" in M.HISTORY_KEYS
     assert M.label("f1", task="multiclass") == "F1 (macro)" and M.label("f1", task="binary") == "F1"
     assert M.label("motif_recovery") == "motif_recovery"          # not a metric: left as it is
     from playground.lessons import LABELS

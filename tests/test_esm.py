@@ -447,6 +447,11 @@ def test_head_trains_on_embeddings_and_its_loss_goes_down(tiny):
     data = E.head_split(tiny, ps.seqs, base, layer=-1)
     assert data.x_train.shape == (len(base.y_train), DIM)
     assert torch.equal(data.y_train, base.y_train) and torch.equal(data.y_test, base.y_test)
+    # the same proteins in the same part: validation too (what the Trainer evaluates every epoch)
+    assert len(base.y_val) > 0 and torch.equal(data.y_val, base.y_val) and data.x_val.shape == (len(base.y_val), DIM)
+    every = E.embed(tiny, ps.seqs, layer=-1).vectors                 # one row per protein, in the set's order
+    np.testing.assert_array_equal(data.x_val.numpy(), every[base.meta["val_idx"]])
+    np.testing.assert_array_equal(data.x_test.numpy(), every[base.meta["test_idx"]])
     spec = E.make_head_spec(tiny, data, "mlp", hidden=16)
     assert spec.esm_model == tiny.key and spec.esm_name == tiny.name and spec.layer == LAYERS
     assert spec_from_dict(spec.to_dict()) == spec
@@ -511,7 +516,10 @@ def test_per_residue_head_and_side_by_side(tiny):
     assert abs(head.epoch - cnn.epoch) <= 1 and pair.steps == head.steps + cnn.steps
     pair.run_epochs(1)
     rows = pair.table()
-    assert [r["model"] for r in rows] == ["ESM-2 head", "CNN"] and "test q3" in rows[0]
+    assert [r["model"] for r in rows] == ["ESM-2 head", "CNN"]
+    assert rows[0]["validation q3"] == pytest.approx(head.history[-1]["val_q3"], abs=1e-4)
+    assert rows[1]["validation loss"] == pytest.approx(cnn.history[-1]["val_loss"], abs=1e-4)
+    assert not any(k.startswith("test") for k in rows[0])          # the table never reads the test set
 
 
 def test_subsample_and_size_sweep(tiny):
@@ -519,13 +527,15 @@ def test_subsample_and_size_sweep(tiny):
     data = E.head_split(tiny, ps.seqs, base)
     small_a, small_b = subsample_train(data, 10, 3), subsample_train(base, 10, 3)
     assert len(small_a.y_train) == 10 and torch.equal(small_a.y_train, small_b.y_train)
-    assert torch.equal(small_a.x_test, data.x_test)
+    assert torch.equal(small_a.x_test, data.x_test) and torch.equal(small_a.x_val, data.x_val)
     rows = size_sweep({"head": data, "cnn": base}, {"head": E.make_head_spec(tiny, data),
                                                   "cnn": E.scratch_cnn_spec(base)},
                       [10, 40], 2, TrainConfig(lr=0.01, batch_size=8))
     assert [(r["training examples"], r["model"]) for r in rows] == [(10, "head"), (10, "cnn"), (40, "head"),
                                                                      (40, "cnn")]
     assert all(0.0 <= r["value"] <= 1.0 for r in rows)
+    # a sweep reads validation, never the held-out test set
+    assert all(np.isfinite(r["validation loss"]) and "test loss" not in r for r in rows)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")

@@ -21,6 +21,9 @@ INPUTS = ("selectbox", "select_slider", "slider", "number_input", "multiselect",
           "text_input", "text_area", "color_picker", "date_input", "time_input", "file_uploader")
 # lesson and step have no widget: they come from a lesson's link (and its Back / Next buttons)
 LINK_ONLY = {"lesson", "step"}
+# settings added since the links were recorded (the train / validation / test split), at their defaults:
+# an old link keeps its training share; 10 % of the points are for validation, the rest is the test set
+ADDED = {"val_pct": 10, "schedule": "off"}
 
 
 def widget_keys(at) -> set[str]:
@@ -59,7 +62,7 @@ def test_live_and_view_settings_are_marked_as_the_page_uses_them():
     # everything the page's old hand-written signature held is part of the run
     old_signature = {"dataset", "noise", "train_pct", "features", "layers", "n1", "n2", "n3", "n4", "n5", "n6",
                      "activation", "optimizer", "batch", "seed", "device", "balance", "overfit", "warmup", "accum"}
-    assert set(B.SCHEMA.run_names) == old_signature
+    assert set(B.SCHEMA.run_names) == old_signature | set(ADDED)     # plus the validation split's settings
 
 
 def test_build_is_the_seeded_run_of_the_page():
@@ -72,9 +75,15 @@ def test_build_is_the_seeded_run_of_the_page():
                                         "seed": 4}).make_trainer()
     a.run_epochs(2)
     b.run_epochs(2)
-    assert a.history[-1]["test_loss"] == b.history[-1]["test_loss"]           # same data, weights, shuffling
+    assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]             # same data, weights, shuffling
     assert B.build({"dataset": "cubic"}).extras["features"] == ["x1"]         # 1-D data: only 1-D features
-    assert len(B.build({"overfit": True, "batch": 0}).data.y_train) == B.OVERFIT_DEFAULT_BATCH
+    overfit = B.build({"overfit": True, "batch": 0}).data
+    assert len(overfit.y_train) == B.OVERFIT_DEFAULT_BATCH
+    # the page's split: 50 % train / 10 % validation / 40 % test of the 500 points (one batch of
+    # training points when overfitting; validation and test stay whole)
+    assert B.build({}).data.sizes() == (250, 50, 200) and overfit.sizes()[1:] == (50, 200)
+    assert B.build({"train_pct": 70, "val_pct": 20}).data.sizes() == (350, 100, 50)
+    assert B.build({"schedule": "cosine"}).make_trainer().config.schedule == "cosine"
 
 
 def test_live_settings_do_not_change_the_signature_and_run_settings_do():
@@ -168,11 +177,11 @@ def test_links_saved_before_the_schema_refactor_restore_the_same_settings(app_te
     at = app_test(PAGE, link["query"])
     at.run()
     assert not at.exception
-    assert at.session_state["_saved.basics"] == link["page_values"]
+    assert at.session_state["_saved.basics"] == {**link["page_values"], **ADDED}
     glob = at.session_state["_saved._global"]
     assert {k: glob[k] for k in link["global_values"]} == link["global_values"]
     url = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
-    assert url == link["url"]
+    assert url == {**link["url"], **{k: L.encode(v) for k, v in ADDED.items()}}
     assert [w.value for w in at.warning] == link["warnings"]
 
 

@@ -45,8 +45,16 @@ def test_noise_and_ratio_limits_are_enforced():
         toy.generate("circle", 100, 0.6, 0)
     with pytest.raises(ValueError):
         toy.make_split("circle", 100, 0.0, 1.0, 0)
-    d = toy.make_split("xor", 500, 0.0, 0.3, 0)
-    assert len(d.y_train) == 150 and len(d.y_test) == 350
+    with pytest.raises(ValueError):
+        toy.make_split("circle", 100, 0.0, 0.95, 0, val_fraction=0.1)   # no room left for a test set
+    d = toy.make_split("xor", 500, 0.0, 0.3, 0)          # 30 % train, 10 % validation (the default), 60 % test
+    assert d.sizes() == (150, 50, 300)
+    parts = [set(d.meta[k].tolist()) for k in ("train_idx", "val_idx", "test_idx")]
+    assert set.union(*parts) == set(range(500)) and sum(map(len, parts)) == 500     # disjoint, all used
+    assert len(d.meta["points_val"]) == 50 and np.array_equal(d.meta["points_val"], d.meta["points"][d.meta["val_idx"]])
+    share = float(np.mean(d.meta["labels"]))
+    for y in (d.y_train, d.y_val, d.y_test):             # stratified: each part keeps the set's class share
+        assert float(y.mean()) == pytest.approx(share, abs=1 / len(y))
 
 
 def test_features_match_tf_playground():
@@ -59,17 +67,22 @@ def test_features_match_tf_playground():
 def test_cubic_lesson_one_linear_neuron_fails_relu_4_2_fits():
     linear = train("cubic", (1,), "linear", 150)
     relu = train("cubic", (4, 2), "relu", 150)
-    assert linear.latest["test_loss"] > 0.015          # a line cannot bend
-    assert relu.latest["test_loss"] * 4 < linear.latest["test_loss"]
+    assert linear.latest["val_loss"] > 0.015          # a line cannot bend
+    assert relu.latest["val_loss"] * 4 < linear.latest["val_loss"]
+    # and the held-out test set, scored once at the end, agrees
+    lin_test, relu_test = linear.score_test(), relu.score_test()
+    assert lin_test["loss"] > 0.015 and relu_test["loss"] * 4 < lin_test["loss"]
+    assert lin_test["looks"] == 1 and lin_test["n"] == 200
 
 
 def test_same_seed_same_history_different_seed_differs():
     a = train("spiral", (6, 4), "tanh", 5, seed=3, features=("x1", "x2"))
     b = train("spiral", (6, 4), "tanh", 5, seed=3, features=("x1", "x2"))
     c = train("spiral", (6, 4), "tanh", 5, seed=4, features=("x1", "x2"))
-    key = [(h["train_loss"], h["test_loss"]) for h in a.history]
-    assert key == [(h["train_loss"], h["test_loss"]) for h in b.history]
-    assert key != [(h["train_loss"], h["test_loss"]) for h in c.history]
+    key = [(h["train_loss"], h["val_loss"]) for h in a.history]
+    assert key == [(h["train_loss"], h["val_loss"]) for h in b.history]
+    assert key != [(h["train_loss"], h["val_loss"]) for h in c.history]
+    assert a.score_test() == b.score_test()
 
 
 def test_loss_goes_down_on_circle_with_every_optimizer():
@@ -120,6 +133,11 @@ def test_warmup_grad_accum_and_early_stopping():
     assert tr.optimizer.param_groups[0]["lr"] < 0.03  # still warming up
     es = train("gauss", (16, 16), "relu", 400, lr=0.1, features=("x1", "x2"), noise=0.5, early_stopping=5)
     assert es.stopped and "early stopping" in es.stopped and es.epoch < 400
+    assert "validation" in es.stopped and es.epoch - es.best_epoch == 5
+    # the best epoch's weights are back: the validation loss now is the best one in the history
+    best = min(h["val_loss"] for h in es.history)
+    assert es.history[es.best_epoch]["val_loss"] == best
+    assert es.evaluate()["loss"] == pytest.approx(best, rel=1e-5)
 
 
 def test_parameter_lines_count_like_the_course():
