@@ -15,6 +15,7 @@ from playground.setups.basics import (ACCUM_CHOICES, BALANCE_CHOICES, BATCH_CHOI
                                       MAX_NEURONS, REG_RATES, WARMUP_CHOICES)
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar, stop_page
+from playground.ui.doctor_view import render_doctor
 from playground.ui.evaluation import chance_text, schedule_controls, split_controls, test_panel
 from playground.ui.runs import model_panel, png_config
 
@@ -128,6 +129,7 @@ def draw(tr: Trainer) -> None:
         m[5].metric("Validation MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
                     help="Matthews correlation coefficient: 0 for a constant or random guess, 1 for perfect, "
                          "whatever the class balance.")
+    render_doctor(tr, page="basics", key="doctor.basics", checks=False)
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     data = tr.data

@@ -21,6 +21,7 @@ from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
 from playground.ui import dna_view as V
 from playground.ui.evaluation import metric_row, progress_line, schedule_controls, split_controls, test_panel
+from playground.ui.doctor_view import render_doctor
 from playground.ui.layout import stop_page
 from playground.ui.runs import model_panel, png_config
 
@@ -207,6 +208,7 @@ def status_row(tr: Trainer) -> None:
     with c_main:
         metric_row(tr, rec, HEADLINE[tr.task])
     st.caption(progress_line(tr))
+    render_doctor(tr, page="dna", key="doctor.dna", checks=False)
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     if tr.stopped:

@@ -21,6 +21,7 @@ from playground.setups import sequence as S
 from playground.train import LEARNING_RATES, OPTIMIZERS, Trainer
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
 from playground.ui.evaluation import metric_row, progress_line, schedule_controls, split_controls, test_panel
+from playground.ui.doctor_view import render_doctor
 from playground.ui.layout import stop_page
 from playground.ui.runs import model_panel, png_config
 from playground.ui.seq_compare import comparison_tab
@@ -195,6 +196,7 @@ def draw(tr: Trainer) -> None:
     rec = tr.latest
     metric_row(tr, rec, SHOWN)
     st.caption(progress_line(tr))
+    render_doctor(tr, page="sequence", key="doctor.sequence", checks=False)
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     if tr.stopped:

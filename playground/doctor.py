@@ -109,7 +109,7 @@ PAGE_HINTS = {
 }
 
 # Pages with an "Early stopping" control (None: any page; the suggestion names it when it is off).
-EARLY_STOPPING_PAGES = {None, "dna"}
+EARLY_STOPPING_PAGES = {None, "dna", "sequence"}
 
 
 @dataclasses.dataclass

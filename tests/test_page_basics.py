@@ -93,3 +93,18 @@ def test_pytorch_code_and_gradient_descent_view(app_test):
     code = [c.value for c in at.code if "import torch" in c.value]
     assert code and "class MLP(nn.Module)" in code[0]
     assert any("Diverged" in e.value for e in at.error)
+
+
+def test_the_training_doctor_speaks_on_the_page(app_test):
+    """A healthy run says so; a learning rate far too high gets a diagnosis with one thing to try."""
+    at = app_test(PAGE, query={"optimizer": "adam", "lr": "0.03"}).run()
+    at.button(key="basics.step").click().run()
+    assert not at.exception
+    assert any("Healthy so far" in m.value for m in at.markdown)
+    at = app_test(PAGE, query={"optimizer": "sgd", "lr": "10", "dataset": "linear", "layers": "3"}).run()
+    for _ in range(3):
+        if not at.button(key="basics.step").disabled:      # disabled once the run diverged
+            at.button(key="basics.step").click().run()
+    assert not at.exception
+    alerts = [a.value for a in (*at.error, *at.warning)]
+    assert any("Try:" in a and "learning rate" in a.lower() for a in alerts), alerts
