@@ -232,12 +232,13 @@ def test_build_is_the_seeded_side_by_side_run_of_the_page(tiny):
         pair.run_epochs(1)
     for name in run.extras["names"]:                              # same proteins, weights and shuffling
         ta, tb = a.trainers[name], b.trainers[name]
-        assert ta.n_train == run.extras["n_use"] and ta.history[-1]["test_loss"] == tb.history[-1]["test_loss"]
+        assert ta.n_train == run.extras["n_use"] and ta.history[-1]["val_loss"] == tb.history[-1]["val_loss"]
     head, cnn = a.trainers.values()
     assert head.data.meta["train_subset"].tolist() == cnn.data.meta["train_subset"].tolist()
     # the proteins the code export embeds are the ones the head trained on
-    train_seqs, _, test_seqs, _ = setup.script_proteins(run, head, prots.ps)
+    train_seqs, _, val_seqs, _, test_seqs, _ = setup.script_proteins(run, head, prots.ps)
     assert len(train_seqs) == run.extras["n_use"] and len(test_seqs) == len(inputs.cnn.y_test)
+    assert len(val_seqs) == len(inputs.cnn.y_val) and not set(val_seqs) & set(test_seqs) - set(train_seqs)
     assert train_seqs[0] == prots.seqs[inputs.cnn.meta["train_idx"][head.data.meta["train_subset"][0]]]
 
 

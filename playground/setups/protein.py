@@ -296,13 +296,14 @@ def build(values: dict, handle, inputs: FineTuneInputs) -> Run:
     return Run(inputs.esm, head_spec, config_of(v), signature(v, handle.key, inputs.data_key), extras, factory=_pair)
 
 
-def script_proteins(run: Run, head_trainer: Trainer, ps: protein.ProteinSet) -> tuple[list, list, list, list]:
-    """(train sequences, train labels, test sequences, test labels) the head trained on: the
-    proteins the code export embeds in its script."""
+def script_proteins(run: Run, head_trainer: Trainer, ps: protein.ProteinSet) -> tuple[list, ...]:
+    """(train sequences, train labels, validation sequences, validation labels, test sequences,
+    test labels) the head trained on: the proteins the code export embeds in its script."""
     cnn_full = run.extras["cnn_data"]
     sub = head_trainer.data.meta.get("train_subset")
     train_idx = cnn_full.meta["train_idx"]
     tr_idx = [train_idx[i] for i in (sub if sub is not None else range(len(train_idx)))]
+    va_idx = list(cnn_full.meta["val_idx"])
     te_idx = list(cnn_full.meta["test_idx"])
     if ps.task == "per_residue":
         lab = lambda i: ps.y[i]              # noqa: E731
@@ -311,6 +312,7 @@ def script_proteins(run: Run, head_trainer: Trainer, ps: protein.ProteinSet) -> 
     else:
         lab = lambda i: int(ps.y[i])         # noqa: E731
     return ([ps.seqs[i] for i in tr_idx], [lab(i) for i in tr_idx],
+            [ps.seqs[i] for i in va_idx], [lab(i) for i in va_idx],
             [ps.seqs[i] for i in te_idx], [lab(i) for i in te_idx])
 
 
