@@ -165,13 +165,15 @@ def test_meme_and_jaspar_export_read_back_with_biopython():
 def test_primer_cnn_on_planted_ctcf_learns_a_ctcf_filter():
     t0 = time.perf_counter()
     data_set = dna.planted_motif("MA0139.1", n=2000, length=50, seed=0)
-    split = data_set.split(0.75, seed=0)
+    split = data_set.split(seed=0)                      # 80 % train / 10 % validation / 10 % test
     model = build_model(primer_cnn(50), seed=0)
-    before = motif_recovery(activation_pwms(model, split.x_test), data_set.motifs)[0]["score"]
+    # the filter logos read the training set (what the filters learned from), as the DNA page does
+    before = motif_recovery(activation_pwms(model, split.x_train), data_set.motifs)[0]["score"]
     trainer = Trainer(model, split, TrainConfig(optimizer="adam", lr=0.003, batch_size=32, seed=0, track_metrics=True))
     trainer.run_epochs(10)
-    assert trainer.evaluate("test")["accuracy"] > 0.9
-    pwms = activation_pwms(model, split.x_test)
+    assert trainer.history[-1]["val_accuracy"] > 0.9
+    assert trainer.score_test()["accuracy"] > 0.9       # and on the held-out test set, scored once
+    pwms = activation_pwms(model, split.x_train)
     rec = motif_recovery(pwms, data_set.motifs)[0]
     assert rec["score"] >= 0.8          # the bar; in practice about 0.99
     assert rec["score"] > before + 0.1  # and it is learning, not the luck of the initial weights

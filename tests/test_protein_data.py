@@ -59,15 +59,17 @@ def test_a_cnn_that_sees_seven_residues_learns_the_labelling_rule():
     spec = make_spec("cnn", "protein", data, {"channels": (32,), "kernel": 7, "embed_dim": 16})
     tr = Trainer(build_model(spec, 0), data, TrainConfig(lr=0.01, batch_size=32, seed=0, track_metrics=True))
     tr.run_epochs(12)
-    assert tr.history[-1]["test_q3"] > 0.85
+    assert tr.history[-1]["val_q3"] > 0.85
+    assert tr.score_test()["q3"] > 0.85            # the held-out proteins agree
 
 
 def test_to_split_pads_tokens_and_per_residue_labels():
     ss = P.secondary_structure_set(20, 10, 30, seed=0)
     data = P.to_split(ss, "random", 0.75, 0)
     assert data.task == "per_residue" and data.n_classes == 3
-    x = torch.cat([data.x_train, data.x_test])
-    y = torch.cat([data.y_train, data.y_test])
+    assert min(data.sizes()) >= 1 and sum(data.sizes()) == 20
+    x = torch.cat([data.x_train, data.x_val, data.x_test])
+    y = torch.cat([data.y_train, data.y_val, data.y_test])
     assert torch.equal(x == 0, y == -100)          # padding is ignored, real residues are labelled
     masks = ["1" * 5 + "0" * 5]
     t = P.per_residue_targets(["HHEECCHHEE"], ["H", "E", "C"], 12, masks)
@@ -78,19 +80,22 @@ def test_to_split_pads_tokens_and_per_residue_labels():
 # near-duplicates
 def test_cluster_split_keeps_near_duplicates_on_one_side_random_split_leaks():
     ps = P.solubility_set(300, 40, 80, family_size=3, mutation_rate=0.1, seed=3)
-    rnd = P.to_split(ps, "random", 0.8, 0)
-    clu = P.to_split(ps, "cluster", 0.8, 0)
+    rnd = P.to_split(ps, "random", 0.7, 0, val_fraction=0.1)     # 70 % train / 10 % validation / 20 % test
+    clu = P.to_split(ps, "cluster", 0.7, 0, val_fraction=0.1)
     assert rnd.meta["leakage"] > 0.5                      # most test proteins have a homolog in training
-    assert clu.meta["leakage"] == 0.0
-    tr, te = clu.meta["train_idx"], clu.meta["test_idx"]
-    assert len(set(tr) & set(te)) == 0 and len(tr) + len(te) == 300
-    assert abs(len(te) / 300 - 0.2) < 0.05
+    assert rnd.meta["val_leakage"] > 0.5                  # and so do the validation proteins
+    assert clu.meta["leakage"] == 0.0 and clu.meta["val_leakage"] == 0.0
+    tr, va, te = clu.meta["train_idx"], clu.meta["val_idx"], clu.meta["test_idx"]
+    assert not (set(tr) & set(te) or set(tr) & set(va) or set(va) & set(te))
+    assert len(tr) + len(va) + len(te) == 300
+    assert abs(len(te) / 300 - 0.2) < 0.05 and abs(len(va) / 300 - 0.1) < 0.05
     # generated families stay together (a member mutated below the identity threshold may not)
-    split_families = set(ps.families[tr]) & set(ps.families[te])
+    split_families = set(ps.families[tr]) & set(ps.families[np.r_[va, te]])
     rnd_split = set(ps.families[rnd.meta["train_idx"]]) & set(ps.families[rnd.meta["test_idx"]])
     assert len(split_families) <= 3 < 30 <= len(rnd_split)
-    sim = P.shared_kmer_fraction([ps.seqs[i] for i in te], [ps.seqs[i] for i in tr])
-    assert sim.max() < 0.5
+    for held in (te, va):
+        sim = P.shared_kmer_fraction([ps.seqs[i] for i in held], [ps.seqs[i] for i in tr])
+        assert sim.max() < 0.5
 
 
 def test_shared_kmer_fraction_and_clusters():
@@ -154,8 +159,8 @@ def test_upload_per_residue_labels_with_mask():
     assert ps.task == "per_residue" and ps.class_names == ["H", "E", "C"]
     assert ps.mask[0] == "1111111100" and ps.y[1] == "CCHHH-C"
     data = P.to_split(ps, "random", 0.67, 0)
-    y = torch.cat([data.y_train, data.y_test]).numpy()
-    order = np.concatenate([data.meta["train_idx"], data.meta["test_idx"]])
+    y = torch.cat([data.y_train, data.y_val, data.y_test]).numpy()
+    order = np.concatenate([data.meta["train_idx"], data.meta["val_idx"], data.meta["test_idx"]])
     row_a = y[list(order).index(0)]
     assert row_a[:8].tolist() == [0, 0, 0, 0, 2, 2, 2, 1] and (row_a[8:] == -100).all()
     row_b = y[list(order).index(1)]

@@ -247,10 +247,10 @@ def test_gradient_clipping_reaches_the_run_and_bounds_each_step():
     assert run.extras["parameters"]["grad_clip"] == 0.5 and "grad_clip" not in D.build(base).extras["parameters"]
     # plain SGD moves the weights by lr × gradient: clipping caps the step at lr × max norm
     free = _step_size(base)
-    assert free > 1.0
-    assert _step_size({**base, "grad_clip": 0.5}) == pytest.approx(0.5, rel=1e-4)
-    assert _step_size({**base, "grad_clip": 1.0}) == pytest.approx(1.0, rel=1e-4)
-    assert _step_size({**base, "grad_clip": 5.0}) == pytest.approx(free, rel=1e-4)   # above the norm: no effect
+    assert 0.5 < free < 5.0              # the first batch's gradient norm (lr 1: the step is the gradient)
+    for clip in D.GRAD_CLIPS[1:]:        # a cap below the norm binds; above it, no effect
+        assert _step_size({**base, "grad_clip": clip}) == pytest.approx(min(clip, free), rel=1e-4), clip
+    assert _step_size({**base, "lr": 3.0, "grad_clip": 0.5}) == pytest.approx(1.5, rel=1e-4)   # lr × max norm
     # the exported script clips too, and a lesson may set it (validated through the schema)
     from playground.codegen import script_for
 
@@ -269,23 +269,46 @@ def test_build_is_the_lessons_run_and_reproducible():
     b = D.build({"n": 200, "model": "custom", "c1": 8, "k1": 8}).make_trainer()
     a[0].run_epochs(1)
     b.run_epochs(1)
-    assert a[0].history[-1]["test_loss"] == b.history[-1]["test_loss"]
+    assert a[0].history[-1]["val_loss"] == b.history[-1]["val_loss"]
     assert 0 < a[1]["motif_recovery"](a[0]) <= 1
     assert set(L.live_extras("dna", {"dataset": "grammar"})) == {"motif_recovery"}
     with pytest.raises(ValueError, match="upload"):
         D.build({"dataset": "upload"})
 
 
+# settings added since the links were recorded, at their defaults: gradient clipping, then the
+# validation share and the learning-rate schedule of the train / validation / test split
+ADDED = {"grad_clip": 0.0, "val_pct": 10, "schedule": "off"}
+
+
+def _first_validation_sequence_with_a_motif(values: dict) -> int:
+    from playground.ui.dna_view import next_with_motif
+
+    run = D.build(values)
+    return next_with_motif(run.make_trainer().data.meta["val_idx"], run.extras["dataset"])
+
+
 @pytest.mark.parametrize("i", range(len(OLD)), ids=[json.dumps(r["query"], ensure_ascii=False)[:60] for r in OLD])
 def test_links_saved_before_the_schema_restore_the_same_settings(offline_genomic, i):
     old = OLD[i]
     new = open_link(ROOT, old["query"])
-    for name, value in old["page_values"].items():
+    expected = dict(old["page_values"])
+    # the train / validation / test split changed two things on purpose: the default training share
+    # went from 75 % to 80 % (80 / 10 / 10; a link that names its share keeps it), and the sequence
+    # views show the validation set, so the sequence a link did not name is the first VALIDATION
+    # sequence with a motif (it was the first test sequence with one)
+    if "train_pct" not in old["query"]:
+        assert expected["train_pct"] == 75
+        expected["train_pct"] = 80
+    if str(expected["seq"]) != old["query"].get("seq") and expected["seq"] != 0:    # not named (or not valid)
+        expected["seq"] = _first_validation_sequence_with_a_motif({**new["page_values"], **new["global_values"]})
+    for name, value in expected.items():
         assert new["page_values"][name] == value, (name, new["page_values"][name], value)
     added = {n: v for n, v in new["page_values"].items() if n not in old["page_values"]}
-    assert added == {"grad_clip": 0.0}            # the one setting added since, at its default
+    assert added == ADDED                      # the settings added since, at their defaults
     assert new["global_values"] == old["global_values"]
-    assert new["url"] == {**old["url"], "grad_clip": "0"}
+    changed = {n: L.encode(v) for n, v in expected.items() if v != old["page_values"][n]}
+    assert new["url"] == {**old["url"], **changed, **{n: L.encode(v) for n, v in ADDED.items()}}
     # the same link parameters are ignored with a warning (its wording may have improved since)
     assert [warned_about(w) for w in new["warnings"]] == [warned_about(w) for w in old["warnings"]]
 

@@ -97,6 +97,9 @@ def test_a_setting_of_the_run_rebuilds_the_trainer_and_a_live_or_view_one_does_n
     no_exception(at)
     assert trainer_id(at) == first and at.session_state["seq._trainer"].epoch == 1
     assert at.session_state["seq._trainer"].config.lr == pytest.approx(0.01)    # ... and applied
+    at.number_input(key="seq.early_stop").set_value(4).run()              # live too: patience on validation
+    no_exception(at)
+    assert trainer_id(at) == first and at.session_state["seq._trainer"].config.early_stopping == 4
     at.number_input(key="seq.seq_idx").set_value(3).run()                 # view
     at.number_input(key="seq.layer").set_value(2).run()
     at.text_input(key="seq.wt_seq").set_value("ACGT").run()
@@ -145,13 +148,14 @@ def test_the_signature_follows_exactly_the_settings_of_the_run(name):
 
 
 def test_what_each_setting_is():
-    assert S.SCHEMA.live_names == ["lr"]
+    assert S.SCHEMA.live_names == ["lr", "early_stop"]       # both applied to the running trainer
     view = {n for n, p in S.SCHEMA.params.items() if p.view}
     assert view == {"seq_idx", "layer", "win_start", "wt_seq", "wt_layer", "wt_head", "cmp_models", "cmp_epochs",
                     "lesson", "step", "projector", "lock", "hide"}
     # what the page's hand-written signature held (data set, split, share, seed, upload options, the
-    # model spec, optimizer, batch size, device) is all still in it
-    for name in ("dataset", "n", "length", "split", "train_pct", "seed", "device", "family", "optimizer", "batch",
+    # model spec, optimizer, batch size, device) is all still in it, with the validation share and the schedule
+    for name in ("dataset", "n", "length", "split", "train_pct", "val_pct", "schedule", "seed", "device", "family",
+                 "optimizer", "batch",
                  *S.UPLOAD_KEYS, *(n for n in S.SCHEMA.names if n[:2] in ("t_", "r_", "c_", "h_"))):
         assert name in S.SCHEMA.run_names, name
 
@@ -182,7 +186,7 @@ def test_build_is_the_pages_run():
     a.run_epochs(1)
     b = S.build(values).make_trainer()     # (dropout draws from torch's global generator: one after the other)
     b.run_epochs(1)
-    assert a.history[-1]["test_loss"] == b.history[-1]["test_loss"]    # seeded: the same run
+    assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]      # seeded: the same run
     # the code export reads the same run: its model, optimizer and learning rate
     from playground.codegen import script_for
 
@@ -230,12 +234,17 @@ def after_load(monkeypatch):
     return seen
 
 
+# settings added since the links were recorded (the train / validation / test split), at their
+# defaults: an old link keeps its training share; 10 % is for validation, the rest is the test set
+ADDED = {"val_pct": 10, "early_stop": 0, "schedule": "off"}
+
+
 @pytest.mark.parametrize("link", LINKS, ids=[f"link{i}" for i in range(len(LINKS))])
 def test_links_saved_before_the_schema_restore_the_same_settings(app_test, after_load, link):
     at = app_test(PAGE, link["query"]).run()
     no_exception(at)
-    assert after_load["seq"] == link["after_load"]
-    assert session_values(at) == link["after_run"]
+    assert after_load["seq"] == {**link["after_load"], **ADDED}
+    assert session_values(at) == {**link["after_run"], **ADDED}
     assert [w.value for w in at.warning if "link parameter" in w.value] == link["warnings"]
 
 

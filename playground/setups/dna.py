@@ -101,7 +101,7 @@ PARAMS = [
     Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
     # display
     Param("tab", TABS[0], choices=TABS, view=True),
-    Param("seq", 0, "int", lo=0, hi=100000, view=True, help="test sequence (1-based); 0 = the first with a motif"),
+    Param("seq", 0, "int", lo=0, hi=100000, view=True, help="validation sequence (1-based); 0 = the first with a motif"),
     Param("n_logos", 8, "int", choices=(4, 8, 16, 32), view=True),
     Param("logo_kind", "activation", choices=("activation", "weights"), view=True),
     Param("explain_class", 0, "int", lo=0, hi=10, view=True),
