@@ -57,9 +57,9 @@ def test_each_challenge_has_a_solution_that_reaches_the_target(lesson_id):
 def test_expectations_can_fail():
     """The same check reports a failure when a run does not meet the expectation."""
     les = next(x for x in LESSONS if x.id == "cubic")
-    one_line = les.step(1)                          # 1 linear neuron: test loss stays above 0.02
+    one_line = les.step(1)                          # 1 linear neuron: validation loss stays above 0.02
     broken = L.Step(one_line.title, one_line.text, "basics", one_line.settings,
-                    expect=(L.Expectation("test_loss", "<", 0.02, 300),))
+                    expect=(L.Expectation("val_loss", "<", 0.02, 300),))
     (r,) = L.check_step(broken)
     assert r.status == "fail" and r.value > 0.02 and "❌" in r.message
 
@@ -76,7 +76,7 @@ text = "Do this."
 settings = { dataset = "cubic", layers = 1, n1 = 1, lr = 0.03 }
 
 [[steps.expect]]
-metric = "test_loss"
+metric = "val_loss"
 op = "<"
 value = 0.5
 epochs = 3
@@ -92,14 +92,16 @@ def write(tmp_path, text: str, name: str = "03_bad.toml"):
 def test_a_good_file_loads(tmp_path):
     les = L.load_lesson(write(tmp_path, GOOD, "07_good.toml"))
     assert les.id == "good" and les.number == 7 and les.step(1).settings["lr"] == 0.03
-    assert les.step(1).expect[0].describe() == "test loss < 0.5 after 3 epochs"
+    assert les.step(1).expect[0].describe() == "validation loss < 0.5 after 3 epochs"
 
 
 @pytest.mark.parametrize("bad,field,words", [
     (GOOD.replace('lr = 0.03', 'lr = "fast"'), "steps[1].settings.lr", "must be a number"),
     (GOOD.replace('layers = 1', 'layerz = 1'), "steps[1].settings.layerz", "has no setting"),
     (GOOD.replace('n1 = 1', 'n1 = 1.5'), "steps[1].settings.n1", "whole number"),
-    (GOOD.replace('metric = "test_loss"', 'metric = "test_los"'), "steps[1].expect[1].metric", "unknown metric"),
+    (GOOD.replace('metric = "val_loss"', 'metric = "val_los"'), "steps[1].expect[1].metric", "unknown metric"),
+    # a lesson never reads the held-out test set: an old file's test_loss is refused, naming val_loss
+    (GOOD.replace('metric = "val_loss"', 'metric = "test_loss"'), "steps[1].expect[1].metric", "val_loss"),
     (GOOD.replace('op = "<"', 'op = "<<"'), "steps[1].expect[1].op", "unknown comparison"),
     (GOOD.replace('epochs = 3', ''), "steps[1].expect[1].epochs", "how many epochs"),
     (GOOD.replace('title = "A lesson"', ''), "title", "missing"),
@@ -142,7 +144,7 @@ settings = { dataset = "spiral" }
 
 [challenge]
 fixed = ["dataset"]
-target = { metric = "test_loss", op = "<", value = 0.1, epochs = 3 }
+target = { metric = "val_loss", op = "<", value = 0.1, epochs = 3 }
 solution = { layers = 1, n1 = 6, lr = 0.03 }
 """
 
@@ -234,8 +236,8 @@ def test_encode_matches_the_pages_url_format():
 def test_assess_reports_pending_then_pass_or_fail():
     settings = {"dataset": "cubic", "features": ["x1"], "layers": 1, "n1": 4, "activation": "relu",
                 "optimizer": "adam", "lr": 0.03, "batch": 0}
-    within = L.Expectation("test_loss", "<", 0.01, 300, "within")
-    after = L.Expectation("test_loss", "<", 0.0001, 5, "after")
+    within = L.Expectation("val_loss", "<", 0.01, 300, "within")
+    after = L.Expectation("val_loss", "<", 0.0001, 5, "after")
     tr = make_trainer(settings)
     assert L.assess(within, tr, settings, "basics").status == "pending"
     tr.run_epochs(5)
@@ -274,7 +276,7 @@ def test_page_runners_reproduce_their_pages_runs():
     b = L.dna_run({"n": 200, "model": "logreg"}).trainer
     a.run_epochs(1)
     b.run_epochs(1)
-    assert a.history[-1]["test_loss"] == b.history[-1]["test_loss"]
+    assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]
     s = L.seq_run({"n": 200, "family": "cnn", "c_layers": 1, "c_channels": 8}).trainer
     assert s.task == "binary" and s.data.x_train.dtype.is_floating_point is False
 
