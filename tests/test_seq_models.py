@@ -170,12 +170,16 @@ def test_trainer_per_residue_metrics_match_a_manual_q3():
     spec = make_spec("cnn", "protein", data, {"channels": (16,), "kernel": 7})
     tr = Trainer(build_model(spec, 0), data, TrainConfig(lr=0.01, batch_size=16, seed=0, track_metrics=True))
     tr.run_epochs(2)
-    out = tr.outputs(data.x_test).numpy()
-    y = data.y_test.numpy()
+    out = tr.outputs(data.x_val).numpy()
+    y = data.y_val.numpy()
     keep = y != -100
     manual = float((out.argmax(-1)[keep] == y[keep]).mean())
     assert keep.sum() < y.size          # there is padding to ignore
-    assert tr.history[-1]["test_q3"] == pytest.approx(manual)
+    assert tr.history[-1]["val_q3"] == pytest.approx(manual)
+    # the held-out test set's Q3, scored once, by the same rule
+    out, y = tr.outputs(data.x_test).numpy(), data.y_test.numpy()
+    keep = y != -100
+    assert tr.score_test()["q3"] == pytest.approx(float((out.argmax(-1)[keep] == y[keep]).mean()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,7 +232,10 @@ def test_comparison_trains_every_model_on_the_same_split_in_chunks():
         assert [h["epoch"] for h in run.history] == [0, 1, 2]
     # same seed + same config -> the same numbers again
     again = compare(data, {"CNN": specs["CNN"]}, 2, TrainConfig(lr=0.003, batch_size=32), seed=4)
-    assert again[0].history[-1]["test_loss"] == pytest.approx(cmp.runs[0].history[-1]["test_loss"])
+    assert again[0].history[-1]["val_loss"] == pytest.approx(cmp.runs[0].history[-1]["val_loss"])
+    # the table's "best validation accuracy" is the best val_accuracy of the run's history
+    best = max(h["val_accuracy"] for h in cmp.runs[0].history[1:])
+    assert rows[0]["best validation accuracy"] == pytest.approx(best, abs=1e-4)
 
 
 def test_per_residue_comparison_leaves_out_the_hybrid_and_explains_why():

@@ -235,6 +235,9 @@ def test_build_is_the_seeded_side_by_side_run_of_the_page(tiny):
         assert ta.n_train == run.extras["n_use"] and ta.history[-1]["val_loss"] == tb.history[-1]["val_loss"]
     head, cnn = a.trainers.values()
     assert head.data.meta["train_subset"].tolist() == cnn.data.meta["train_subset"].tolist()
+    # both models are judged on the same validation proteins; the test proteins are held out
+    assert len(head.data.y_val) == len(cnn.data.y_val) == len(inputs.cnn.y_val) > 0
+    assert bool((head.data.y_val == cnn.data.y_val).all()) and head.test_looks == cnn.test_looks == 0
     # the proteins the code export embeds are the ones the head trained on
     train_seqs, _, val_seqs, _, test_seqs, _ = setup.script_proteins(run, head, prots.ps)
     assert len(train_seqs) == run.extras["n_use"] and len(test_seqs) == len(inputs.cnn.y_test)

@@ -11,10 +11,11 @@ from playground.train import TrainConfig, Trainer
 from playground.workers import TrainingPool
 
 
-def make_trainer(seed: int = 1, dropout: float = 0.0) -> Trainer:
+def make_trainer(seed: int = 1, dropout: float = 0.0, **cfg) -> Trainer:
     data = toy.make_split("circle", 400, 0.1, 0.5, seed, ["x1", "x2"])
     spec = MLPSpec(2, (8, 8), "tanh", 1, dropout)
-    return Trainer(build_model(spec, seed), data, TrainConfig(optimizer="adam", lr=0.03, batch_size=10, seed=seed))
+    return Trainer(build_model(spec, seed), data,
+                   TrainConfig(optimizer="adam", lr=0.03, batch_size=10, seed=seed, **cfg))
 
 
 def strip(history):
@@ -40,9 +41,12 @@ def train_remote(pool, sid, tr, max_steps, timeout=60.0):
     return pool.take_back(sid, tr)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_same_history_in_the_page_process_or_in_a_worker(pool, dropout):
-    here, there = make_trainer(dropout=dropout), make_trainer(dropout=dropout)
+# a learning-rate schedule (it reads the validation loss) and the best epoch travel with the run
+@pytest.mark.parametrize("dropout, cfg", [(0.0, {}), (0.2, {}), (0.0, {"schedule": "step", "schedule_epochs": 6}),
+                                          (0.0, {"schedule": "plateau", "schedule_patience": 1})],
+                         ids=["plain", "dropout", "step-schedule", "plateau-schedule"])
+def test_same_history_in_the_page_process_or_in_a_worker(pool, dropout, cfg):
+    here, there = make_trainer(dropout=dropout, **cfg), make_trainer(dropout=dropout, **cfg)
     torch.manual_seed(7)                # dropout draws from torch's global generator
     here.step(425)
     rng_here = torch.get_rng_state()
@@ -54,8 +58,13 @@ def test_same_history_in_the_page_process_or_in_a_worker(pool, dropout):
     here.step(60)
     torch.set_rng_state(rng_here)
     there.step(60)                      # and back here again, still the same run
-    assert strip(here.history) == strip(there.history)
+    assert strip(here.history) == strip(there.history)        # train and validation losses, and the rate
     assert len(here.history) > 5
+    assert here.trace == there.trace and here.best_epoch == there.best_epoch >= 1
+    assert here.current_lr == there.current_lr
+    if cfg.get("schedule") == "step":                             # halved every 2 epochs: 24 epochs in
+        assert there.current_lr == pytest.approx(0.03 * 0.5 ** (there.epoch // 2))
+    assert here.score_test() == there.score_test()               # the same held-out score, one look each
     for a, b in zip(here.model.state_dict().values(), there.model.state_dict().values()):
         assert torch.equal(a, b)
     for a, b in zip(here.optimizer.state_dict()["state"].values(), there.optimizer.state_dict()["state"].values()):
@@ -78,6 +87,32 @@ def test_snapshots_mirror_the_worker_while_it_trains(pool):
     steps = tr.steps
     tr.step(5)
     assert tr.steps == steps + 5
+
+
+@pytest.mark.xfail(strict=True, reason="bug: workers._snapshot/_apply_snapshot copy only the weights, counters and "
+                   "history; best_epoch, val_outputs, the sub-epoch trace and the scheduled learning rate stay stale "
+                   "in the page's mirror while a worker trains (see the helper's report)")
+def test_the_mirror_shows_what_the_page_reads_beside_the_numbers(pool):
+    """While a worker trains, the page draws from its local mirror: the confusion matrix and ROC
+    from ``val_outputs`` (the validation outputs of the moment of the last record), the status
+    line from ``best_epoch`` and ``current_lr``, the loss chart from ``trace``."""
+    tr = make_trainer(schedule="step", schedule_epochs=3)      # the rate halves every epoch
+    assert pool.start("views", tr)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and tr.epoch < 3:
+        pool.keep_alive("views")
+        time.sleep(0.1)
+        pool.sync("views", tr)
+    try:
+        assert tr.epoch >= 3
+        rec = tr.history[-1]
+        out = torch.as_tensor(tr.val_outputs)
+        assert float(tr.loss_fn(out, tr.data.y_val)) == pytest.approx(rec["val_loss"], rel=1e-4)
+        assert tr.best_epoch == min(tr.history, key=lambda r: r["val_loss"])["epoch"]
+        assert tr.current_lr == pytest.approx(0.03 * 0.5 ** tr.epoch)
+        assert len(tr.trace) > tr.epoch
+    finally:
+        pool.take_back("views", tr)
 
 
 def test_runs_share_a_worker_fairly(pool):
