@@ -111,7 +111,9 @@ with st.sidebar:
             st.slider("Max-pool size", 2, 10, key=K("pool_size"))
         elif state.get("pool") == "adaptive":
             st.slider("AdaptiveMaxPool1d output size", 1, 10, key=K("pool_output"))
-        st.slider("Dropout", 0.0, 0.8, step=0.1, key=K("dropout"))
+        a, b = st.columns(2)
+        a.slider("Dropout (head)", 0.0, 0.8, step=0.1, key=K("dropout"), help="After the dense layer, as Keras DNA CNNs do.")
+        b.slider("Dropout (conv)", 0.0, 0.8, step=0.1, key=K("conv_dropout"), help="After every conv block too (~25 % slower).")
         st.number_input("Dense layer (0 = straight to the output)", 0, 128, step=4, key=K("dense"))
     elif state.get("model") == "mlp":
         st.slider("Hidden layers", 1, 3, key=K("mlp_layers"))

@@ -278,7 +278,7 @@ def test_build_is_the_lessons_run_and_reproducible():
 
 # settings added since the links were recorded, at their defaults: gradient clipping, then the
 # validation share and the learning-rate schedule of the train / validation / test split
-ADDED = {"grad_clip": 0.0, "val_pct": 10, "schedule": "off"}
+ADDED = {"grad_clip": 0.0, "val_pct": 10, "schedule": "off", "conv_dropout": 0.0}
 
 
 def _first_validation_sequence_with_a_motif(values: dict) -> int:

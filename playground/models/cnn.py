@@ -37,7 +37,9 @@ class CNNSpec(ModelSpec):
     pool: str = "max"                # 'max' (MaxPool1d after every conv), 'adaptive' (AdaptiveMaxPool1d at the end), 'none'
     pool_size: int = 4               # for 'max'
     pool_output: int = 1             # for 'adaptive': positions kept per filter
-    dropout: float = 0.0
+    dropout: float = 0.0             # dropout in the dense head: after each hidden dense layer (before the
+                                     # output layer when there is none), as in Keras-style DNA CNNs
+    conv_dropout: float = 0.0        # dropout after every conv block as well (0 = off; costs ~25 % per epoch on CPU)
     dense: tuple = (16,)             # hidden dense layers of the head
     n_outputs: int = 1
 
@@ -62,7 +64,7 @@ class CNNSpec(ModelSpec):
             raise ValueError(f"pool must be one of {POOLS}")
         if self.pool_size < 1 or self.pool_output < 1:
             raise ValueError("pool sizes must be at least 1")
-        if not 0.0 <= self.dropout < 1.0:
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.conv_dropout < 1.0):
             raise ValueError("dropout must be in [0, 1)")
         make_activation(self.activation)
         lengths = self.feature_lengths()
@@ -127,7 +129,8 @@ class CNN(nn.Module):
                 pool = nn.AdaptiveMaxPool1d(spec.pool_output)
             else:
                 pool = nn.Identity()
-            blocks.append(ConvBlock(c_in, c, k, spec.padding, spec.batch_norm, spec.activation, pool, spec.dropout))
+            blocks.append(ConvBlock(c_in, c, k, spec.padding, spec.batch_norm, spec.activation, pool,
+                                    spec.conv_dropout))
             c_in = c
         self.convs = nn.ModuleList(blocks)
         flat = c_in * spec.feature_lengths()[-1]
@@ -137,6 +140,8 @@ class CNN(nn.Module):
             head += [nn.Linear(a, b), make_activation("relu" if spec.activation == "linear" else spec.activation)]
             if spec.dropout > 0:
                 head.append(nn.Dropout(spec.dropout))
+        if spec.dropout > 0 and not spec.dense:      # no hidden dense layer: drop the flattened features
+            head.append(nn.Dropout(spec.dropout))
         head.append(nn.Linear(sizes[-1], spec.n_outputs))
         self.head = nn.Sequential(*head)
 

@@ -88,7 +88,8 @@ PARAMS = [
     Param("pool", "max", choices=("max", "adaptive", "none")),
     Param("pool_size", 4, "int", lo=2, hi=10),
     Param("pool_output", 1, "int", lo=1, hi=10),
-    Param("dropout", 0.0, "float", lo=0.0, hi=0.8),
+    Param("dropout", 0.0, "float", lo=0.0, hi=0.8, help="dropout in the dense head"),
+    Param("conv_dropout", 0.0, "float", lo=0.0, hi=0.8, help="dropout after every conv block as well"),
     Param("dense", 16, "int", lo=0, hi=128, help="0 = straight to the output"),
     Param("mlp_layers", 1, "int", lo=1, hi=3),
     Param("mlp_neurons", 32, "int", lo=1, hi=32),
@@ -224,7 +225,8 @@ def spec_of(values: dict, length: int, n_out: int):
     return CNNSpec(length=length, channels=tuple(v[f"c{i + 1}"] for i in range(n)),
                    kernel_sizes=tuple(v[f"k{i + 1}"] for i in range(n)), padding=v["padding"],
                    batch_norm=v["batch_norm"], activation=v["activation"], pool=v["pool"], pool_size=v["pool_size"],
-                   pool_output=v["pool_output"], dropout=v["dropout"], dense=(v["dense"],) if v["dense"] else (),
+                   pool_output=v["pool_output"], dropout=v["dropout"], conv_dropout=v["conv_dropout"],
+                   dense=(v["dense"],) if v["dense"] else (),
                    n_outputs=n_out)
 
 
