@@ -293,7 +293,7 @@ class Trainer:
 
     def _add_trace(self) -> None:
         if self._trace_n:
-            frac = min(1.0, self._cursor / max(1, self.n_train)) if self._perm is not None else 0.0
+            frac = min(1.0, self._cursor / max(1, self.n_train))
             self.trace.append((self.steps, round(self.epoch + frac, 4), self._trace_sum.item() / self._trace_n))
             if len(self.trace) > 5000:      # keep the trace light on a long run
                 self.trace = self.trace[::2]
@@ -303,13 +303,14 @@ class Trainer:
     @property
     def epoch_progress(self) -> float:
         """Fraction of the current epoch done (0 between epochs)."""
-        return min(1.0, self._cursor / max(1, self.n_train)) if self._perm is not None else 0.0
+        return min(1.0, self._cursor / max(1, self.n_train))
 
     def _end_epoch(self) -> None:
         if self._trace_n:
             self._add_trace()
         self._perm = None
         self._plan = None
+        self._cursor = 0
         self.epoch += 1
         running = self._running.item() / max(1, float(self._running_n))
         self._running.zero_()

@@ -85,7 +85,11 @@ def _snapshot(run: _Run) -> dict:
     snap = {"model": {k: v.detach().clone() for k, v in tr.model.state_dict().items()},
             "epoch": tr.epoch, "steps": tr.steps, "optimizer_steps": tr.optimizer_steps, "seconds": tr.seconds,
             "history_from": run.sent_history, "history": tr.history[run.sent_history:],
-            "diverged": tr.diverged, "stopped": tr.stopped}
+            "diverged": tr.diverged, "stopped": tr.stopped,
+            # what the page draws beside the numbers: the same moment's validation outputs, the best
+            # epoch, the schedule's rate, the position in the epoch and the sub-epoch loss trace
+            "best_epoch": tr.best_epoch, "val_outputs": tr.val_outputs, "_lr_scale": tr._lr_scale,
+            "_cursor": tr._cursor, "trace": list(tr.trace)}
     run.sent_history = len(tr.history)
     return snap
 
@@ -427,8 +431,11 @@ class TrainingPool:
 
 def _apply_snapshot(trainer, snap: dict) -> None:
     trainer.model.load_state_dict(snap["model"])
-    for k in ("epoch", "steps", "optimizer_steps", "seconds", "diverged", "stopped"):
-        setattr(trainer, k, snap[k])
+    for k in ("epoch", "steps", "optimizer_steps", "seconds", "diverged", "stopped", "best_epoch", "val_outputs",
+              "_lr_scale", "_cursor", "trace"):
+        if k in snap:
+            setattr(trainer, k, snap[k])
+    trainer._apply_lr()
     del trainer.history[snap["history_from"]:]
     trainer.history.extend(snap["history"])
 

@@ -89,9 +89,6 @@ def test_snapshots_mirror_the_worker_while_it_trains(pool):
     assert tr.steps == steps + 5
 
 
-@pytest.mark.xfail(strict=True, reason="bug: workers._snapshot/_apply_snapshot copy only the weights, counters and "
-                   "history; best_epoch, val_outputs, the sub-epoch trace and the scheduled learning rate stay stale "
-                   "in the page's mirror while a worker trains (see the helper's report)")
 def test_the_mirror_shows_what_the_page_reads_beside_the_numbers(pool):
     """While a worker trains, the page draws from its local mirror: the confusion matrix and ROC
     from ``val_outputs`` (the validation outputs of the moment of the last record), the status
