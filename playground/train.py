@@ -344,6 +344,16 @@ class Trainer:
             return
         self._schedule_step(val)
 
+    def restore_best(self) -> bool:
+        """Put back the weights of the best validation epoch (what early stopping does when it
+        stops), e.g. when training ends at a time or epoch budget. False when they were not kept
+        (early stopping off) or the latest epoch is the best."""
+        best = self._best
+        if best[2] is None or best[1] == self.epoch:
+            return False
+        self.model.load_state_dict(best[2])
+        return True
+
     def _schedule_step(self, val_loss: float) -> None:
         """The learning-rate schedule after an epoch (it reads the validation loss only)."""
         kind = self.config.schedule

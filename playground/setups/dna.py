@@ -98,8 +98,8 @@ PARAMS = [
     Param("lr", 0.003, "float", choices=tuple(LEARNING_RATES), live=True),
     Param("batch", 32, "int", choices=BATCH_CHOICES),
     Param("grad_clip", 0.0, "float", choices=GRAD_CLIPS, help="clip the gradient norm to this (0 = off)"),
-    Param("early_stop", 0, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
-    Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
+    Param("early_stop", 5, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
+    Param("schedule", "plateau", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
     # display
     Param("tab", TABS[0], choices=TABS, view=True),
     Param("seq", 0, "int", lo=0, hi=100000, view=True, help="validation sequence (1-based); 0 = the first with a motif"),
