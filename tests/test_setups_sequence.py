@@ -236,7 +236,7 @@ def after_load(monkeypatch):
 
 # settings added since the links were recorded (the train / validation / test split), at their
 # defaults: an old link keeps its training share; 10 % is for validation, the rest is the test set
-ADDED = {"val_pct": 10, "early_stop": 0, "schedule": "off"}
+ADDED = {"val_pct": 10, "early_stop": 5, "schedule": "off"}
 
 
 @pytest.mark.parametrize("link", LINKS, ids=[f"link{i}" for i in range(len(LINKS))])

@@ -112,7 +112,7 @@ PARAMS = [
     Param("optimizer", "adam", choices=tuple(OPTIMIZERS)),
     Param("lr", 0.001, "float", choices=tuple(LEARNING_RATES), live=True),
     Param("batch", 32, "int", choices=BATCH_CHOICES),
-    Param("early_stop", 0, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
+    Param("early_stop", 5, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
     Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
     # what the views show: the validation sequence, the large map's layer, the zoom window,
     # the walkthrough's tiny example, layer and head
