@@ -54,8 +54,15 @@ def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", h
                  line=dict(color=TRAIN_COLOR, width=2.5)),
             dict(type="scatter", x=ep, y=column(history, "val_loss"), mode="lines", name="validation",
                  line=dict(color=TEST_COLOR, width=2.5))]
-    return figure(data, layout_dict(title, height, fixed_margins=True, xaxis=dict(title=dict(text="epoch")),
+    return figure(data, layout_dict(title, height, fixed_margins=True,
+                                    xaxis=dict(title=dict(text="epoch"), dtick=_epoch_dtick(ep)),
                                     yaxis=dict(title=dict(text="loss"), type="log" if log_y else "linear")))
+
+
+def _epoch_dtick(ep) -> int | None:
+    """Whole-epoch ticks (no 0.5, 1.5 ...) for short runs; plotly's own choice for long ones."""
+    last = float(np.nanmax(ep)) if len(ep) else 0.0
+    return 1 if last <= 10 else None
 
 
 def metric_figure(history: list[dict], keys: list[str], title: str = "Metrics", height: int = 320) -> go.Figure:
@@ -63,7 +70,7 @@ def metric_figure(history: list[dict], keys: list[str], title: str = "Metrics", 
     fig = go.Figure()
     for k in keys:
         fig.add_scatter(x=ep, y=column(history, k), mode="lines", name=k.replace("val_", ""))
-    fig.update_xaxes(title="epoch")
+    fig.update_xaxes(title="epoch", dtick=_epoch_dtick(ep))
     return _layout(fig, title, height)
 
 
