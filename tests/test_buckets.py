@@ -264,10 +264,6 @@ def test_bucketed_and_unbucketed_losses_are_equal(family, hp, task):
 
 
 @pytest.mark.parametrize("family,hp", HYBRID, ids=["small", "mean-post"])
-@pytest.mark.xfail(strict=True, reason="HybridCNNTransformer is not padding-invariant: AdaptiveMaxPool1d bins the "
-                   "whole padded length (a short sequence padded to the set's longest gets only a few of the "
-                   "pool_positions), and conv1's outputs past a sequence's end are not zeroed before conv2. "
-                   "When the hybrid pools each sequence over its own length this passes: remove the xfail.")
 def test_hybrid_bucketed_and_unbucketed_losses_are_equal(family, hp):
     reference, bucketed, worst, _ = bucketed_vs_padded(family, {**hp, **TINY_HYBRID}, "binary")
     assert worst < 1e-5, f"hybrid outputs differ by {worst:.2e}"

@@ -154,7 +154,7 @@ def test_fine_tuning_vs_scratch_side_by_side(app_test, tiny_esm_bytes):
     ts = titles(at)
     assert any(t.startswith("Loss: ESM-2 head vs CNN") for t in ts)
     loss = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"].startswith("Loss"))
-    assert {tr["name"] for tr in loss["data"]} >= {"ESM-2 head (frozen) · test", "CNN from scratch · test"}
+    assert {tr["name"] for tr in loss["data"]} >= {"ESM-2 head (frozen) · validation", "CNN from scratch · validation"}
     at.select_slider(key="esm.size").set_value(10).run()                 # fewer labels: a new run
     no_traceback(at)
     assert "training on **24**" in texts(at.caption)

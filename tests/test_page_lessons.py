@@ -124,7 +124,7 @@ def test_the_check_follows_the_run_the_page_trains(app_test):
     at.run()
     text = sidebar_text(at)
     assert "✅ training loss < 0.01 within 200 epochs" in text
-    assert "⏳ the test loss stays above 0.5" in text          # 'after 200 epochs': not judged yet
+    assert "⏳ the validation loss stays above 0.5" in text          # 'after 200 epochs': not judged yet
     at.session_state["basics._trainer"].run_epochs(170)
     at.run()
     assert "Every check passed" in sidebar_text(at)
@@ -238,12 +238,12 @@ def test_lesson_9_compares_the_optimizers_on_one_plot_and_lesson_10_shows_mcc(ap
     at.run()
     at.button(key="basics.compare_run").click().run()
     assert not at.exception
-    fig = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Test loss by optimizer")
+    fig = next(s for s in plotly_specs(at) if s["layout"].get("title", {}).get("text") == "Validation loss by optimizer")
     assert [t["name"] for t in fig["data"]] == ["SGD", "SGD + momentum", "Adam", "AdamW"]
     assert all(len(t["x"]) == 21 for t in fig["data"])          # epochs 0..20, one curve each
     at.query_params = L.step_query(lesson("mcc_vs_accuracy"), 1)
     at.run()
     at.session_state["basics._trainer"].run_epochs(100)
     at.run()
-    assert metric(at, "Test MCC") == "0.00" and float(metric(at, "Test accuracy").rstrip("%")) > 85
-    assert "✅ test accuracy > 0.85 after 100 epochs" in sidebar_text(at)
+    assert metric(at, "Validation MCC") == "0.00" and float(metric(at, "Validation accuracy").rstrip("%")) > 85
+    assert "✅ validation accuracy > 0.85 after 100 epochs" in sidebar_text(at)
