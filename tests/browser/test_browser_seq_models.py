@@ -22,7 +22,7 @@ def first_positive(n: int, length: int, seed: int) -> int:
 def test_train_transformer_and_see_attention(server_url, page):
     idx = first_positive(400, 40, 2)
     page.goto(f"{server_url}/Sequence_Models?dataset=dna_grammar&n=400&length=40&family=transformer&t_d=16"
-              f"&t_heads=2&t_layers=2&t_ff=32&lr=0.003&seed=2&seq_idx={idx}")
+              f"&t_heads=2&t_layers=2&t_ff=32&lr=0.003&seed=2&early_stop=0&seq_idx={idx}")   # plays until paused
     wait_for_app(page)
     page.get_by_role("button", name="▶ Play").click()
     page.get_by_role("button", name="⏸ Pause").wait_for()
