@@ -144,8 +144,9 @@ class Trainer:
         self.test_scores: dict | None = None   # score_test()'s result
         self.test_looks = 0       # how many times the test set was scored
         self.trace: list[tuple[int, float, float]] = []   # (step, epoch + fraction, mean training loss since the last point)
-        self._trace_sum = torch.zeros((), device=self.device)
-        self._trace_n = 0
+        self._trace_mark = (0.0, 0.0)   # the running sum and count at the last trace point
+        self._trace_n = 0               # mini-batches since the last trace point
+        self._trace_stride = 1          # mini-batches per trace point (set at each epoch's start)
         if len(self.data.y_val) == 0:
             self.warnings = ["This split has no validation set: early stopping and schedules are off."]
         else:
@@ -247,6 +248,7 @@ class Trainer:
             else:
                 self._perm = torch.randperm(self.n_train, generator=self._gen).to(self.device)
             self._cursor = 0
+            self._trace_stride = max(1, self.steps_per_epoch // 25)     # about 25 trace points per epoch
             self.model.train()
         if self._plan is not None and self._buckets is not None:
             from playground.data.buckets import trim
@@ -263,13 +265,21 @@ class Trainer:
         out = self.model(xb)
         loss = self.loss_fn(out, yb)
         loss_d = loss.detach()
-        # the epoch's training loss weighs each batch by its examples (labelled residues per residue)
-        w = (yb != -100).sum() if self.task == "per_residue" else len(idx)
-        self._running += loss_d * w
-        self._running_n += w
-        self._trace_sum += loss_d
+        # the epoch's training loss weighs each batch by its examples (labelled residues per residue), in
+        # units of a full batch: one in-place add per step for the usual full batch
+        if self.task == "per_residue":
+            w = (yb != -100).sum()
+            self._running += loss_d * w
+            self._running_n = self._running_n + w
+        elif len(idx) == self.batch_size:
+            self._running += loss_d
+            self._running_n += 1
+        else:
+            w = len(idx) / self.batch_size
+            self._running += loss_d * w
+            self._running_n += w
         self._trace_n += 1
-        if self._trace_n >= self._trace_every:
+        if self._trace_n >= self._trace_stride:
             self._add_trace()
         total = loss + self._penalty()
         accum = self.config.grad_accum
@@ -286,18 +296,18 @@ class Trainer:
         if self._cursor >= self.n_train:
             self._end_epoch()
 
-    @property
-    def _trace_every(self) -> int:
-        """Mini-batches per point of the sub-epoch trace: about 25 points per epoch."""
-        return max(1, self.steps_per_epoch // 25)
-
     def _add_trace(self) -> None:
+        """A point of the sub-epoch trace: the mean training loss since the last point (from the
+        epoch's running sum, so a step costs nothing extra)."""
         if self._trace_n:
-            frac = min(1.0, self._cursor / max(1, self.n_train))
-            self.trace.append((self.steps, round(self.epoch + frac, 4), self._trace_sum.item() / self._trace_n))
-            if len(self.trace) > 5000:      # keep the trace light on a long run
-                self.trace = self.trace[::2]
-        self._trace_sum.zero_()
+            total, n = self._running.item(), float(self._running_n)
+            m_total, m_n = self._trace_mark
+            if n > m_n:
+                frac = min(1.0, self._cursor / max(1, self.n_train))
+                self.trace.append((self.steps, round(self.epoch + frac, 4), (total - m_total) / (n - m_n)))
+                if len(self.trace) > 5000:      # keep the trace light on a long run
+                    self.trace = self.trace[::2]
+            self._trace_mark = (total, n)
         self._trace_n = 0
 
     @property
@@ -312,9 +322,10 @@ class Trainer:
         self._plan = None
         self._cursor = 0
         self.epoch += 1
-        running = self._running.item() / max(1, float(self._running_n))
+        running = self._running.item() / max(1e-12, float(self._running_n))
         self._running.zero_()
         self._running_n = 0
+        self._trace_mark = (0.0, 0.0)
         if not math.isfinite(running):
             self._diverge()
             return
