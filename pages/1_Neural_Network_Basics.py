@@ -124,11 +124,11 @@ def draw(tr: Trainer) -> None:
     m[3].metric("Steps", f"{tr.steps:,}")
     if classification:
         ev = live.throttle("eval", lambda: tr.evaluate("val") if not tr.diverged else {}, seconds=1.0)
-        m[4].metric("Validation accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–",
-                    help=f"A model that ignores its input: {chance_text(tr, 'accuracy')}.")
-        m[5].metric("Validation MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
-                    help="Matthews correlation coefficient: 0 for a constant or random guess, 1 for perfect, "
-                         "whatever the class balance.")
+        m[4].metric("Val. accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–",
+                    help=f"On the validation set. A model that ignores its input: {chance_text(tr, 'accuracy')}.")
+        m[5].metric("Val. MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
+                    help="Matthews correlation coefficient on the validation set: 0 for a constant or random "
+                         "guess, 1 for perfect, whatever the class balance.")
     render_doctor(tr, page="basics", key="doctor.basics", checks=False)
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
@@ -176,7 +176,8 @@ def pred_vs_true(tr: Trainer, y_te: np.ndarray):
 with c_view:
     live.run(draw)
     if not live.playing:
-        test_panel(trainer, ("accuracy", "mcc") if ds.problem == "classification" else ("r2",), key="basics.test")
+        test_panel(trainer, ("accuracy", "mcc") if ds.problem == "classification" else ("r2",), key="basics.test",
+                   what="points")
 
 # ---- explanations ------------------------------------------------------------------------------------
 tab_params, tab_gd, tab_cmp, tab_code, tab_save = st.tabs(["🔢 Parameters", "⛰️ Gradient descent",

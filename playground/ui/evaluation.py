@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from playground import metrics as M
+from playground.data.split import split_shares
 from playground.train import SCHEDULES, Trainer
 from playground.ui.state import PageState
 
@@ -29,7 +30,7 @@ def split_controls(state: PageState, what: str = "sequences", predefined: str | 
     b.slider("Validation (%)", 5, 30, step=5, key=K("val_pct"),
              help="Carved out before training; the test set gets what is left (at least 5 %).")
     train, val = int(state.get("train_pct")), int(state.get("val_pct"))
-    val_used = max(1, min(val, 95 - train))
+    val_used = round(100 * split_shares(train, val)[1])
     test = 100 - train - val_used
     if predefined:
         st.caption(f"🔒 {predefined}")
@@ -89,7 +90,8 @@ def metric_row(tr: Trainer, rec: dict, metrics: tuple[str, ...], what: str = "Va
                  help=f"On the validation set. A model that ignores its input: {chance_text(tr, k) or 'n/a'}.")
 
 
-def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str, reference: str | None = None) -> None:
+def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str, reference: str | None = None,
+               what: str = "sequences") -> None:
     """The held-out test set: a button that scores it, scored by itself when training ends
     (early stopping), shown with chance levels and how often it was looked at. ``reference``:
     a published figure to read beside it (a benchmark's baseline)."""
@@ -100,7 +102,7 @@ def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str, reference: str |
         res = tr.test_scores
         if res is None:
             st.caption(M.TEST_WHY)
-            st.button(f"Score the {len(tr.data.y_test):,} test sequences now", key=key,
+            st.button(f"Score the {len(tr.data.y_test):,} test {what} now", key=key,
                       on_click=tr.score_test, disabled=len(tr.data.y_test) == 0,
                       help="Do this once, when you have finished choosing settings by the validation set.")
             return
@@ -112,7 +114,7 @@ def test_panel(tr: Trainer, metrics: tuple[str, ...], key: str, reference: str |
                 parts.append(f"{M.label(k, task=tr.task)} **{v:.3f}**" + (f" ({ch})" if ch else ""))
         st.markdown(" · ".join(parts))
         looks = res.get("looks", 1)
-        st.caption(f"{res['n']:,} sequences never used in training, scored at epoch {res['epoch']}"
+        st.caption(f"{res['n']:,} {what} never used in training, scored at epoch {res['epoch']}"
                    + (f". ⚠️ Looked at {looks} times: each look that changes your settings makes this number "
                       "more optimistic." if looks > 1 else ". " + M.TEST_WHY))
         if reference:
