@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from playground import metrics as M
+from playground.data import buckets as B
 from playground.data.split import SplitData
 
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adamw": "AdamW"}
@@ -147,10 +148,6 @@ class Trainer:
         self._trace_mark = (0.0, 0.0)   # the running sum and count at the last trace point
         self._trace_n = 0               # mini-batches since the last trace point
         self._trace_stride = 1          # mini-batches per trace point (set at each epoch's start)
-        if len(self.data.y_val) == 0:
-            self.warnings = ["This split has no validation set: early stopping and schedules are off."]
-        else:
-            self.warnings = []
         self.history.append(self._evaluate_epoch())
 
     # -- settings that may change while training -------------------------------------------
@@ -199,8 +196,6 @@ class Trainer:
 
     def _make_buckets(self):
         """Length buckets for token sequences of different lengths (config.length_buckets), else None."""
-        from playground.data import buckets as B
-
         x = self.data.x_train
         if not (self.config.length_buckets and x.dim() == 2 and not x.dtype.is_floating_point and len(x)):
             return None
@@ -220,8 +215,6 @@ class Trainer:
     def padding_waste(self) -> float | None:
         """Computed positions / real positions of this run's training batches (1.0 = no padding);
         None for inputs of one length."""
-        from playground.data import buckets as B
-
         x = self.data.x_train
         if x.dim() != 2 or x.dtype.is_floating_point or not len(x):
             return None
@@ -251,11 +244,9 @@ class Trainer:
             self._trace_stride = max(1, self.steps_per_epoch // 25)     # about 25 trace points per epoch
             self.model.train()
         if self._plan is not None and self._buckets is not None:
-            from playground.data.buckets import trim
-
             idx, length = self._plan[self._bi]
             self._bi += 1
-            xb, yb = trim(self.data.x_train, self.data.y_train, idx, length=length)
+            xb, yb = B.trim(self.data.x_train, self.data.y_train, idx, length=length)
             self._cursor += len(idx)
         else:
             bs = self.batch_size
@@ -496,10 +487,8 @@ class Trainer:
         bs = self.config.eval_batch_size
         x = x.to(self.device)
         if getattr(self, "_buckets", None) is not None and x.dim() == 2 and len(x):
-            from playground.data.buckets import outputs_by_length
-
             try:            # sorted by length, each batch cut to its longest: no compute on padding
-                out = outputs_by_length(self.model, x, batch_size=bs)
+                out = B.outputs_by_length(self.model, x, batch_size=bs)
             except ValueError:      # not plain right-padded tokens: the padded way
                 out = None
             if out is not None:
