@@ -62,18 +62,24 @@ def upload_layout(upload) -> PF.FileLayout | None:
         return None
 
 
+def _kept_upload(state: PageState, uploader: str, kept: str, forget: str, label: str, help: str, used: str) -> None:
+    """A file uploader whose file is kept for the session (slot ``kept``: (name, bytes)) until its
+    'Forget' button drops it; ``used`` says what the kept file is, e.g. 'Using **{}**'."""
+    ss = st.session_state
+    st.file_uploader(label, type=UPLOAD_TYPES, key=state.slot(uploader), help=help)
+    up = ss.get(state.slot(uploader))
+    if up is not None:
+        ss[state.slot(kept)] = (up.name, up.getvalue())
+    elif ss.get(state.slot(kept)) is not None:
+        f1, f2 = st.columns([3, 1])
+        f1.caption(used.format(ss[state.slot(kept)][0]) + " (uploaded earlier in this session).")
+        f2.button("Forget", key=state.slot(forget), on_click=lambda: ss.pop(state.slot(kept), None))
+
+
 def upload_controls(state: PageState) -> None:
     """The file uploader (the file is kept for the session: 'Forget' drops it) and how the file is read."""
-    ss = st.session_state
     K = state.key
-    st.file_uploader("CSV / TSV / FASTA", type=UPLOAD_TYPES, key=state.slot("uploader"), help=UPLOAD_HELP)
-    up = ss.get(state.slot("uploader"))
-    if up is not None:
-        ss[state.slot("upload")] = (up.name, up.getvalue())
-    elif ss.get(state.slot("upload")) is not None:
-        f1, f2 = st.columns([3, 1])
-        f1.caption(f"Using **{ss[state.slot('upload')][0]}** (uploaded earlier in this session).")
-        f2.button("Forget", key=state.slot("forget"), on_click=lambda: ss.pop(state.slot("upload"), None))
+    _kept_upload(state, "uploader", "upload", "forget", "CSV / TSV / FASTA", UPLOAD_HELP, "Using **{}**")
     if _has_reading_slots(state):
         reading_controls(state)
     u1, u2 = st.columns(2)
@@ -126,16 +132,8 @@ def reading_controls(state: PageState) -> None:
             st.multiselect("Ignore residues where this is 0", lay.mask_options, key=state.slot("ss_masks"),
                            help=MASK_HELP)
     elif lay.layout == "fasta":
-        st.file_uploader("Labels FASTA (same ids, optional)", type=UPLOAD_TYPES, key=state.slot("labels_uploader"),
-                         help=LABELS_HELP)
-        up = ss.get(state.slot("labels_uploader"))
-        if up is not None:
-            ss[state.slot("labels_upload")] = (up.name, up.getvalue())
-        elif ss.get(state.slot("labels_upload")) is not None:
-            f1, f2 = st.columns([3, 1])
-            f1.caption(f"Labels from **{ss[state.slot('labels_upload')][0]}** (uploaded earlier in this session).")
-            f2.button("Forget", key=state.slot("labels_forget"),
-                      on_click=lambda: ss.pop(state.slot("labels_upload"), None))
+        _kept_upload(state, "labels_uploader", "labels_upload", "labels_forget", "Labels FASTA (same ids, optional)",
+                     LABELS_HELP, "Labels from **{}**")
 
 
 def current_upload(state: PageState):
