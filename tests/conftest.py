@@ -94,6 +94,19 @@ def _decode_arrays(obj):
     return obj
 
 
+def load_source(src: str, name: str = "generated") -> dict:
+    """A generated script's namespace (its top level run, not its main()): for the code-export tests."""
+    import types
+
+    mod = types.ModuleType(name)
+    sys.modules[name] = mod          # dataclasses look their module up while the class is made
+    try:
+        exec(compile(src, f"{name}.py", "exec"), mod.__dict__)
+    finally:
+        del sys.modules[name]
+    return mod.__dict__
+
+
 def plotly_specs(at) -> list[dict]:
     """The figure JSON of every plotly chart on an AppTest page (numpy arrays decoded)."""
     import json

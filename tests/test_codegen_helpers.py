@@ -1,8 +1,6 @@
 """The helpers every exported script carries (``playground.codegen_helpers``, copied into the
 scripts by source) agree with the library: the three-way split is the page's, the test score is
 ``metrics.compute``'s, and per-residue labels (masked residues included) are the page's targets."""
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from playground.data import protein
 from playground.data.split import SplitData
 from playground.models import build_model
 from playground.models.hybrid import TokenCNNSpec
+from tests.conftest import load_source
 
 CFG = TrainConfig(optimizer="adam", lr=0.01, batch_size=8, seed=0)
 
@@ -28,13 +27,7 @@ def helpers(task, class_names=()):
 
 
 def load(src, name="generated_helpers"):
-    mod = types.ModuleType(name)
-    sys.modules[name] = mod          # dataclasses look their module up while the class is made
-    try:
-        exec(compile(src, f"{name}.py", "exec"), mod.__dict__)
-    finally:
-        del sys.modules[name]
-    return mod.__dict__
+    return load_source(src, name)
 
 
 def test_the_copied_helpers_need_nothing_from_the_playground():

@@ -4,7 +4,6 @@ the tables are the playground's own, so a script splits, encodes and trains exac
 does: the same validation loss every epoch, and the same test score, scored once at the end."""
 import re
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from playground.models.base import ACTIVATIONS
 from playground.models.cnn import CNNSpec
 from playground.models.transformer import TransformerSpec
 from playground.train import loss_function
+from tests.conftest import load_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = TrainConfig(optimizer="adam", lr=0.01, batch_size=16, seed=0)
@@ -28,13 +28,7 @@ CFG = TrainConfig(optimizer="adam", lr=0.01, batch_size=16, seed=0)
 
 def load(src: str, name: str = "generated") -> dict:
     """A generated script's namespace, without running its main()."""
-    mod = types.ModuleType(name)
-    sys.modules[name] = mod          # dataclasses look their module up while the class is made
-    try:
-        exec(compile(src, f"{name}.py", "exec"), mod.__dict__)
-    finally:
-        del sys.modules[name]
-    return mod.__dict__
+    return load_source(src, name)
 
 
 def run_main(src: str, monkeypatch, capsys, tmp_path, *argv) -> str:
