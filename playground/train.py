@@ -35,7 +35,7 @@ OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "adamw
 REGULARIZATION = {"none": "None", "l1": "L1", "l2": "L2"}
 # TensorFlow Playground's learning-rate list.
 SCHEDULES = {"off": "Constant",
-             "plateau": "Halve on a validation plateau (ReduceLROnPlateau)",
+             "plateau": "Halve on a plateau (ReduceLROnPlateau)",
              "cosine": "Cosine decay",
              "step": "Step decay (halve every few epochs)"}
 LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]

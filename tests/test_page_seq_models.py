@@ -42,7 +42,7 @@ def test_default_page_trains_the_hybrid_on_the_motif_grammar_and_keeps_state_in_
     button(at, "⏭ Step").click().run()
     no_exception(at)
     assert metric(at, "Epoch") == "1"
-    for label in ("Validation accuracy", "Validation MCC", "Validation F1", "Validation AUROC"):
+    for label in ("Val. accuracy", "Val. MCC", "Val. F1", "Val. AUROC"):
         assert 0.0 <= float(metric(at, label)) <= 1.0
     assert "Attention: every layer and head" in titles(at)
     assert at.query_params["dataset"] == "dna_grammar" and at.query_params["family"] == "hybrid"

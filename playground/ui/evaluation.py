@@ -42,13 +42,12 @@ def split_controls(state: PageState, what: str = "sequences", predefined: str | 
 def schedule_controls(state: PageState, early_stop: bool = True) -> None:
     """The learning-rate schedule and early-stopping patience (both read the validation loss)."""
     K = state.key
-    a, b = st.columns(2)
-    a.selectbox("LR schedule", tuple(SCHEDULES), key=K("schedule"), format_func=SCHEDULES.get,
+    st.selectbox("Learning-rate schedule", tuple(SCHEDULES), key=K("schedule"), format_func=SCHEDULES.get,
                 help="Changes the learning rate between epochs. 'Plateau' halves it when the validation loss has "
                      "not improved for 3 epochs (PyTorch's ReduceLROnPlateau); cosine decays it smoothly over 30 "
                      "epochs; step halves it every 10.")
     if early_stop:
-        b.number_input("Early stopping (patience)", 0, 50, step=1, key=K("early_stop"),
+        st.number_input("Early stopping: patience in epochs (0 = off)", 0, 50, step=1, key=K("early_stop"),
                        help="Stop when the validation loss has not improved for this many epochs; the best "
                             "weights are restored. 0 = off.")
 
@@ -76,13 +75,16 @@ def chance_text(tr: Trainer, metric: str, part: str = "val") -> str:
     return f"chance {c:.2f}" if c is not None and math.isfinite(c) else ""
 
 
-def metric_row(tr: Trainer, rec: dict, metrics: tuple[str, ...], what: str = "Validation") -> None:
-    """The validation losses and metrics of the latest epoch, each with its chance level."""
+def metric_row(tr: Trainer, rec: dict, metrics: tuple[str, ...]) -> None:
+    """The validation losses and metrics of the latest epoch, each with its chance level. With more
+    than two metrics the tiles are narrow, and 'Validation' is written 'Val.' (a projector cuts the
+    long label to 'Validat…')."""
+    what = "Val." if len(metrics) > 2 else "Validation"
     cols = st.columns(3 + len(metrics))
     cols[0].metric("Epoch", f"{tr.epoch:,}")
     cols[1].metric("Training loss", f"{rec['train_loss']:.4f}")
-    cols[2].metric("Validation loss", f"{rec['val_loss']:.4f}" if math.isfinite(rec.get("val_loss", math.nan))
-                   else "–")
+    cols[2].metric(f"{what} loss", f"{rec['val_loss']:.4f}" if math.isfinite(rec.get("val_loss", math.nan))
+                   else "–", help="On the validation set: what early stopping and the schedule read.")
     for c, k in zip(cols[3:], metrics):
         v = rec.get(f"val_{k}")
         c.metric(f"{what} {M.label(k, task=tr.task)}",
