@@ -41,8 +41,8 @@ def test_default_page_trains_the_hybrid_on_the_motif_grammar_and_keeps_state_in_
     assert any("parameters" in c.value and "Hybrid" in c.value for c in at.caption)
     button(at, "⏭ Step").click().run()
     no_exception(at)
-    assert metric(at, "Epoch") == "1"
-    for label in ("Val. accuracy", "Val. MCC", "Val. F1", "Val. AUROC"):
+    assert metric(at, "Epoch") == "1" and "Val. loss" in [m.label for m in at.metric]
+    for label in ("Accuracy", "MCC", "F1", "AUROC"):          # validation tiles (compact: four metrics)
         assert 0.0 <= float(metric(at, label)) <= 1.0
     assert "Attention: every layer and head" in titles(at)
     assert at.query_params["dataset"] == "dna_grammar" and at.query_params["family"] == "hybrid"

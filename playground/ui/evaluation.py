@@ -77,9 +77,10 @@ def chance_text(tr: Trainer, metric: str, part: str = "val") -> str:
 
 def metric_row(tr: Trainer, rec: dict, metrics: tuple[str, ...]) -> None:
     """The validation losses and metrics of the latest epoch, each with its chance level. With more
-    than two metrics the tiles are narrow, and 'Validation' is written 'Val.' (a projector cuts the
-    long label to 'Validat…')."""
-    what = "Val." if len(metrics) > 2 else "Validation"
+    than two metrics the tiles are narrow: the loss says 'Val. loss' and the metrics carry their name
+    only (a projector cut 'Validation accuracy' to 'Val. acc…'); each tile's help says it is validation."""
+    compact = len(metrics) > 2
+    what = "Val." if compact else "Validation"
     cols = st.columns(3 + len(metrics))
     cols[0].metric("Epoch", f"{tr.epoch:,}")
     cols[1].metric("Training loss", f"{rec['train_loss']:.4f}")
@@ -87,7 +88,8 @@ def metric_row(tr: Trainer, rec: dict, metrics: tuple[str, ...]) -> None:
                    else "–", help="On the validation set: what early stopping and the schedule read.")
     for c, k in zip(cols[3:], metrics):
         v = rec.get(f"val_{k}")
-        c.metric(f"{what} {M.label(k, task=tr.task)}",
+        name = M.label(k, task=tr.task, capital=True) if compact else f"{what} {M.label(k, task=tr.task)}"
+        c.metric(name,
                  "–" if v is None or not np.isfinite(v) else f"{v:.3f}",
                  help=f"On the validation set. A model that ignores its input: {chance_text(tr, k) or 'n/a'}.")
 
