@@ -124,9 +124,9 @@ def draw(tr: Trainer) -> None:
     m[3].metric("Steps", f"{tr.steps:,}")
     if classification:
         ev = live.throttle("eval", lambda: tr.evaluate("val") if not tr.diverged else {}, seconds=1.0)
-        m[4].metric("Val. accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–",
+        m[4].metric("Accuracy", f"{ev['accuracy']:.1%}" if np.isfinite(ev.get("accuracy", np.nan)) else "–",
                     help=f"On the validation set. A model that ignores its input: {chance_text(tr, 'accuracy')}.")
-        m[5].metric("Val. MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
+        m[5].metric("MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
                     help="Matthews correlation coefficient on the validation set: 0 for a constant or random "
                          "guess, 1 for perfect, whatever the class balance.")
     render_doctor(tr, page="basics", key="doctor.basics", checks=False)
