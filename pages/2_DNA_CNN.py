@@ -375,6 +375,16 @@ def tab_explain(tr: Trainer) -> None:
                "and measure how much the output (logit) moves. The planted motif's true position is boxed.")
 
 
+def tab_convolution(tr: Trainer) -> None:
+    from playground.ui.conv_view import render_convolution  # the convolution-by-hand walk-through
+    render_convolution(tr, dataset, state)
+
+
+def tab_designed(tr: Trainer) -> None:
+    from playground.ui.designed_view import render_designed_filters  # designed vs learned first-layer filters
+    render_designed_filters(tr, dataset, state, run)
+
+
 def tab_save(tr: Trainer) -> None:
     extras = []
     if has_filters(tr.model) and tr.steps > 0:
@@ -389,7 +399,7 @@ def tab_save(tr: Trainer) -> None:
 def draw(tr: Trainer) -> None:
     status_row(tr)
     tabs = st.tabs(D.TABS, key=K("tab"), on_change="rerun")
-    for t, fn in zip(tabs, (tab_data, tab_training, tab_filters, tab_explain, tab_save)):
+    for t, fn in zip(tabs, (tab_data, tab_convolution, tab_training, tab_filters, tab_designed, tab_explain, tab_save)):
         if t.open:
             with t:
                 fn(tr)

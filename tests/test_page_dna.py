@@ -50,7 +50,7 @@ def test_step_trains_and_filters_tab_shows_logos_jaspar_hits_and_exports(app_tes
     no_exceptions(at)
     m = metrics(at)
     assert m["Epoch"] == "4" and float(m["Validation accuracy"]) > 0.8
-    at = open_tab(at, TABS[2])
+    at = open_tab(at, TABS[3])
     no_exceptions(at)
     assert at.get("image"), "the filter logos"
     m = metrics(at)
@@ -64,7 +64,7 @@ def test_step_trains_and_filters_tab_shows_logos_jaspar_hits_and_exports(app_tes
     no_exceptions(at)
     assert at.get("image")
     # save & export: the model bundle, history, code, filters; "Keep" puts the model on the Predict page
-    at = open_tab(at, TABS[4])
+    at = open_tab(at, TABS[6])
     labels = [b.label for b in at.get("download_button")]
     assert {"⬇️ Model (.pt)", "⬇️ PyTorch code (.py)", "⬇️ Filters (MEME)"} <= set(labels)
     at.button(key="dna.keep").click().run()
@@ -75,10 +75,10 @@ def test_step_trains_and_filters_tab_shows_logos_jaspar_hits_and_exports(app_tes
 def test_training_tab_roc_confusion_and_explain_tab_marks_the_planted_site(app_test):
     at = app_test(PAGE, query={"lr": "0.01"}).run()
     step(at, 2)
-    at = open_tab(at, TABS[1])
+    at = open_tab(at, TABS[2])
     titles = [s["layout"]["title"]["text"] for s in plotly_specs(at)]
     assert "Loss" in titles and "Confusion matrix" in titles and "ROC curve" in titles
-    at = open_tab(at, TABS[3])
+    at = open_tab(at, TABS[5])
     no_exceptions(at)
     # a negative first, then "Next with a motif" jumps to a sequence that carries one
     at.number_input(key="dna.seq").set_value(1).run()
@@ -127,12 +127,12 @@ def test_fasta_upload_with_labels_in_headers(app_test):
     at.file_uploader(key="dna._upload").set_value(("x.fasta", fasta.encode(), "text/plain")).run()
     no_exceptions(at)
     assert not at.error
-    at = open_tab(at, TABS[2])
+    at = open_tab(at, TABS[3])
     assert any("no convolution filters" in i.value for i in at.info)
 
 
 def test_kmer_regression_shows_pearson_and_parity(app_test):
-    at = app_test(PAGE, query={"dataset": "kmer8", "model": "course", "batch": "256", "tab": TABS[1]}).run()
+    at = app_test(PAGE, query={"dataset": "kmer8", "model": "course", "batch": "256", "tab": TABS[2]}).run()
     no_exceptions(at)
     m = metrics(at)
     assert "Validation Pearson r" in m and "Motif recovered" not in m
@@ -184,7 +184,7 @@ def test_other_generated_sets_run(app_test, dataset):
     at = app_test(PAGE, query={"dataset": dataset, "n": "500", "sal_logo": "0"}).run()
     no_exceptions(at)
     step(at, 1)
-    at = open_tab(at, TABS[3])
+    at = open_tab(at, TABS[5])
     no_exceptions(at)
     if dataset == "multiclass":
         assert at.selectbox(key="dna.explain_class").options
@@ -201,7 +201,7 @@ def test_a_251_bp_upload_stays_251_bp_trains_on_validation_and_scores_test_once(
     no_exceptions(at)
     body = " ".join(m.value for m in at.markdown)
     assert "600 sequences × 251 bp" in body and "s per epoch" in body
-    at = open_tab(at, TABS[1])
+    at = open_tab(at, TABS[2])
     captions = " ".join(c.value for c in at.caption)
     assert "Split: 80 % train · 10 % validation · 10 % test" in captions
     assert "the test set is never used while training" in captions.lower()

@@ -43,7 +43,8 @@ MODELS = {"primer": "Genomics-primer CNN (32 × w12, max-pool 4, dense 16)",
           "custom": "Custom CNN",
           "mlp": "MLP on the flat one-hot",
           "logreg": "Logistic regression on the flat one-hot"}
-TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence", "💾 Save & export")
+TABS = ("📄 Data & one-hot", "✋ Convolution by hand", "📈 Training", "🧩 Filters → logos", "🧪 Designed filters",
+        "🔬 Explain a sequence", "💾 Save & export")
 
 PARAMS = [
     # data
