@@ -387,3 +387,5 @@ def to_meme(pwms: FilterPWMs, min_sites: int = 1, filters: list[int] | None = No
 __all__ = ["FilterPWMs", "Match", "activation_pwms", "has_filters", "in_silico_mutagenesis", "information_matrix",
            "jaspar_hits", "jaspar_table", "match_pwm", "motif_recovery", "rank_filters", "saliency", "to_jaspar", "to_meme",
            "trim_pwm", "weight_logo_matrix"]
+
+from playground.convolution import convolve_by_hand  # noqa: E402,F401
