@@ -1354,6 +1354,235 @@ def pseudo_perplexity(handle: ESMHandle, seq: str, token_budget: int | None = No
 
 
 # =============================================================================================
+# Mutation scans: ESM-1v masked marginals
+# =============================================================================================
+SCAN_TOKEN_BUDGET = {"cpu": 4096, "cuda": 65536}   # tokens per forward pass of a mutation scan
+MUTATION_RE = re.compile(r"([A-Za-z])(\d+)([A-Za-z])")
+
+
+def _scan_copies(handle: ESMHandle, L: int, batch_size: int | None, token_budget: int | None) -> int:
+    """Masked copies of a sequence of L residues per forward pass."""
+    if batch_size:
+        return max(1, int(batch_size))
+    budget = int(token_budget or SCAN_TOKEN_BUDGET.get(handle.device, SCAN_TOKEN_BUDGET["cpu"]))
+    return max(1, budget // (L + 2))
+
+
+def _last_layer_at(layer: torch.nn.Module, x: torch.Tensor, pos: torch.Tensor, cos: torch.Tensor,
+                   sin: torch.Tensor, w: dict | None = None) -> torch.Tensor:
+    """The last Transformer layer evaluated at one position per row (``pos`` (B,)): keys and values
+    from every token, the query, attention output and feed-forward only where they are read.
+    x (B, T, E) -> (B, E). ``w``: the bfloat16 weights of :func:`_fast_weights` (mixed precision)."""
+    from playground.models.esm_arch import _rotate_half
+
+    attn = layer.self_attn
+    B, T, E = x.shape
+    H = attn.num_heads
+    D = E // H
+    rows = torch.arange(B, device=x.device)
+    h = layer.self_attn_layer_norm(x)
+    hq = h[rows, pos]                                                   # (B, E)
+    if w is None:
+        q, k, v = attn.q_proj(hq), attn.k_proj(h), attn.v_proj(h)
+    else:
+        bf = torch.bfloat16
+        q = F.linear(hq.to(bf), w["qkv_w"][:E], w["qkv_b"][:E]).float()
+        kv = F.linear(h.to(bf), w["qkv_w"][E:], w["qkv_b"][E:]).float()
+        k, v = kv[..., :E], kv[..., E:]
+    q = q.view(B, 1, H, D).transpose(1, 2) * attn.scaling               # (B, H, 1, D)
+    k = k.reshape(B, T, H, D).transpose(1, 2)
+    v = v.reshape(B, T, H, D).transpose(1, 2)
+    cq, sq = cos[pos][:, None, None, :], sin[pos][:, None, None, :]
+    q = q * cq + _rotate_half(q) * sq
+    k = k * cos + _rotate_half(k) * sin
+    o = F.scaled_dot_product_attention(q, k, v, scale=1.0).reshape(B, E)
+    if w is None:
+        y = x[rows, pos] + attn.out_proj(o)
+        return y + layer.fc2(F.gelu(layer.fc1(layer.final_layer_norm(y))))
+    bf = torch.bfloat16
+    y = x[rows, pos] + F.linear(o.to(bf), w["out_w"], w["out_b"]).float()
+    hh = layer.final_layer_norm(y).to(bf)
+    return y + F.linear(F.gelu(F.linear(hh, w["fc1_w"], w["fc1_b"])), w["fc2_w"], w["fc2_b"]).float()
+
+
+def masked_logits(model: torch.nn.Module, tokens: torch.Tensor, pos: torch.Tensor,
+                  precision: str = "float32") -> torch.Tensor:
+    """The masked-LM logits (B, vocabulary) of ``tokens`` (B, T, no padding) at one token per row
+    (``pos`` (B,), token index): the same numbers as ``esm_forward(...)["logits"][rows, pos]``, but
+    the last layer and the LM head run only where they are read (a mutation scan reads one
+    position per copy). ``precision='mixed'``: matrix products in bfloat16 (:func:`layer_forward_mixed`)."""
+    mixed = precision == "mixed" and next(model.parameters()).dtype == torch.float32
+    x = embed_tokens(model, tokens)
+    cos, sin = rotary_tables(model, tokens.shape[1], x.device, x.dtype)
+    fast = _fast_weights(model) if mixed else None
+    if mixed:
+        half = sin.shape[-1] // 2
+        sin_signed = torch.cat((-sin[..., :half], sin[..., half:]), -1)
+    for i, layer in enumerate(model.layers[:-1]):
+        if mixed:
+            x = layer_forward_mixed(layer, fast[i], x, None, cos, sin_signed)
+        else:
+            x, _ = layer_forward(layer, x, None, cos, sin)
+    y = _last_layer_at(model.layers[-1], x, pos, cos, sin, fast[-1] if mixed else None)
+    return model.lm_head(model.emb_layer_norm_after(y))
+
+
+def _scan_windows(L: int) -> list[tuple[int, int, list[int]]]:
+    """(start, end, positions) with every 0-based position in the window where it is most central
+    (the embedding code's overlapping windows of MAX_RESIDUES); one window when L fits."""
+    wins = _windows(L)
+    groups: dict[int, list[int]] = {}
+    for p in range(L):
+        best = min((w for w in range(len(wins)) if wins[w][0] <= p < wins[w][1]),
+                   key=lambda w: abs(p - (wins[w][0] + wins[w][1] - 1) / 2))
+        groups.setdefault(best, []).append(p)
+    return [(wins[w][0], wins[w][1], groups[w]) for w in sorted(groups)]
+
+
+def _masked_marginals(handle: ESMHandle, s: str, positions: Sequence[int], batch_size: int | None = None,
+                      token_budget: int | None = None, precision: str | None = "float32",
+                      progress: Progress = None) -> np.ndarray:
+    """(len(positions), 20) log P(aa) - log P(wild type) with each 0-based position masked in turn."""
+    prec = resolve_precision(handle, precision)
+    a = handle.alphabet
+    aa_ids = torch.tensor(_aa_token_ids(a))
+    want = set(positions)
+    out: dict[int, np.ndarray] = {}
+    total, done = len(want), 0
+    for start, end, group in _scan_windows(len(s)):
+        group = [p for p in group if p in want]
+        if not group:
+            continue
+        base = encode(a, [s[start:end]])[0]
+        per_pass = _scan_copies(handle, end - start, batch_size, token_budget)
+        for i in range(0, len(group), per_pass):
+            chunk = group[i:i + per_pass]
+            tok_pos = torch.tensor([p - start + 1 for p in chunk])
+            tokens = base.repeat(len(chunk), 1)
+            wt = tokens[torch.arange(len(chunk)), tok_pos].clone()
+            tokens[torch.arange(len(chunk)), tok_pos] = a.mask_idx
+            with torch.inference_mode():     # side-effect free: sessions share the model
+                logits = masked_logits(handle.model, tokens.to(handle.device), tok_pos.to(handle.device), prec)
+            lp = torch.log_softmax(logits.double().cpu(), -1)
+            ratio = lp[:, aa_ids] - lp.gather(1, wt[:, None])
+            for r, p in enumerate(chunk):
+                out[p] = ratio[r].numpy()
+            done += len(chunk)
+            if progress:
+                progress(done, total, f"Masked {done} of {total} positions")
+    return np.stack([out[p] for p in positions]) if positions else np.zeros((0, 20))
+
+
+def mutation_scan(handle: ESMHandle, seq: str, batch_size: int | None = None, progress: Progress = None, *,
+                  token_budget: int | None = None, precision: str | None = "float32") -> np.ndarray:
+    """ESM-1v's masked-marginal score of every single substitution (Meier et al. 2021): for each
+    position i, mask i and read log P(aa | the rest) - log P(wild type | the rest) for the 20
+    amino acids. Returns (L, 20) log-ratios, columns in ``AMINO_ACIDS`` order, 0 at the wild type;
+    < 0: the model finds the mutant less likely than the wild type (often: damaging).
+
+    The L masked copies run several per forward pass (``batch_size`` copies, or as many as fit in
+    ``token_budget`` tokens), and only the masked position goes through the last layer and the LM
+    head. ``progress(done, total, message)`` after each pass. Longer than 1022 residues: each
+    position is scored in the window of 1022 (the embedding code's windows) where it is most central.
+    ``precision``: 'float32' (exact), 'mixed' (bf16 matrix products on a CPU that has them) or
+    None/'auto' (the embedding rule)."""
+    s = clean_sequence(seq, "The sequence")
+    return _masked_marginals(handle, s, range(len(s)), batch_size, token_budget, precision, progress)
+
+
+def mutation_scan_naive(handle: ESMHandle, seq: str) -> np.ndarray:
+    """The same scan one masked copy per full forward pass (float32, every position's logits):
+    the reference the batched scan is checked and timed against."""
+    s = _truncate_for_model(clean_sequence(seq, "The sequence"), "The sequence", [])
+    a = handle.alphabet
+    base = encode(a, [s])[0]
+    aa_ids = _aa_token_ids(a)
+    out = np.zeros((len(s), 20))
+    for i in range(len(s)):
+        tokens = base.clone()[None]
+        tokens[0, i + 1] = a.mask_idx
+        with torch.inference_mode():
+            logits = esm_forward(handle.model, tokens.to(handle.device))["logits"][0, i + 1]
+        lp = torch.log_softmax(logits.double().cpu(), -1)
+        out[i] = (lp[aa_ids] - lp[base[i + 1]]).numpy()
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    wild_type: str
+    position: int          # 1-based
+    mutant: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.wild_type}{self.position}{self.mutant}"
+
+
+def parse_mutations(text: str, seq: str) -> list[Mutation]:
+    """'A23G, K45E' -> Mutations, checked against ``seq``: the syntax (wild type, 1-based position,
+    mutant), the letters (the 20 amino acids), the position (inside the sequence) and the wild type
+    (the residue that is there). Raises ESMError / SequenceError naming the mutation at fault."""
+    s = clean_sequence(seq, "The sequence")
+    parts = [p for p in re.split(r"[,;\s]+", str(text or "").strip()) if p]
+    if not parts:
+        raise ESMError("No mutations to score.", hint="Type them like A23G, K45E (wild type, position, mutant).")
+    out, seen = [], set()
+    for part in parts:
+        m = MUTATION_RE.fullmatch(part)
+        if not m:
+            raise ESMError(f"'{part}' is not a mutation.",
+                           hint="Write each as wild type, position, mutant, e.g. A23G (commas between them).")
+        wt, pos, mt = m.group(1).upper(), int(m.group(2)), m.group(3).upper()
+        for ch, role in ((wt, "wild-type"), (mt, "mutant")):
+            if ch not in AMINO_ACIDS:
+                raise SequenceError(f"{part}: '{ch}' ({role} letter) is not one of the 20 amino acids "
+                                    f"({AMINO_ACIDS}).", hint="Use one-letter amino-acid codes.")
+        if not 1 <= pos <= len(s):
+            raise ESMError(f"{part}: position {pos} is outside the sequence (1 to {len(s)}).",
+                           hint="Positions count from 1 at the first residue.")
+        if s[pos - 1] != wt:
+            raise ESMError(f"{part}: position {pos} is {s[pos - 1]}, not {wt}.",
+                           hint=f"Write {s[pos - 1]}{pos}{mt}, or check the numbering (1 = the first residue).")
+        mut = Mutation(wt, pos, mt)
+        if mut not in seen:
+            seen.add(mut)
+            out.append(mut)
+    return out
+
+
+def score_mutations(handle: ESMHandle, seq: str, mutations: str | Sequence[Mutation],
+                    scan: np.ndarray | None = None, batch_size: int | None = None, progress: Progress = None,
+                    precision: str | None = "float32") -> list[dict]:
+    """Masked-marginal scores of typed mutations ('A23G, K45E'), best (highest log-ratio) first:
+    rows of rank, mutation, position, wild type, mutant, log-ratio and P(mutant) / P(wild type).
+    Only the mutated positions are masked (each once), unless a full ``scan`` (L, 20) is given."""
+    s = clean_sequence(seq, "The sequence")
+    muts = parse_mutations(mutations, s) if isinstance(mutations, str) else list(mutations)
+    positions = sorted({m.position - 1 for m in muts})
+    if scan is not None and len(scan) == len(s):
+        rows = {p: scan[p] for p in positions}
+    else:
+        got = _masked_marginals(handle, s, positions, batch_size, None, precision, progress)
+        rows = dict(zip(positions, got))
+    scored = [(m, float(rows[m.position - 1][AMINO_ACIDS.index(m.mutant)])) for m in muts]
+    scored.sort(key=lambda t: -t[1])
+    return [{"rank": r, "mutation": m.name, "position": m.position, "wild type": m.wild_type, "mutant": m.mutant,
+             "log-ratio": round(v, 4), "P(mutant) / P(wild type)": round(float(np.exp(v)), 4)}
+            for r, (m, v) in enumerate(scored, start=1)]
+
+
+def mutation_scan_csv(seq: str, scores: np.ndarray) -> bytes:
+    """The scan as CSV: one row per position (position, wild type, then the 20 amino acids' log-ratios)."""
+    s = clean_sequence(seq, "The sequence")
+    buf = io.StringIO()
+    buf.write("position,wild_type," + ",".join(AMINO_ACIDS) + "\n")
+    for i, row in enumerate(np.asarray(scores)):
+        buf.write(f"{i + 1},{s[i]}," + ",".join(f"{v:.5f}" for v in row) + "\n")
+    return buf.getvalue().encode()
+
+
+# =============================================================================================
 # Attention maps and contacts
 # =============================================================================================
 @dataclasses.dataclass
@@ -1503,4 +1732,6 @@ __all__ = [
     "length_batches", "mask_predictions", "pseudo_perplexity", "attention_and_contacts", "project_2d",
     "embeddings_csv", "embeddings_npy", "finetune_inputs", "get_loaded", "loaded_models", "unload",
     "head_split", "make_head_spec", "scratch_cnn_spec", "layer_forward", "rotary_tables",
+    "mutation_scan", "mutation_scan_naive", "score_mutations", "parse_mutations", "Mutation", "masked_logits",
+    "mutation_scan_csv",
 ]
