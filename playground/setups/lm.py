@@ -1,0 +1,358 @@
+"""Language models (pages/7_Language_Models.py): its settings and its run.
+
+``PARAMS`` is the one place each setting of the page and its default is written; the page's
+widgets, its URL, the lessons and the code export read them from here. ``build(values)`` is the
+run the page trains for those values, through the library (``playground.lm``)::
+
+    from playground.setups import lm
+    run = lm.build({"model": "masked", "motif": "CTCF"})
+    trainer = run.make_trainer()          # seeded corpus split, weights, masking and shuffling
+    trainer.run_epochs(5); trainer.history[-1]["val_bits"]
+    lm.build({"model": "ngram", "order": 3}).extras["ngram"]["model"].count_table("ACG")
+
+An n-gram model is counted, not trained: its ``Run`` has no trainer (``spec`` is None) and
+``extras['ngram']`` holds the fitted model and its bits per token. The best n-gram (orders 1–6,
+backoff, chosen on validation) is every run's reference line: ``extras['reference']``.
+
+Live settings (``lr``, ``early_stop``) reach a running trainer through ``apply_live``; view
+settings (the chosen sequence, the blanks, the sampling temperature ...) only change what is
+drawn; the fine-tuning settings (``ft_*``) define the fine-tune tab's own pair of runs (see
+``finetune_signature``), never the language model's.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Callable
+
+from playground.data.motifs import KNOWN_MOTIFS
+from playground.errors import PlaygroundError
+from playground.settings import Param, Schema
+from playground.setups import Run, complete
+from playground.train import LEARNING_RATES, OPTIMIZERS, SCHEDULES, TrainConfig, Trainer
+
+CORPORA = {"dna": "DNA: planted motifs in a background", "protein": "Proteins: generated families",
+           "upload": "Upload a FASTA file"}
+BACKGROUNDS = {"uniform": "Independent bases (GC content)", "markov": "Biased Markov chain"}
+TOKENIZERS = {"char": "Single letters", "kmer_overlap": "Overlapping k-mers (DNABERT)",
+              "kmer_disjoint": "Non-overlapping k-mers"}
+MODELS = {"ngram": "n-gram (counting)", "causal": "Causal Transformer (GPT: next token)",
+          "masked": "Masked Transformer (BERT: fill the blanks)"}
+SMOOTHING = {"add_k": "Add-k (k = 1: Laplace; k = 0: plain counts)", "backoff": "Backoff (absolute discounting)"}
+MOTIF_NAMES = tuple(KNOWN_MOTIFS)
+N_CHOICES = (100, 200, 400, 800, 1600, 3200)
+LENGTH_CHOICES = (20, 30, 40, 60, 80, 100, 150, 200)
+MOTIF_RATES = (0.0, 0.25, 0.5, 0.75, 1.0)
+MARKOV_BIASES = (0.1, 0.3, 0.5, 1.0, 3.0, 10.0)
+ADD_K = (0.0, 0.01, 0.1, 0.5, 1.0)
+D_MODELS = (16, 32, 64, 128)
+HEADS = (1, 2, 4, 8)
+FFS = (32, 64, 128, 256)
+DROPOUTS = (0.0, 0.1, 0.2)
+MASK_RATES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+BATCH_CHOICES = (16, 32, 64, 128)
+FT_SIZES = (25, 50, 100, 200, 400, 0)      # labelled training sequences for fine-tuning; 0 = all
+FT_LRS = (0.0003, 0.001, 0.003)
+MAX_UPLOAD_LENGTH = 512
+WINDOW = 40                                 # attention maps: positions shown at once
+
+PARAMS = [
+    # corpus
+    Param("corpus", "dna", choices=tuple(CORPORA)),
+    Param("n", 800, "int", choices=N_CHOICES, help="sequences (generated corpora)"),
+    Param("length", 40, "int", choices=LENGTH_CHOICES, help="bases / longest protein (generated corpora)"),
+    Param("motif", "CTCF", choices=MOTIF_NAMES, help="the planted JASPAR motif (motif A of the grammar)"),
+    Param("grammar", False, "bool", help="plant the ordered pair: motif A, spacing, motif B"),
+    Param("motif_b", "AP-1 (FOS::JUN)", choices=MOTIF_NAMES),
+    Param("spacing", 4, "int", lo=0, hi=20),
+    Param("motif_rate", 1.0, "float", choices=MOTIF_RATES, help="share of the sequences that carry a site"),
+    Param("consensus", True, "bool", help="write the consensus in exactly (else sample the JASPAR PWM)"),
+    Param("background", "uniform", choices=tuple(BACKGROUNDS)),
+    Param("gc", 0.5, "float", lo=0.2, hi=0.8),
+    Param("markov_order", 2, "int", lo=1, hi=5),
+    Param("markov_bias", 0.5, "float", choices=MARKOV_BIASES, help="Dirichlet concentration: small = predictable"),
+    Param("up_alphabet", "dna", choices=("dna", "protein")),
+    Param("val_pct", 20, "int", lo=10, hi=40, help="% of the sequences held out for validation"),
+    # tokens
+    Param("tokens", "char", choices=tuple(TOKENIZERS)),
+    Param("k", 3, "int", lo=2, hi=6, help="k-mer length"),
+    # model
+    Param("model", "masked", choices=tuple(MODELS)),
+    Param("order", 3, "int", lo=1, hi=6, help="n-gram order: the prediction reads the n−1 tokens before"),
+    Param("smoothing", "backoff", choices=tuple(SMOOTHING)),
+    Param("add_k", 1.0, "float", choices=ADD_K),
+    Param("d_model", 64, "int", choices=D_MODELS),
+    Param("heads", 4, "int", choices=HEADS),
+    Param("layers", 2, "int", lo=1, hi=4),
+    Param("ff", 128, "int", choices=FFS),
+    Param("dropout", 0.0, "float", choices=DROPOUTS),
+    Param("positional", "learned", choices=("learned", "sinusoidal")),
+    Param("mask_rate", 0.15, "float", choices=MASK_RATES, help="share of the tokens chosen for prediction"),
+    Param("mask_pct", 80, "int", lo=0, hi=100, help="% of the chosen tokens replaced by [MASK]"),
+    Param("random_pct", 10, "int", lo=0, hi=100, help="% replaced by a random token (the rest stay unchanged)"),
+    # training
+    Param("optimizer", "adam", choices=tuple(OPTIMIZERS)),
+    Param("lr", 0.003, "float", choices=tuple(LEARNING_RATES), live=True),
+    Param("batch", 32, "int", choices=BATCH_CHOICES),
+    Param("early_stop", 5, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
+    Param("schedule", "off", choices=tuple(SCHEDULES)),
+    # views
+    Param("seq_idx", 0, "int", lo=0, hi=100_000, view=True, help="the validation sequence the views show"),
+    Param("blanks", [], "ints", lo=1, hi=10_000, max_len=12, view=True, help="token positions to hide (1-based)"),
+    Param("temperature", 1.0, "float", lo=0.1, hi=3.0, view=True),
+    Param("top_k", 0, "int", lo=0, hi=100, view=True, help="sample from the k most likely tokens (0 = all)"),
+    Param("n_new", 40, "int", lo=1, hi=400, view=True, help="tokens to generate"),
+    Param("prompt", "", view=True, help="the start of the sequence to continue (empty: a validation sequence's)"),
+    Param("context", "", view=True, help="the n-gram context whose counts are shown"),
+    Param("layer", 1, "int", lo=1, hi=8, view=True),
+    Param("win_start", 1, "int", lo=1, hi=100_000, view=True),
+    # pretrain -> fine-tune: the tab's own runs (never the language model's)
+    Param("ft_task", "motif", choices=("motif", "upload"), view=True),
+    Param("ft_n", 100, "int", choices=FT_SIZES, view=True, help="labelled training sequences (0 = all)"),
+    Param("ft_lr", 0.001, "float", choices=FT_LRS, view=True),
+    Param("ft_epochs", 15, "int", lo=1, hi=100, view=True, help="epochs each run trains (the size sweep too)"),
+]
+SCHEMA = Schema("lm", PARAMS)
+# The page's own session slots ("lm._<name>"): the uploaded corpus and labelled file (uploader widget,
+# kept upload, Forget), the corpus and reference n-gram caches, the fine-tune pair's cache, the size sweep.
+PRIVATE = ("uploader", "upload", "forget", "ft_uploader", "ft_upload", "ft_forget", "corpus", "reference",
+           "ngram", "sweep", "sample", "blank_pick")
+UNSUPPORTED = {"corpus": {"upload": "needs a file the student uploads"},
+               "ft_task": {"upload": "needs a labelled file the student uploads"}}
+
+DNA_KEYS = ("motif", "grammar", "motif_b", "spacing", "motif_rate", "consensus", "background", "gc",
+            "markov_order", "markov_bias")
+GENERATED_KEYS = ("n", "length")
+TRANSFORMER_KEYS = ("d_model", "heads", "layers", "ff", "dropout", "positional", "optimizer", "lr", "batch",
+                    "early_stop", "schedule")
+MASK_KEYS = ("mask_rate", "mask_pct", "random_pct")
+NGRAM_KEYS = ("order", "smoothing", "add_k")
+
+
+class LMSettingError(PlaygroundError):
+    """Settings that cannot make a language-model run (the message names the setting)."""
+
+
+# ---- settings -> corpus and tokens ----------------------------------------------------------------
+def upload_hash(upload) -> str:
+    return hashlib.sha1(upload[1]).hexdigest() if upload else ""
+
+
+def alphabet_of(values: dict) -> str:
+    v = complete(SCHEMA, values)
+    return {"dna": "dna", "protein": "protein"}.get(v["corpus"], v["up_alphabet"])
+
+
+def corpus_inputs(values: dict, upload=None) -> tuple:
+    """Everything the corpus depends on (the page's cache key)."""
+    v = relevant(values)
+    keys = ("corpus", "seed", "val_pct", "up_alphabet", *GENERATED_KEYS, *DNA_KEYS)
+    return tuple(v[k] for k in keys) + ((upload[0], upload_hash(upload)) if v["corpus"] == "upload" and upload
+                                        else ())
+
+
+def make_corpus(values: dict, upload=None):
+    """The seeded corpus (train / validation sequences) for these values. Raises a PlaygroundError
+    (CorpusError, SequenceFileError) naming what to change."""
+    from playground.lm import corpus as C
+
+    v = complete(SCHEMA, values)
+    seed, val = int(v["seed"]), int(v["val_pct"]) / 100.0
+    if v["corpus"] == "upload":
+        if upload is None:
+            raise LMSettingError("The corpus 'upload' needs a FASTA file, and none was given.",
+                                 "Upload a FASTA file (or pick a generated corpus).")
+        return C.corpus_from_fasta(upload[1], upload[0], v["up_alphabet"], val_fraction=val, seed=seed,
+                                   max_length=MAX_UPLOAD_LENGTH)
+    if v["corpus"] == "protein":
+        return C.make_corpus("protein", int(v["n"]), int(v["length"]), seed, val_fraction=val)
+    motifs = (v["motif"], v["motif_b"]) if v["grammar"] else (v["motif"],)
+    return C.make_corpus("dna", int(v["n"]), int(v["length"]), seed, motifs=motifs, motif_rate=float(v["motif_rate"]),
+                         from_consensus=bool(v["consensus"]), grammar=bool(v["grammar"]), spacing=int(v["spacing"]),
+                         background=v["background"], gc=float(v["gc"]), markov_order=int(v["markov_order"]),
+                         markov_bias=float(v["markov_bias"]), val_fraction=val)
+
+
+def make_tokenizer(values: dict, alphabet: str | None = None):
+    from playground.lm.tokens import make_tokenizer as mk
+
+    v = complete(SCHEMA, values)
+    return mk(v["tokens"], int(v["k"]), alphabet or alphabet_of(v))
+
+
+def uniform_bits(tok) -> float:
+    """The uniform baseline: log2 of the ordinary tokens (2 bits for single DNA bases)."""
+    return math.log2(tok.vocab_size - tok.n_special)
+
+
+def masking_of(values: dict) -> tuple[float, float, float]:
+    """(rate, [MASK] share, random share) of the masked model; raises LMSettingError when the two
+    shares add up to more than 100 %."""
+    v = complete(SCHEMA, values)
+    m, r = int(v["mask_pct"]), int(v["random_pct"])
+    if m + r > 100:
+        raise LMSettingError(f"[MASK] {m} % + random {r} % is more than 100 % of the chosen tokens.",
+                             "Lower one of the two sliders: what is left stays unchanged.")
+    return float(v["mask_rate"]), m / 100.0, r / 100.0
+
+
+# ---- settings -> model and training ---------------------------------------------------------------
+def spec_of(values: dict, tok, corpus=None):
+    """The Transformer LM spec for these values (None for the n-gram). ``max_len`` covers the
+    corpus' longest sequence ([CLS] included)."""
+    from playground.lm.training import lm_spec
+
+    v = complete(SCHEMA, values)
+    if v["model"] == "ngram":
+        return None
+    longest = 1 + max((tok.n_tokens(len(s)) for s in (corpus.train + corpus.val)), default=1) if corpus else 512
+    return lm_spec(tok, v["model"], d_model=int(v["d_model"]), heads=int(v["heads"]), layers=int(v["layers"]),
+                   ff=int(v["ff"]), dropout=float(v["dropout"]), positional=v["positional"], max_len=max(2, longest))
+
+
+def config_of(values: dict) -> TrainConfig:
+    v = complete(SCHEMA, values)
+    return TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]), seed=int(v["seed"]),
+                       device=v["device"], early_stopping=int(v["early_stop"]), schedule=v["schedule"])
+
+
+def apply_live(trainer: Trainer, values: dict) -> None:
+    v = complete(SCHEMA, values)
+    trainer.set_lr(float(v["lr"]))
+    trainer.config.early_stopping = int(v["early_stop"])
+
+
+def fit_ngram(values: dict, tok, corpus) -> dict:
+    """The n-gram of these settings on the corpus' training tokens: ``best_order``'s dict for
+    the one order ({'order', 'model', 'val_bits': {order: bits}, 'train_bits'})."""
+    from playground.lm.ngram import fit_corpus
+
+    v = complete(SCHEMA, values)
+    return fit_corpus(tok, corpus, int(v["order"]), v["smoothing"], float(v["add_k"]))
+
+
+def reference_ngram(tok, corpus) -> dict:
+    """The best n-gram: backoff, orders 1–6, the order chosen by validation bits per token."""
+    from playground.lm.ngram import fit_corpus
+
+    return fit_corpus(tok, corpus, None, "backoff")
+
+
+# ---- the rebuild signature ------------------------------------------------------------------------
+def relevant(values: dict) -> dict:
+    """``values`` with the settings this run does not read put back to their defaults."""
+    v = complete(SCHEMA, values)
+    unused: list[str] = []
+    if v["corpus"] != "dna":
+        unused += DNA_KEYS
+    if v["corpus"] == "upload":
+        unused += GENERATED_KEYS
+    else:
+        unused.append("up_alphabet")
+    if v["tokens"] == "char":
+        unused.append("k")
+    if v["model"] == "ngram":
+        unused += TRANSFORMER_KEYS + MASK_KEYS
+    else:
+        unused += NGRAM_KEYS
+    if v["model"] == "causal":
+        unused += MASK_KEYS
+    if v["corpus"] == "dna" and not v["grammar"]:
+        unused += ["motif_b", "spacing"]
+    if v["corpus"] == "dna" and v["background"] == "uniform":
+        unused += ["markov_order", "markov_bias"]
+    if v["corpus"] == "dna" and v["background"] == "markov":
+        unused.append("gc")
+    return {**v, **{n: SCHEMA[n].default for n in unused}}
+
+
+def signature(values: dict, upload=None) -> str:
+    v = complete(SCHEMA, values)
+    sig = SCHEMA.signature(relevant(v))
+    if v["corpus"] == "upload":
+        sig += repr(("upload", upload[0] if upload else "", upload_hash(upload)))
+    return sig
+
+
+def data_label(values: dict, corpus) -> str:
+    v = complete(SCHEMA, values)
+    return f"{corpus.name} · {len(corpus.train)} train / {len(corpus.val)} validation · {v['tokens']}" + (
+        f" k={v['k']}" if v["tokens"] != "char" else "") + f" · seed {v['seed']}"
+
+
+# ---- the run --------------------------------------------------------------------------------------
+def motif_accuracy(trainer: Trainer, corpus, tok) -> dict:
+    """The masked model's accuracy on the validation set's masked tokens, split into planted-motif
+    tokens and background tokens (each with how many there are). For the causal model: next-token
+    accuracy at motif and background tokens. NaN where a part has no tokens."""
+    import torch
+
+    data = trainer.data
+    x, y = data.x_val, data.y_val
+    in_motif = torch.zeros_like(y, dtype=torch.bool)
+    # token t sits in column t + 1 of a masked row ([CLS] first); a causal target column c is token c
+    offset = 1 if data.task == "lm_masked" else 0
+    for i, sites in enumerate(corpus.val_sites or []):
+        if i >= len(y):
+            break
+        spans = tok.token_spans(corpus.val[i])
+        for _, a, b in sites:
+            for t, (s, e) in enumerate(spans):
+                if s < b and e > a and t + offset < y.shape[1]:
+                    in_motif[i, t + offset] = True
+    was = trainer.model.training
+    trainer.model.eval()
+    with torch.no_grad():
+        pred = torch.cat([trainer.model(x[j:j + 256].to(trainer.device)).argmax(-1).cpu()
+                          for j in range(0, len(x), 256)]) if len(x) else y
+    trainer.model.train(was)
+    keep = y != -100
+    out = {}
+    for name, sel in (("motif", keep & in_motif), ("background", keep & ~in_motif)):
+        n = int(sel.sum())
+        out[name] = float((pred[sel] == y[sel]).float().mean()) if n else float("nan")
+        out[f"n_{name}"] = n
+    out["chance"] = 1.0 / max(1, tok.vocab_size - tok.n_special)
+    return out
+
+
+def metrics_of(corpus, tok, values: dict) -> dict[str, Callable[[Trainer], float]]:
+    """The page's lesson metrics (fn(trainer) -> float, on the current weights)."""
+    return {"motif_acc": lambda tr: motif_accuracy(tr, corpus, tok)["motif"],
+            "background_acc": lambda tr: motif_accuracy(tr, corpus, tok)["background"]}
+
+
+def build(values: dict, upload=None, corpus=None) -> Run:
+    """The run the page trains for these values (missing ones take their defaults).
+
+    ``upload``: (file name, bytes) for the 'upload' corpus; ``corpus``: the ``make_corpus``
+    result when the caller has it (the page caches it). Run.data is the ``SplitData`` of the
+    LM (None for the n-gram); extras: ``corpus``, ``tokenizer``, ``uniform_bits``,
+    ``masking``, ``label``, ``model`` and, for the n-gram, ``ngram`` (``fit_ngram``).
+    Raises a PlaygroundError or ValueError naming the setting to change."""
+    from playground.lm.training import lm_data
+
+    v = complete(SCHEMA, values)
+    corpus = corpus if corpus is not None else make_corpus(v, upload)
+    tok = make_tokenizer(v, corpus.alphabet)
+    extras = {"corpus": corpus, "tokenizer": tok, "uniform_bits": uniform_bits(tok), "label": data_label(v, corpus),
+              "model": v["model"], "alphabet": corpus.alphabet}
+    sig = signature(v, upload)
+    if v["model"] == "ngram":
+        extras["ngram"] = fit_ngram(v, tok, corpus)
+        return Run(None, None, None, sig, extras)
+    rate, mask_frac, random_frac = masking_of(v) if v["model"] == "masked" else (0.15, 0.8, 0.1)
+    spec = spec_of(v, tok, corpus)
+    data = lm_data(tok, corpus, v["model"], rate=rate, mask_frac=mask_frac, random_frac=random_frac,
+                   seed=int(v["seed"]), max_len=spec.max_len)
+    extras["masking"] = (rate, mask_frac, random_frac) if v["model"] == "masked" else None
+    extras["parameters"] = {"model": MODELS[v["model"]], "tokens": tok.describe(), "lr": float(v["lr"]),
+                            "batch": int(v["batch"])}
+    if v["model"] == "masked":
+        extras["parameters"]["masking"] = f"{rate:g}: {mask_frac:.0%} [MASK] / {random_frac:.0%} random"
+    return Run(data, spec, config_of(v), sig, extras, metrics_of(corpus, tok, v))
+
+
+__all__ = ["PARAMS", "SCHEMA", "PRIVATE", "UNSUPPORTED", "build", "make_corpus", "make_tokenizer", "spec_of",
+           "config_of", "apply_live", "fit_ngram", "reference_ngram", "relevant", "signature", "masking_of",
+           "motif_accuracy", "uniform_bits", "corpus_inputs"]
