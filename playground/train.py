@@ -12,7 +12,10 @@ training; ``score_test()`` scores it when the user asks (and counts how often th
 
 The loss follows the task: MSE for regression, binary cross-entropy (on logits) for two
 classes, cross-entropy for several classes and for per-residue labels (padding = -100 is
-ignored). A loss that turns NaN or infinite stops training and is reported in
+ignored). Language models (tasks "lm_causal" / "lm_masked", see ``playground.lm.training``):
+the mean cross-entropy over the target tokens; a masked LM's training batches are masked afresh
+with the Trainer's seeded generator; the history adds ``val_bits``, ``val_ppl`` and ``val_acc``.
+A loss that turns NaN or infinite stops training and is reported in
 ``trainer.diverged`` ("diverged at epoch N"); it is never raised.
 """
 from __future__ import annotations
@@ -38,6 +41,8 @@ SCHEDULES = {"off": "Constant",
              "plateau": "Halve on a plateau (ReduceLROnPlateau)",
              "cosine": "Cosine decay",
              "step": "Step decay (halve every few epochs)"}
+LM_TASKS = ("lm_causal", "lm_masked")
+_TOKEN_TASKS = ("per_residue", *LM_TASKS)     # losses averaged over labelled positions, not sequences
 LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
@@ -105,6 +110,9 @@ def loss_function(task: str):
         return lambda out, y: F.cross_entropy(out, y)
     if task == "per_residue":
         return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)
+    if task in LM_TASKS:
+        from playground.lm.masking import lm_loss
+        return lm_loss
     raise ValueError(task)
 
 
@@ -144,6 +152,8 @@ class Trainer:
         self.best_epoch = 0       # the epoch with the lowest validation loss so far
         self.test_scores: dict | None = None   # score_test()'s result
         self.test_looks = 0       # how many times the test set was scored
+        # a masked LM masks each training batch afresh (playground.lm.masking.mask_tokens, self._gen)
+        self._lm_mask = dict(self.data.meta["masking"]) if self.task == "lm_masked" else None
         self.trace: list[tuple[int, float, float]] = []   # (step, epoch + fraction, mean training loss since the last point)
         self._trace_mark = (0.0, 0.0)   # the running sum and count at the last trace point
         self._trace_n = 0               # mini-batches since the last trace point
@@ -197,7 +207,7 @@ class Trainer:
     def _make_buckets(self):
         """Length buckets for token sequences of different lengths (config.length_buckets), else None."""
         x = self.data.x_train
-        if not (self.config.length_buckets and x.dim() == 2 and not x.dtype.is_floating_point and len(x)):
+        if self.task in LM_TASKS or not (self.config.length_buckets and x.dim() == 2 and not x.dtype.is_floating_point and len(x)):
             return None
         per_residue = self.task == "per_residue"
         self._lengths = B.lengths_of(x.cpu(), y=self.data.y_train.cpu() if per_residue else None)
@@ -253,12 +263,15 @@ class Trainer:
             idx = self._perm[self._cursor: self._cursor + bs]
             self._cursor += bs
             xb, yb = self.data.x_train[idx], self.data.y_train[idx]
+        if self._lm_mask is not None:
+            from playground.lm.masking import mask_tokens
+            xb, yb = mask_tokens(xb, self._gen, **self._lm_mask)
         out = self.model(xb)
         loss = self.loss_fn(out, yb)
         loss_d = loss.detach()
         # the epoch's training loss weighs each batch by its examples (labelled residues per residue), in
         # units of a full batch: one in-place add per step for the usual full batch
-        if self.task == "per_residue":
+        if self.task in _TOKEN_TASKS:
             w = (yb != -100).sum()
             self._running += loss_d * w
             self._running_n = self._running_n + w
@@ -508,7 +521,7 @@ class Trainer:
         out = self.outputs(x).float().cpu()
         if self.task == "binary":
             return torch.sigmoid(out.reshape(len(out), -1)[:, 0]).numpy()
-        if self.task in ("multiclass", "per_residue"):
+        if self.task in ("multiclass", *_TOKEN_TASKS):
             return torch.softmax(out, -1).numpy()
         return out.reshape(len(out), -1)[:, 0].numpy()
 
@@ -516,6 +529,8 @@ class Trainer:
         """Loss and metrics of the current weights on 'train', 'val' or 'test'. For the test set,
         use ``score_test`` (it records that the test set was looked at)."""
         x, y = self.data.part(split)
+        if self.task in LM_TASKS:
+            return self._lm_scores(*self._lm_part(split))
         out = self.outputs(x)
         res = {"loss": float(self.loss_fn(out, y)) if len(y) else float("nan")}
         if len(y):
@@ -535,6 +550,8 @@ class Trainer:
         small = self.n_train <= 4096
         elapsed = self.seconds + (time.perf_counter() - self._chunk_t0 if self._chunk_t0 is not None else 0.0)
         rec = {"epoch": self.epoch, "step": self.steps, "seconds": round(elapsed, 4)}
+        if self.task in LM_TASKS:
+            return self._evaluate_lm_epoch(rec, running_train_loss)
         with torch.no_grad():
             was_training = self.model.training
             self.model.eval()
@@ -554,6 +571,56 @@ class Trainer:
             rec["lr"] = self.current_lr if hasattr(self, "optimizer") else self.config.lr
             if was_training:
                 self.model.train()
+        return rec
+
+    # -- language models -------------------------------------------------------------------
+    def _lm_part(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of a part for an LM. A masked LM's training rows get one fixed masking
+        (its own generator: the training stream is not touched), for the epoch-0 training loss."""
+        x, y = self.data.part(split)
+        if self._lm_mask is not None and split != "val" and len(x):
+            from playground.data.split import split_seed
+            from playground.lm.masking import mask_tokens
+            g = torch.Generator().manual_seed(split_seed(self.config.seed) + 1)
+            return mask_tokens(x.cpu(), g, **self._lm_mask)
+        return x, y
+
+    @torch.no_grad()
+    def _lm_scores(self, x: torch.Tensor, y: torch.Tensor) -> dict:
+        """{'loss' (nats per target token), 'bits', 'perplexity', 'accuracy', 'n_tokens'}, in eval mode,
+        in batches sized so that the logits stay small (a k-mer vocabulary is wide)."""
+        nan = float("nan")
+        if not len(y):
+            return {"loss": nan, "bits": nan, "perplexity": nan, "accuracy": nan, "n_tokens": 0}
+        was = self.model.training
+        self.model.eval()
+        width = max(1, x.shape[1] * int(self.data.n_classes))
+        bs = max(1, min(self.config.eval_batch_size, 4_000_000 // width))
+        total = torch.zeros((), dtype=torch.float64)
+        correct = n = 0
+        for i in range(0, len(x), bs):
+            xb, yb = x[i: i + bs].to(self.device), y[i: i + bs].to(self.device)
+            out = self.model(xb)
+            keep = yb != -100
+            total += F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), yb.reshape(-1), ignore_index=-100,
+                                     reduction="sum").double().cpu()
+            correct += int((out.argmax(-1)[keep] == yb[keep]).sum())
+            n += int(keep.sum())
+        if was:
+            self.model.train()
+        loss = float(total) / n if n else nan
+        return {"loss": loss, "bits": loss / math.log(2), "perplexity": math.exp(min(loss, 700.0)),
+                "accuracy": correct / n if n else nan, "n_tokens": n}
+
+    def _evaluate_lm_epoch(self, rec: dict, running_train_loss: float | None) -> dict:
+        """An LM's epoch record: the training loss is the epoch's running mean over its (freshly masked)
+        batches; validation adds bits per token, perplexity and accuracy on the target tokens."""
+        rec["train_loss"] = (running_train_loss if running_train_loss is not None
+                             else self._lm_scores(*self._lm_part("train"))["loss"])
+        v = self._lm_scores(self.data.x_val, self.data.y_val)
+        rec.update(val_loss=v["loss"], val_bits=v["bits"], val_ppl=v["perplexity"], val_acc=v["accuracy"])
+        self.val_outputs = None
+        rec["lr"] = self.current_lr if hasattr(self, "optimizer") else self.config.lr
         return rec
 
     def history_frame(self):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-TASKS = ("regression", "binary", "multiclass", "per_residue")
+TASKS = ("regression", "binary", "multiclass", "per_residue", "lm_causal", "lm_masked")   # lm_*: playground.lm
 # The split draws from its own random stream: a run's seed plus this prime, so the train/test split
 # does not move in step with the initial weights or the shuffling, which use the seed itself.
 SPLIT_SEED_OFFSET = 7919
@@ -142,7 +142,8 @@ class SplitData:
     """Train, validation and test tensors plus what the loss needs to know.
 
     task: 'regression' (y float, shape (n,)), 'binary' (y float 0/1, shape (n,)),
-    'multiclass' (y long class ids, shape (n,)), 'per_residue' (y long (n, L), -100 = ignore).
+    'multiclass' (y long class ids, shape (n,)), 'per_residue' (y long (n, L), -100 = ignore);
+    'lm_causal' / 'lm_masked': language models (token rows; see ``playground.lm.training.lm_data``).
     The Trainer evaluates ``x_val`` every epoch; ``x_test`` is held out (``Trainer.score_test``).
     ``meta`` keeps ``train_idx``, ``val_idx`` and ``test_idx``: each part's rows in the full set.
     """
