@@ -11,6 +11,7 @@ from playground.bundle import InputSpec
 from playground.codegen import script_for_trainer
 from playground.data import protein
 from playground.data.parsing import SequenceFileError
+from playground.embedding_files import EmbeddingFileError, read_embeddings
 from playground.plots import esm as P
 from playground.setups import protein as setup
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar, stop_page
@@ -66,7 +67,7 @@ def fit(*names):
 
 
 def _error(e: Exception):
-    if isinstance(e, (esm.ESMError, SequenceFileError)):
+    if isinstance(e, (esm.ESMError, SequenceFileError, EmbeddingFileError)):
         show_error(e.message, e.hint)
     else:
         show_error(str(e))
@@ -157,10 +158,38 @@ def tab_mlm():
 # =====================================================================================================
 # 3 · Embeddings
 # =====================================================================================================
+def embeddings_file_panel():
+    """Embeddings computed elsewhere (``python -m playground embed`` on a GPU box): the .npy with its
+    .ids.txt, an .npz or a .parquet, drawn as the tab draws its own."""
+    with st.expander("📂 Open an embeddings file (from `python -m playground embed`)"):
+        st.file_uploader("The .npy with its .ids.txt, an .npz, or a .parquet", type=["npy", "txt", "npz", "parquet"],
+                         accept_multiple_files=True, key="esm.emb_files",
+                         help="Written by `python -m playground embed proteins.fasta --out emb.npy` (or .parquet): "
+                              "any model, layer and size, e.g. 50,000 proteins embedded with ESM-2 650M on a GPU.")
+        ups = ss.get("esm.emb_files") or []
+        if not ups:
+            return
+        try:
+            emb = read_embeddings([(u.name, u.getvalue()) for u in ups])
+            xy, caption = esm.project_2d(emb.mean(), "pca", seed)
+        except (EmbeddingFileError, esm.ESMError) as e:
+            _error(e)
+            return
+        meta = emb.meta
+        what = " · ".join(str(x) for x in (meta.get("model"), f"layer {meta['layer']}" if "layer" in meta else None,
+                                            meta.get("pooling")) if x)
+        st.caption(f"**{len(emb):,} proteins** × {emb.dim} numbers" + (f" · {what}" if what else "")
+                   + (" · per-residue vectors averaged per protein for the map" if emb.pooling != "mean" else ""))
+        st.plotly_chart(P.projection_figure(xy, None, emb.ids, f"Embeddings from the file — {caption}",
+                                            bool(meta.get("untrained"))), key="esm.fig.file_proj",
+                        config=png_config("esm_file_proj"))
+
+
 def tab_embeddings():
     st.markdown("An **embedding** is the list of numbers a layer computes for each residue. Averaging them over the "
                 "residues (leaving out the start/end tokens and the padding) gives one vector per protein: "
                 f"{H.dim} numbers that a small model can learn from.")
+    embeddings_file_panel()
     d = data_picker()
     if d is None:
         return

@@ -115,3 +115,24 @@ def test_bfloat16_needs_cuda_and_npy_needs_mean(files, tmp_path, capsys):
     assert "CUDA" in capsys.readouterr().err
     assert main(args(ckpt, fasta, tmp_path / "x.npy", "--pooling", "per_residue")) == 1
     assert ".npz or .parquet" in capsys.readouterr().err
+
+
+def test_the_esm_page_opens_what_embed_writes(files, tmp_path, app_test, tiny_esm_bytes):
+    from tests.conftest import plotly_specs
+
+    ckpt, fasta, records = files
+    out = tmp_path / "emb.npy"
+    assert main(args(ckpt, fasta, out)) == 0
+    at = app_test("pages/4_Protein_Language_Model.py", query={"tab": "🧭 Embeddings"}).run()
+    at.button(key="esm.untrained").click().run()
+    at.file_uploader(key="esm.emb_files").set_value(
+        [(out.name, out.read_bytes(), "application/octet-stream"),
+         ("emb.ids.txt", (tmp_path / "emb.ids.txt").read_bytes(),
+          "text/plain")]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    proj = next(s for s in plotly_specs(at) if "from the file" in s["layout"]["title"]["text"])
+    assert sorted(t for tr in proj["data"] for t in tr["text"]) == sorted(p for p, _ in records)
+    assert any("40 proteins" in c.value for c in at.caption)
+    # a lone .npy: the page asks for its ids file
+    at.file_uploader(key="esm.emb_files").set_value([(out.name, out.read_bytes(), "application/octet-stream")]).run()
+    assert not at.exception and any("ids file" in e.value for e in at.error)
