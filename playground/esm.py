@@ -1491,9 +1491,13 @@ def mutation_scan(handle: ESMHandle, seq: str, batch_size: int | None = None, pr
 
 
 def mutation_scan_naive(handle: ESMHandle, seq: str) -> np.ndarray:
-    """The same scan one masked copy per full forward pass (float32, every position's logits):
-    the reference the batched scan is checked and timed against."""
-    s = _truncate_for_model(clean_sequence(seq, "The sequence"), "The sequence", [])
+    """The same scan as fair-esm's ESM-1v example computes it (variant-prediction/predict.py,
+    'masked-marginals'): one masked copy per pass through fair-esm's own ``model(tokens)``, logits at
+    every position. The reference the batched scan is checked and timed against (at most 1022 residues)."""
+    s = clean_sequence(seq, "The sequence")
+    if len(s) > MAX_RESIDUES:
+        raise SequenceError(f"The reference scan reads at most {MAX_RESIDUES} residues, not {len(s)}.",
+                            hint="Use mutation_scan, which reads longer proteins in windows.")
     a = handle.alphabet
     base = encode(a, [s])[0]
     aa_ids = _aa_token_ids(a)
@@ -1501,8 +1505,8 @@ def mutation_scan_naive(handle: ESMHandle, seq: str) -> np.ndarray:
     for i in range(len(s)):
         tokens = base.clone()[None]
         tokens[0, i + 1] = a.mask_idx
-        with torch.inference_mode():
-            logits = esm_forward(handle.model, tokens.to(handle.device))["logits"][0, i + 1]
+        with handle.lock, torch.no_grad():   # fair-esm's forward updates its rotary cache: one caller at a time
+            logits = handle.model(tokens.to(handle.device))["logits"][0, i + 1]
         lp = torch.log_softmax(logits.double().cpu(), -1)
         out[i] = (lp[aa_ids] - lp[base[i + 1]]).numpy()
     return out
