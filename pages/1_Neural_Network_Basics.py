@@ -15,6 +15,7 @@ from playground.setups.basics import (ACCUM_CHOICES, BALANCE_CHOICES, BATCH_CHOI
                                       MAX_NEURONS, REG_RATES, WARMUP_CHOICES)
 from playground.train import LEARNING_RATES, OPTIMIZERS, REGULARIZATION
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar, stop_page
+from playground.ui.sweep_view import sweep_panel
 from playground.ui.doctor_view import render_doctor
 from playground.ui.evaluation import chance_text, schedule_controls, split_controls, test_panel
 from playground.ui.runs import model_panel, png_config
@@ -239,4 +240,5 @@ with tab_save:
     model_panel(trainer, spec, page="basics", dataset=ds.label, code=code,
                 settings={"features": "/".join(features), "activation": spec.activation})
 
+sweep_panel(state, "basics", trainer.task)     # 🔎 Sweep: trials in the background (playground/ui/sweep_view.py)
 state.sync()

@@ -19,6 +19,7 @@ from playground.runs import PAGE_LABELS
 from playground.setups import dna as D
 from playground.train import LEARNING_RATES, OPTIMIZERS
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
+from playground.ui.sweep_view import sweep_panel
 from playground.ui import dna_view as V
 from playground.ui.evaluation import metric_row, progress_line, schedule_controls, split_controls, test_panel
 from playground.ui.doctor_view import render_doctor
@@ -406,4 +407,5 @@ def draw(tr: Trainer) -> None:
 
 
 live.run(draw)
+sweep_panel(state, "dna", trainer.task)        # 🔎 Sweep: trials in the background (playground/ui/sweep_view.py)
 state.sync()

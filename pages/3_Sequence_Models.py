@@ -20,6 +20,7 @@ from playground.plots.attention import (attention_grid_figure, attention_heatmap
 from playground.setups import sequence as S
 from playground.train import LEARNING_RATES, OPTIMIZERS, Trainer
 from playground.ui import LiveTraining, PageState, setup_page, show_error, sidebar
+from playground.ui.sweep_view import sweep_panel
 from playground.ui.evaluation import metric_row, progress_line, schedule_controls, split_controls, test_panel
 from playground.ui.doctor_view import render_doctor
 from playground.ui.layout import stop_page
@@ -387,4 +388,5 @@ with tabs[4]:
     st.caption("Token ids: 0 = padding; " + ("A=1 C=2 G=3 T=4 N=5." if alphabet == "dna" else
                                              "the 20 amino acids (alphabetical one-letter codes) = 1…20, X = 21."))
 
+sweep_panel(state, "sequence", trainer.task)   # 🔎 Sweep: trials in the background (playground/ui/sweep_view.py)
 state.sync()

@@ -275,6 +275,8 @@ def _checked(schema: Schema, p: Param, v: Vary) -> Vary:
             raise SweepError(f"{name}: none of its allowed values lies in {lo:g}..{hi:g} (the range is empty).",
                              f"Allowed values: {', '.join(f'{c:g}' for c in p.choices)}.")
         return Vary(name, values=inside)
+    if p.kind == "int" and not (lo.is_integer() and hi.is_integer()):
+        raise SweepError(f"{name}: an int range needs whole numbers ({lo:g}..{hi:g}).", "For example 2..8.")
     for end in (lo, hi):
         try:
             p.validate(int(end) if p.kind == "int" and float(end).is_integer() else end)
@@ -282,8 +284,6 @@ def _checked(schema: Schema, p: Param, v: Vary) -> Vary:
             raise SweepError(f"{name}: the range {lo:g}..{hi:g} goes outside what {name} allows ({e}).",
                              f"Keep it inside {_example_values(p)}.") from None
     if p.kind == "int":
-        if not (lo.is_integer() and hi.is_integer()):
-            raise SweepError(f"{name}: an int range needs whole numbers ({lo:g}..{hi:g}).", "For example 2..8.")
         step = v.step or 1
         if not float(step).is_integer():
             raise SweepError(f"{name}: an int range needs a whole step.", "For example :step=2.")
