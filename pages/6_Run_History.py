@@ -1,9 +1,10 @@
 """Run history: every run of this session in one table, and any runs' curves on one chart."""
 import streamlit as st
 
+from playground import tracking
 from playground.runs import METRIC_LABELS, histories_csv, overlay_figure, runs_frame
-from playground.ui import PageState, Param, setup_page, sidebar, stop_page
-from playground.ui.runs import png_config, session_runs, training_page_links
+from playground.ui import PageState, Param, setup_page, show_error, sidebar, stop_page
+from playground.ui.runs import get_model, png_config, session_models, session_runs, training_page_links
 
 setup_page("Run history", "📜")
 
@@ -11,7 +12,7 @@ state = PageState("history", [
     Param("metric", "val_loss"),
     Param("x", "epoch", choices=("epoch", "seconds")),
     Param("log_y", False, "bool"),
-], private=("chosen",))
+], private=("chosen", "mlflow"))
 state.load()
 sidebar(state)
 K = state.key
@@ -71,5 +72,40 @@ if picked:
                        mime="text/csv", key="history.dl_histories", on_click="ignore")
 else:
     st.caption("Pick one or more runs above to draw their curves.")
+
+
+def export_to_mlflow(records) -> None:
+    """Log the chosen runs to MLflow (./mlruns here, or MLFLOW_TRACKING_URI): settings, history per
+    epoch and, when the session still has it, the model bundle (playground.tracking)."""
+    models = {label.split(":", 1)[0]: mid for mid, label in session_models()}
+    done = []
+    try:
+        for r in records:
+            b = get_model(models[f"run #{r.run_id}"]) if f"run #{r.run_id}" in models else None
+            done.append(tracking.log_record(r, bundle_bytes=b.to_bytes() if b is not None else None,
+                                            bundle_name=b.file_name() if b is not None else "model.pt"))
+    except tracking.TrackingError as e:
+        ss[state.slot("mlflow")] = ("error", e.message, e.hint)
+        return
+    ss[state.slot("mlflow")] = ("ok", len(done), done[0].experiment if done else "", done[0].uri if done else "")
+
+
+st.markdown("#### Export to MLflow")
+
+if tracking.available():
+    st.button(f"📤 Export the {len(picked)} chosen run(s) to MLflow", key="history.mlflow", disabled=not picked,
+              on_click=export_to_mlflow, args=(picked,),
+              help="Each run's settings (params), its history per epoch (metrics) and its model bundle (artifact), "
+                   "in a local ./mlruns store on the machine running the app, or MLFLOW_TRACKING_URI when set. "
+                   "No server is needed.")
+    got = ss.get(state.slot("mlflow"))
+    if got and got[0] == "ok":
+        st.success(f"Logged {got[1]} run(s) to the MLflow experiment **{got[2]}** at `{got[3]}`. Browse them with "
+                   f"`{tracking.browse_command(got[3])}`.", icon="📤")
+    elif got:
+        show_error(got[1], got[2])
+else:
+    st.caption("MLflow is not installed here (`pip install mlflow-skinny`): the CSV downloads above hold the same "
+               "numbers.")
 
 state.sync()
