@@ -108,6 +108,11 @@ PARAMS = [
     Param("logo_kind", "activation", choices=("activation", "weights"), view=True),
     Param("explain_class", 0, "int", lo=0, hi=10, view=True),
     Param("sal_logo", True, "bool", view=True),
+    # the mutation scan of a typed sequence (Explain tab): where the sequence comes from, its text, the unit
+    Param("scan_source", "validation", choices=("validation", "typed"), view=True),
+    Param("scan_seq", "", view=True, omit_default=True, help="the typed DNA sequence (A C G T N)"),
+    Param("scan_units", "output", choices=("output", "probability"), view=True,
+          help="the scan's unit: the model output (logit / value) or the probability"),
 ]
 SCHEMA = Schema("dna", PARAMS)
 # The page's other session slots (state.slot(name) -> "dna._<name>"):
