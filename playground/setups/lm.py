@@ -25,6 +25,7 @@ import hashlib
 import math
 from typing import Callable
 
+from playground.compare import SideBySide
 from playground.data.motifs import KNOWN_MOTIFS
 from playground.errors import PlaygroundError
 from playground.settings import Param, Schema
@@ -54,7 +55,7 @@ BATCH_CHOICES = (16, 32, 64, 128)
 FT_SIZES = (25, 50, 100, 200, 400, 0)      # labelled training sequences for fine-tuning; 0 = all
 FT_LRS = (0.0003, 0.001, 0.003)
 MAX_UPLOAD_LENGTH = 512
-WINDOW = 40                                 # attention maps: positions shown at once
+WINDOW = 50                                 # attention maps: positions shown at once
 
 PARAMS = [
     # corpus
@@ -116,7 +117,7 @@ SCHEMA = Schema("lm", PARAMS)
 # The page's own session slots ("lm._<name>"): the uploaded corpus and labelled file (uploader widget,
 # kept upload, Forget), the corpus and reference n-gram caches, the fine-tune pair's cache, the size sweep.
 PRIVATE = ("uploader", "upload", "forget", "ft_uploader", "ft_upload", "ft_forget", "corpus", "reference",
-           "ngram", "sweep", "sample", "blank_pick")
+           "ngram", "sweep", "sample", "labelled", "ft_snap")
 UNSUPPORTED = {"corpus": {"upload": "needs a file the student uploads"},
                "ft_task": {"upload": "needs a labelled file the student uploads"}}
 
@@ -282,44 +283,167 @@ def data_label(values: dict, corpus) -> str:
 
 # ---- the run --------------------------------------------------------------------------------------
 def motif_accuracy(trainer: Trainer, corpus, tok) -> dict:
-    """The masked model's accuracy on the validation set's masked tokens, split into planted-motif
-    tokens and background tokens (each with how many there are). For the causal model: next-token
-    accuracy at motif and background tokens. NaN where a part has no tokens."""
-    import torch
+    """The model's accuracy on masked validation tokens inside planted motifs vs in the background
+    (``playground.lm.views.motif_accuracy``: [MASK] at a seeded 15 % of the tokens)."""
+    from playground.lm.views import motif_accuracy as acc
 
-    data = trainer.data
-    x, y = data.x_val, data.y_val
-    in_motif = torch.zeros_like(y, dtype=torch.bool)
-    # token t sits in column t + 1 of a masked row ([CLS] first); a causal target column c is token c
-    offset = 1 if data.task == "lm_masked" else 0
-    for i, sites in enumerate(corpus.val_sites or []):
-        if i >= len(y):
-            break
-        spans = tok.token_spans(corpus.val[i])
-        for _, a, b in sites:
-            for t, (s, e) in enumerate(spans):
-                if s < b and e > a and t + offset < y.shape[1]:
-                    in_motif[i, t + offset] = True
-    was = trainer.model.training
-    trainer.model.eval()
-    with torch.no_grad():
-        pred = torch.cat([trainer.model(x[j:j + 256].to(trainer.device)).argmax(-1).cpu()
-                          for j in range(0, len(x), 256)]) if len(x) else y
-    trainer.model.train(was)
-    keep = y != -100
-    out = {}
-    for name, sel in (("motif", keep & in_motif), ("background", keep & ~in_motif)):
-        n = int(sel.sum())
-        out[name] = float((pred[sel] == y[sel]).float().mean()) if n else float("nan")
-        out[f"n_{name}"] = n
-    out["chance"] = 1.0 / max(1, tok.vocab_size - tok.n_special)
-    return out
+    return acc(trainer.model, tok, corpus)
 
 
 def metrics_of(corpus, tok, values: dict) -> dict[str, Callable[[Trainer], float]]:
     """The page's lesson metrics (fn(trainer) -> float, on the current weights)."""
     return {"motif_acc": lambda tr: motif_accuracy(tr, corpus, tok)["motif"],
-            "background_acc": lambda tr: motif_accuracy(tr, corpus, tok)["background"]}
+            "background_acc": lambda tr: motif_accuracy(tr, corpus, tok)["background"],
+            "finetune_gain": lambda tr: finetune_gain(values, tr.model, tok, corpus)}
+
+
+def input_spec(run_or_tok, max_len: int | None = None):
+    """What a saved LM (or a fine-tuned classifier) reads: the bundle's InputSpec 'lm_tokens'
+    with the tokenizer, and the longest sequence in letters that fits its positions."""
+    from playground.bundle import InputSpec, lm_letters
+
+    if isinstance(run_or_tok, Run):
+        tok, max_len = run_or_tok.extras["tokenizer"], run_or_tok.spec.max_len
+    else:
+        tok = run_or_tok
+    return InputSpec("lm_tokens", tok.alphabet, tokenizer=tok.to_dict(), max_length=lm_letters(tok, int(max_len)))
+
+
+def script(run: Run, trainer: Trainer, values: dict) -> str:
+    """The PyTorch script of this run (the library's LM script generator in playground.codegen)."""
+    from playground import codegen
+
+    make = getattr(codegen, "script_for_lm", None)
+    if make is None:
+        raise LMSettingError("The language-model code export is not available in this version.",
+                             "Save the model bundle instead.")
+    return make(run, trainer, values)
+
+
+# ---- pretrain -> fine-tune ------------------------------------------------------------------------
+class FinetunePair(SideBySide):
+    """The fine-tune tab's two runs (pretrained body + new head, the same architecture from
+    scratch), driven as one by the page's live controls, each for at most ``max_epochs`` epochs
+    (or until early stopping)."""
+
+    NAMES = ("pretrained + new head", "from scratch")
+
+    def __init__(self, trainers: dict, max_epochs: int, spec, data):
+        super().__init__(trainers)
+        self.max_epochs = int(max_epochs)
+        self.spec, self.data = spec, data
+
+    def _over(self, t) -> bool:
+        return t.done or t.epoch >= self.max_epochs
+
+    @property
+    def done(self) -> bool:
+        return all(self._over(t) for t in self.trainers.values())
+
+    def _behind(self):
+        live = [t for t in self.trainers.values() if not self._over(t)]
+        return min(live, key=lambda t: t.epoch + t._cursor / max(1, t.n_train)) if live else None
+
+    def run_epochs(self, n: int = 1) -> dict:
+        for t in self.trainers.values():
+            left = min(int(n), self.max_epochs - t.epoch)
+            if left > 0 and not t.done:
+                t.run_epochs(left)
+        return self.latest
+
+    @property
+    def pretrained(self) -> Trainer:
+        return self.trainers[self.NAMES[0]]
+
+    @property
+    def scratch(self) -> Trainer:
+        return self.trainers[self.NAMES[1]]
+
+    def best_val(self) -> dict:
+        """Each run's best validation accuracy so far (what the size sweep and the lesson read)."""
+        out = {}
+        for name, t in self.trainers.items():
+            vals = [h.get("val_accuracy") for h in t.history[1:] if h.get("val_accuracy") is not None]
+            out[name] = max(vals) if vals else float("nan")
+        return out
+
+
+def ft_labels(values: dict) -> int | None:
+    """The labelled training sequences the fine-tune runs use (None: all of the pool)."""
+    n = int(complete(SCHEMA, values)["ft_n"])
+    return None if n == 0 else n
+
+
+def labelled_set(values: dict, corpus, upload=None):
+    """The fine-tune tab's labelled task: the planted-motif classification made like the corpus,
+    or an uploaded labelled file (sequence + class label). Raises a PlaygroundError."""
+    from playground.lm import finetune as F
+
+    v = complete(SCHEMA, values)
+    if v["ft_task"] == "upload":
+        if upload is None:
+            raise LMSettingError("The labelled task 'upload' needs a file, and none was given.",
+                                 "Upload a CSV (sequence, label) or a FASTA with label=... headers.")
+        return F.labelled_from_file(upload[1], upload[0], corpus.alphabet, max_length=MAX_UPLOAD_LENGTH)
+    return F.motif_task(corpus)
+
+
+def finetune_config(values: dict) -> TrainConfig:
+    from playground.lm.finetune import finetune_config as cfg
+
+    v = complete(SCHEMA, values)
+    return dataclass_replace(cfg(int(v["seed"]), float(v["ft_lr"])), device=v["device"])
+
+
+def dataclass_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
+
+
+def finetune_pair(values: dict, lm_model, tok, labelled) -> FinetunePair:
+    """Both fine-tune runs, untrained, on the same split with the same settings."""
+    from playground.lm.finetune import finetune_trainers
+
+    v = complete(SCHEMA, values)
+    res = finetune_trainers(lm_model, tok, labelled, ft_labels(v), config=finetune_config(v), seed=int(v["seed"]))
+    return FinetunePair(dict(zip(FinetunePair.NAMES, (res.pretrained, res.scratch))), int(v["ft_epochs"]), res.spec,
+                        res.data)
+
+
+def finetune_signature(values: dict, lm_signature: str, snapshot, upload=None) -> str:
+    """Changes exactly when the fine-tune pair must be rebuilt: its settings, the pretrained
+    snapshot (the LM run and the step it was taken at) and the labelled file."""
+    v = complete(SCHEMA, values)
+    keys = ("ft_task", "ft_n", "ft_lr", "ft_epochs", "seed", "device")
+    return repr((tuple(v[k] for k in keys), lm_signature, snapshot,
+                 (upload[0], upload_hash(upload)) if v["ft_task"] == "upload" and upload else None))
+
+
+def finetune_gain(values: dict, lm_model, tok, corpus, upload=None) -> float:
+    """Best validation accuracy of (pretrained + new head) − (from scratch), each trained for
+    ``ft_epochs`` on ``ft_n`` labelled sequences (the lesson's measure; validation, not test)."""
+    pair = finetune_pair(values, lm_model, tok, labelled_set(values, corpus, upload))
+    while not pair.done:
+        pair.run_epochs(pair.max_epochs)
+    best = pair.best_val()
+    return float(best[FinetunePair.NAMES[0]] - best[FinetunePair.NAMES[1]])
+
+
+def size_sweep(values: dict, lm_model, tok, labelled, sizes=(25, 50, 100, 200, 0), progress=None) -> list[dict]:
+    """Both runs at each labelled-set size (0 = all), ``ft_epochs`` each: best validation accuracy per
+    run kind ({'labels', 'model', 'value'} rows, for ``plots.lm.size_curve_figure``)."""
+    rows = []
+    total = len(sizes)
+    for i, n in enumerate(sizes):
+        pair = finetune_pair({**values, "ft_n": int(n)}, lm_model, tok, labelled)
+        pair.run_epochs(pair.max_epochs)
+        used = int(pair.data.meta["n_labels"])
+        for name, acc in pair.best_val().items():
+            rows.append({"labels": used, "model": name, "value": acc})
+        if progress:
+            progress(i + 1, total, f"{used} labelled sequences done")
+    return rows
 
 
 def build(values: dict, upload=None, corpus=None) -> Run:
@@ -355,4 +479,5 @@ def build(values: dict, upload=None, corpus=None) -> Run:
 
 __all__ = ["PARAMS", "SCHEMA", "PRIVATE", "UNSUPPORTED", "build", "make_corpus", "make_tokenizer", "spec_of",
            "config_of", "apply_live", "fit_ngram", "reference_ngram", "relevant", "signature", "masking_of",
-           "motif_accuracy", "uniform_bits", "corpus_inputs"]
+           "motif_accuracy", "uniform_bits", "corpus_inputs", "FinetunePair", "labelled_set", "finetune_pair",
+           "finetune_signature", "finetune_gain", "size_sweep", "ft_labels"]
