@@ -56,13 +56,18 @@ INPUT_KINDS = {
     "tokens": "token ids (0 = padding)",
     "esm_embedding": "ESM-2 embeddings",
     "esm_finetune": "ESM-2 hidden states (fine-tuned layers)",
+    "lm_tokens": "language-model tokens ([CLS], then letters or k-mers: playground.lm.tokens)",
 }
+LM_TASKS = ("lm_causal", "lm_masked")        # language models (playground.lm): they predict tokens, not labels
+TASKS = ("binary", "multiclass", "regression", "per_residue", *LM_TASKS)
 FAMILY_LABELS = {
     "mlp": "MLP", "cnn": "CNN", "logreg": "Logistic regression", "rnn": "RNN", "transformer": "Transformer",
     "hybrid": "Hybrid CNN + Transformer", "token_cnn": "Token CNN", "esm_head": "ESM-2 head",
+    "lm": "Transformer language model", "lm_classifier": "Fine-tuned LM classifier",
 }
 PAGE_LABELS = {"basics": "Neural network basics", "dna": "DNA & CNNs", "seq": "Sequence models",
-               "sequence": "Sequence models", "esm": "Protein language model", "predict": "Predict"}
+               "sequence": "Sequence models", "esm": "Protein language model", "predict": "Predict",
+               "lm": "Language models"}
 
 
 class BundleError(PlaygroundError):
@@ -85,6 +90,7 @@ class InputSpec:
     esm_model: str | None = None       # ESM-2 model name (e.g. esm2_t6_8M_UR50D)
     esm_key: str | None = None         # the key the playground loaded it under (pretrained / untrained + seed)
     esm_layer: int | None = None
+    tokenizer: dict = dataclasses.field(default_factory=dict)   # lm_tokens: {'alphabet', 'kind', 'k'}
 
     def __post_init__(self):
         if self.kind not in INPUT_KINDS:
@@ -113,6 +119,11 @@ class InputSpec:
             return f"one-hot {what}, length {self.length}" if self.length else f"one-hot {what}"
         if self.kind == "tokens":
             return f"{what} tokens" + (f", up to {self.max_length} letters" if self.max_length else "")
+        if self.kind == "lm_tokens":
+            t = self.tokenizer or {}
+            unit = "letters" if t.get("kind", "char") == "char" else (
+                f"{'overlapping' if t.get('kind') == 'kmer_overlap' else 'non-overlapping'} {t.get('k')}-mers")
+            return f"{what} as {unit} ([CLS] first)" + (f", up to {self.max_length} letters" if self.max_length else "")
         return f"{INPUT_KINDS[self.kind]} of {self.esm_model}" + (f" (layer {self.esm_layer})" if self.esm_layer else "")
 
 
@@ -139,6 +150,12 @@ def infer_input(spec: ModelSpec, data=None) -> InputSpec:
     if kind in ("cnn", "logreg"):
         return InputSpec("one_hot", "protein" if getattr(spec, "in_channels", 4) == 20 else "dna",
                          length=int(spec.length))
+    if kind in ("lm", "lm_classifier") and meta.get("tokenizer"):
+        from playground.lm.tokens import Tokenizer
+
+        tok = Tokenizer.from_dict(meta["tokenizer"])
+        return InputSpec("lm_tokens", tok.alphabet, tokenizer=tok.to_dict(),
+                         max_length=lm_letters(tok, int(spec.max_len)))
     if kind in ("rnn", "transformer", "hybrid", "token_cnn"):
         alpha = meta.get("alphabet") or _alphabet_of_vocab(int(getattr(spec, "vocab_size", 6)))
         # a learned positional table has a fixed number of rows; other models read any length
@@ -148,6 +165,16 @@ def infer_input(spec: ModelSpec, data=None) -> InputSpec:
         return InputSpec("features", None, features=[f"x{i + 1}" for i in range(x.shape[1])])
     raise BundleError(f"cannot tell what a {kind} model trained on this data reads",
                       "Pass input=InputSpec(...) when making the bundle.")
+
+
+def lm_letters(tok, positions: int) -> int:
+    """The longest sequence (letters) whose [CLS] + tokens fit in ``positions`` positions."""
+    n = max(1, int(positions) - 1)
+    if tok.kind == "kmer_disjoint":
+        return n * tok.k
+    if tok.kind == "kmer_overlap":
+        return n + tok.k - 1
+    return n
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,7 +235,9 @@ class Bundle:
                 ("Trained on", f"{PAGE_LABELS.get(self.page, self.page) or '–'} · {self.dataset or '–'}"),
                 ("Task", self.task.replace("_", "-")),
                 ("Input", self.input.describe())]
-        if self.task != "regression":
+        if self.task in LM_TASKS:
+            rows.append(("Vocabulary", f"{len(self.label_names):,} tokens (a language model: it predicts tokens)"))
+        elif self.task != "regression":
             rows.append(("Classes", ", ".join(self.classes)))
         tr = self.training
         if tr:
@@ -567,7 +596,7 @@ def load_bundle(source, expect_kinds=None, filename: str | None = None) -> Bundl
         if not isinstance(obj.get(key, ""), str):
             raise BundleError(f"{cap}: the field '{key}' is damaged.", "Save the model again from the playground.")
     task = obj.get("task")
-    if task not in ("binary", "multiclass", "regression", "per_residue"):
+    if task not in TASKS:
         raise BundleError(f"{cap}: unknown task {task!r}.", "Save the model again from the playground.")
     sd = obj.get("state_dict")
     if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor)

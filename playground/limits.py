@@ -91,7 +91,7 @@ FIELD_LIMITS: dict[str, tuple[int, int, str]] = {
     "layers": (1, 16, "4× the deepest stack the pages offer"),
     "finetune_layers": (0, 48, "the deepest ESM-2 has 48 layers"),
     "layer": (-1, 48, "the deepest ESM-2 has 48 layers"),
-    "vocab_size": (2, 1024, "DNA uses 6 token ids, proteins 22"),
+    "vocab_size": (2, 10_004, "DNA letters use 6 token ids, proteins 22; a language model's k-mers up to 10,000 + 4"),
     "n_outputs": (1, 1024, "one output per class"),
 }
 
@@ -218,6 +218,16 @@ def check_input_fields(d: dict, error: ErrorType = LimitError, where: str = "The
         v = d.get(key)
         if v is not None and (not isinstance(v, str) or len(v) > MAX_TEXT):
             raise error(f"{where}: '{key}' should be short text.", _AGAIN)
+    tok = d.get("tokenizer", {})
+    if tok is None:
+        tok = {}
+    if not isinstance(tok, dict) or set(tok) - {"alphabet", "kind", "k"}:
+        raise error(f"{where}: 'tokenizer' should be a table of alphabet, kind and k.", _AGAIN)
+    k = tok.get("k", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 8 or not all(
+            isinstance(tok.get(n, ""), str) and len(tok.get(n, "")) <= 40 for n in ("alphabet", "kind")):
+        raise error(f"{where}: the tokenizer's k is {_n(k)}; the playground's k-mers are 1 to 8 letters long.",
+                    _AGAIN)
     feats = d.get("features", [])
     if not isinstance(feats, list) or len(feats) > MAX_LIST_ITEMS or not all(isinstance(f, str) and len(f) <= 40
                                                                             for f in feats):
@@ -363,6 +373,10 @@ def input_plan(spec, inp) -> tuple[str, Callable[[int], torch.Tensor], int, bool
             return (f"one protein of {ESM_MAX_RESIDUES:,} residues",
                     lambda L: torch.zeros(1, ESM_MAX_RESIDUES, e, device="meta"), ESM_MAX_RESIDUES, False)
         return "one protein", lambda L: torch.zeros(1, e, device="meta"), 1, False
+    if kind == "lm_tokens":     # [CLS] + tokens: the model's own position count is the longest input
+        longest = int(getattr(spec, "max_len", 512))
+        return (f"one sequence of {longest:,} positions", lambda L: torch.ones(1, L, dtype=torch.long, device="meta"),
+                longest, True)
     # token models read any length up to the alphabet's (and the model's) limit
     longest = MAX_SEQUENCE_LENGTH.get(alphabet, MAX_SEQUENCE_LENGTH["dna"])
     if getattr(inp, "max_length", None):
