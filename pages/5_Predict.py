@@ -19,8 +19,9 @@ state = PageState("predict", [
     Param("long", "reject", choices=tuple(LONG_POLICIES)),
     Param("map_aliases", False, "bool"),
     Param("explain_class", 0, "int", lo=0, hi=50),
+    Param("scan_units", "output", choices=("output", "probability")),
 ], private=("model", "session_bundle", "bundle_file", "uploaded_bundle", "result_for", "result", "model_obj",
-            "text", "seq_file", "table", "pick"))
+            "text", "seq_file", "table", "pick", "scan_text", "scan"))
 state.load()
 seed, device = sidebar(state)
 K, S = state.key, state.slot     # settings' widget keys; the page's declared private session slots
@@ -186,8 +187,95 @@ if go_clicked:
     ss[S("result_for")] = bundle_key
     ss.pop(S("pick"), None)
 
+
+
+def the_model():
+    """The bundle's network (loaded once per bundle and kept in the session)."""
+    got = ss.get(S("model_obj"))
+    if got is not None and got[0] == bundle_key:
+        return got[1]
+    model = load_model(bundle, device)
+    ss[S("model_obj")] = (bundle_key, model)
+    return model
+
+
+def mutation_scan_section() -> None:
+    """Type a DNA sequence, scan every single-base change (one-hot DNA models)."""
+    if not can_explain(bundle):
+        return
+    from playground.data.parsing import SequenceFileError as _SeqError
+    from playground.encoding import DNA, one_hot
+    from playground.interpret import saliency
+    from playground.mutation import ism, read_dna, scan_csv, units_label
+    from playground.plots.dna import figure_png, logo_figure
+    from playground.plots.mutation import dna_scan_figure
+
+    st.markdown("#### 🔬 Mutation scan of a sequence you type")
+    L = bundle.input.length
+    st.text_area("DNA sequence (A C G T, N = unknown" + (f"; this model reads {L} bases, shorter ones are padded)"
+                                                         if L else ")"),
+                 key=S("scan_text"), height=90, placeholder="ACGT… (a FASTA header line is fine)")
+    c1, c2 = st.columns(2)
+    target, class_name = None, (bundle.classes[1] if bundle.task == "binary" and bundle.classes else None)
+    if bundle.task == "multiclass":
+        names = bundle.classes
+        if state.get("explain_class") >= len(names):
+            state.set("explain_class", 0)
+        c1.selectbox("Scan the score of class", list(range(len(names))), key=K("explain_class"),
+                     format_func=lambda k: names[k])
+        target = int(state.get("explain_class"))
+        class_name = names[target]
+    units = "output"
+    if bundle.task in ("binary", "multiclass"):
+        c2.radio("Scan in", ("output", "probability"), key=K("scan_units"), horizontal=True,
+                 format_func={"output": "logit (the model's output)", "probability": "probability"}.get)
+        units = state.get("scan_units")
+    text = ss.get(S("scan_text"), "") or ""
+    go = st.button("🔬 Scan every single-base change", key="predict.scan_go", disabled=not text.strip())
+    if not text.strip():
+        st.caption("Paste one DNA sequence: every position is changed to each other base and the model predicts all "
+                   "the variants (in a few batches).")
+        return
+    try:
+        seq, notes = read_dna(text, length=L or None)
+        limit = length_limit(bundle)
+        if limit and len(seq) > limit:
+            raise _SeqError(f"The sequence has {len(seq)} bases; this model reads at most {limit}.",
+                            hint=f"Paste at most {limit} bases.")
+    except _SeqError as e:
+        show_error(e.message, e.hint)
+        return
+    key = (bundle_key, seq, target, units)
+    got = ss.get(S("scan"))
+    if go and (got is None or got["key"] != key):
+        model = the_model()
+        x = one_hot([seq], DNA, L or len(seq), n_value=float(bundle.input.n_value or 0.0))[0]
+        bar = st.progress(0.0, text="Scanning …")
+        delta = ism(model, x, target, units, positions=len(seq),
+                    progress=lambda d, t, m: bar.progress(min(1.0, d / max(1, t)), text=m))
+        bar.empty()
+        sal = saliency(model, x, target)[:, :len(seq)]
+        ss[S("scan")] = got = {"key": key, "delta": delta[:len(seq)], "sal": sal, "logo": figure_png(logo_figure(
+            sal, "Saliency as a logo: letter height = gradient × input", "grad × input", width=13, height=2.6))}
+    if got is None or got["key"] != key:
+        st.caption("Press **Scan** to mutate every position of this sequence.")
+        return
+    for n in notes:
+        st.caption("ℹ️ " + n)
+    label = units_label(bundle.task, units, class_name)
+    st.plotly_chart(dna_scan_figure(got["delta"], seq, label, title=f"In-silico mutagenesis of your sequence ({label})"),
+                    key="predict.scan_fig", config=png_config("mutation_scan"))
+    st.image(got["logo"])
+    st.download_button("⬇️ Mutation scan (CSV)", scan_csv(seq, got["delta"], label.replace(",", " ")),
+                       file_name="mutation_scan.csv", mime="text/csv", key="predict.scan_csv", on_click="ignore")
+    st.caption(f"{3 * len(seq)} variants (each position changed to each other base), change of the output in "
+               f"**{label}**: red raises it, blue lowers it. The logo: how much each base that is there pushes the "
+               "output up (above the line) or down.")
+
+
 result = ss.get(S("result"))
 if result is None:
+    mutation_scan_section()
     stop_page(state)
 
 # ---- 3. the predictions ------------------------------------------------------------------------
@@ -281,4 +369,5 @@ if result.task == "per_residue" or explainable:
                    "**In-silico mutagenesis**: every base changed to every other base; red raises the output "
                    "(logit), blue lowers it.")
 
+mutation_scan_section()
 state.sync()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import plotly_specs
+from tests.test_page_predict import downloads  # noqa: F401 - fixture: files handed to st.download_button
 
 DNA_PAGE = "pages/2_DNA_CNN.py"
 EXPLAIN = "🔬 Explain a sequence"
@@ -41,3 +42,44 @@ def test_dna_page_scans_a_typed_sequence(app_test):
     at.button(key="dna.scan_example").click().run()                     # a validation sequence to edit
     no_exceptions(at)
     assert len(ism_spec(at)["data"][0]["z"][0]) == 50
+
+
+# ---------------------------------------------------------------------------------------------- Predict
+PREDICT = "pages/5_Predict.py"
+
+
+@pytest.fixture(scope="module")
+def cnn_bundle():
+    from playground import TrainConfig, Trainer
+    from playground.bundle import bundle_from_trainer
+    from playground.data import dna
+    from playground.models import build_model
+    from playground.models.cnn import CNNSpec
+
+    ds = dna.planted_motif("CTCF", n=120, length=40, seed=0)
+    spec = CNNSpec(length=40, channels=(8,), kernel_sizes=(10,), pool="max", pool_size=2, dense=(8,))
+    tr = Trainer(build_model(spec, 0), ds.split(0.75, 0), TrainConfig(optimizer="adam", lr=0.01, batch_size=32))
+    tr.run_epochs(1)
+    return bundle_from_trainer(tr, spec, page="dna", dataset="planted CTCF").to_bytes()
+
+
+def test_predict_page_scans_a_typed_sequence(app_test, cnn_bundle, downloads):
+    import numpy as np
+
+    from playground.bundle import load_bundle
+    from playground.mutation import brute_force_scan
+    from playground.predict import load_model
+
+    at = app_test(PREDICT, {"source": "upload"}).run()
+    at.file_uploader(key="predict._bundle_file").set_value(("ctcf.pt", cnn_bundle, "application/octet-stream")).run()
+    at.text_area(key="predict._scan_text").set_value(">mine\n" + TYPED[:25]).run()
+    at.button(key="predict.scan_go").click().run()                    # no predictions needed first
+    no_exceptions(at)
+    spec = ism_spec(at)
+    z = np.array(spec["data"][0]["z"], dtype=float)
+    assert z.shape == (4, 25) and spec["data"][0]["colorbar"]["title"]["text"] == "Δ logit"
+    model = load_model(load_bundle(cnn_bundle))
+    assert np.allclose(z.T, brute_force_scan(model, TYPED[:25], length=40), atol=1e-4)
+    assert downloads["mutation_scan.csv"].decode().splitlines()[1].startswith("1,A,")
+    at.text_area(key="predict._scan_text").set_value("ACGU" + "A" * 50).run()
+    assert "has 54 bases; this model reads exactly 40" in errors(at)
