@@ -31,6 +31,9 @@ CARDS = [
      "RNN, LSTM, GRU, Transformers and the hybrid CNN+Transformer on DNA and proteins; attention maps."),
     ("pages/4_Protein_Language_Model.py", "🧪 Protein language model (ESM-2)",
      "Masked amino-acid predictions, embeddings, contact maps, fine-tuning vs training from scratch."),
+    ("pages/7_Language_Models.py", "🗣️ Language models",
+     "Train your own: n-grams by counting, GPT- and BERT-style Transformers on DNA and proteins; fill the blank, "
+     "then pretrain → fine-tune with few labels."),
     ("pages/5_Predict.py", "🔮 Predict",
      "Upload sequences and a saved model; get a table of predictions to download."),
     ("pages/6_Run_History.py", "📜 Run history",

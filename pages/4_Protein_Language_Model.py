@@ -262,6 +262,11 @@ def tab_finetune():
                 "amino acids (the course's protein CNN: a learned amino-acid embedding — a linear map of the one-hot "
                 "letters — two Conv1d layers, masked mean). Make the training set smaller and watch which one "
                 "suffers.")
+    try:     # the same comparison with a language model the student trains (plain text where AppTest has no pages)
+        st.page_link("pages/7_Language_Models.py", label="Pretrain your own masked LM and fine-tune it the same way",
+                     icon="🗣️")
+    except Exception:  # noqa: BLE001 - StreamlitAPIException / KeyError outside a multipage app
+        st.caption("🗣️ Pretrain your own masked LM on the Language models page and fine-tune it the same way.")
     d = data_picker()
     if d is None:
         return
@@ -424,7 +429,69 @@ def tab_attention():
         b.info(res.contact_note)
 
 
-TAB_FUNCS = (tab_mlm, tab_embeddings, tab_finetune, tab_attention)
+# =====================================================================================================
+# 6 · Mutation scan (ESM-1v masked marginals)
+# =====================================================================================================
+def tab_scan():
+    from playground.plots.mutation import protein_scan_figure
+
+    st.markdown("What does each **single substitution** do? ESM-1v's *masked marginal* (Meier et al. 2021), the field's "
+                "standard zero-shot variant-effect score: mask position *i*, and compare the model's "
+                "log-probability of the mutant with that of the wild type there, "
+                "**log P(mutant) − log P(wild type)**. Below 0: the model finds the mutant less likely than the wild "
+                "type (often a sign of a damaging change). The sequence is the one of the *Masked amino acids* tab.")
+    st.text_area("Protein sequence", key=K("seq"), height=70)
+    try:
+        seq = esm.clean_sequence(state.get("seq"), "The sequence")
+        skey = setup.scan_key(state.values(), H)
+    except esm.ESMError as e:
+        _error(e)
+        return
+    L = len(seq)
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    c2.select_slider("Masked copies per forward pass", setup.SCAN_COPIES, key=K("scan_copies"),
+                     format_func=lambda v: "auto" if v == 0 else str(v),
+                     help="Several masked copies of the sequence go through the model together (auto: as many as "
+                          "fit the token budget). Only the masked position runs through the last layer.")
+    got = ss.get(slot("scan"))
+    fresh = got is not None and got[0] == skey
+    if L > esm.MAX_RESIDUES:
+        st.caption(f"ℹ️ {L} residues: ESM-2 reads at most {esm.MAX_RESIDUES}, so each position is scored in the "
+                   f"window of {esm.MAX_RESIDUES} residues where it is most central.")
+    if c1.button(f"🧬 Scan all {19 * L:,} substitutions ({L} masked copies)", type="primary", key="esm.scan_btn",
+                 disabled=fresh):
+        bar, cb = progress_bar("Masking each position in turn …")
+        try:
+            scores = setup.mutation_scan(state.values(), H, cb)
+        except esm.ESMError as e:
+            bar.empty()
+            _error(e)
+            return
+        bar.empty()
+        ss[slot("scan")] = got = (skey, scores)
+        fresh = True
+    scan = got[1] if fresh else None
+    if scan is not None:
+        st.plotly_chart(protein_scan_figure(scan, seq, UNTR), key="esm.fig.scan", config=png_config("esm_mutation_scan"))
+        st.download_button("⬇️ Scan as CSV (position, wild type, 20 log-ratios)", esm.mutation_scan_csv(seq, scan),
+                           file_name="esm_mutation_scan.csv", mime="text/csv", key="esm.dl_scan", on_click="ignore")
+    else:
+        st.info(f"Press **Scan** to score all 19 substitutions at each of the {L} positions ({L} masked copies of the "
+                "sequence, run in batches with a progress bar). Typed mutations below are scored without it.")
+    st.markdown("##### Score your mutations")
+    st.text_input("Mutations (wild type, 1-based position, mutant; e.g. A23G, K45E)", key=K("mutations"))
+    try:
+        rows = setup.scored_mutations(state.values(), H, scan)
+    except esm.ESMError as e:
+        _error(e)
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("Ranked from the most to the least favoured by the model. Each mutation is scored alone (its position "
+               "masked, the rest of the wild type visible)" + (" — **untrained weights: the ranking means nothing**."
+                                                             if UNTR else "."))
+
+
+TAB_FUNCS = (tab_mlm, tab_embeddings, tab_finetune, tab_attention, tab_scan)
 st.subheader("2 · Explore")
 tabs = st.tabs(setup.TABS, key=K("tab"), on_change="rerun")
 for t, fn in zip(tabs, TAB_FUNCS):

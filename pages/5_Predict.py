@@ -7,7 +7,7 @@ import streamlit as st
 from playground.bundle import MAX_BUNDLE_BYTES, BundleError, load_bundle
 from playground.data.parsing import MAX_BYTES, SequenceFileError
 from playground.predict import (LONG_POLICIES, MAX_SEQUENCES, aligned_text, can_explain, explain, input_rules,
-                                length_limit, load_model, predict, read_input, residue_symbols)
+                                length_limit, load_model, predict, read_input, require_predictor, residue_symbols)
 from playground.ui import PageState, Param, setup_page, show_error, sidebar, stop_page
 from playground.ui.runs import get_model, model_stamp, png_config, session_models, training_page_links
 
@@ -86,6 +86,11 @@ else:
             stop_page(state)
         ss[S("uploaded_bundle")] = (digest, bundle)
     bundle_key = ("upload", digest)
+try:
+    require_predictor(bundle)            # a language model predicts tokens, not labels
+except BundleError as e:
+    show_error(e.message, e.hint)
+    stop_page(state)
 
 left, right = st.columns([1.25, 1])
 with left:

@@ -55,6 +55,15 @@ def length_limit(bundle: Bundle) -> int | None:
     return min(limits)
 
 
+def require_predictor(bundle: Bundle) -> None:
+    """A language model predicts tokens, not labels: Predict refuses it with a way forward."""
+    if bundle.task in ("lm_causal", "lm_masked"):
+        raise BundleError("This bundle is a language model: it predicts tokens, not a label per sequence.",
+                          "Fine-tune it on a labelled task on the Language models page (🎯 Pretrain → fine-tune) and "
+                          "use the fine-tuned classifier here; or reload the language model in Python "
+                          "(torch.load(path, weights_only=True)).")
+
+
 def alphabet_of(bundle: Bundle) -> encoding.Alphabet:
     return encoding.ALPHABETS[bundle.input.alphabet or "dna"]
 
@@ -231,6 +240,11 @@ def encode(bundle: Bundle, seqs: list[str]) -> torch.Tensor:
         return encoding.one_hot([s[:L] for s in seqs], a, L, n_value=inp.n_value)
     if inp.kind == "tokens":
         return encoding.tokenize(seqs, a, max(1, max((len(s) for s in seqs), default=1)))
+    if inp.kind == "lm_tokens":       # a fine-tuned language model: [CLS] + its own letters or k-mers
+        from playground.lm.tokens import encode_batch
+
+        x = encode_batch(inp.tokenizer or {"alphabet": inp.alphabet or "dna"}, seqs)
+        return x[:, : int(getattr(bundle.spec, "max_len", x.shape[1]))]
     raise BundleError(f"inputs of kind {inp.kind!r} are not sequences to encode")
 
 
@@ -408,6 +422,7 @@ def predict(bundle: Bundle, inputs, *, model: nn.Module | None = None, device: s
     """Predictions for ``inputs`` (what :func:`read_input` returned, or a list of sequences).
     ``progress(done, total, message)`` is called after every batch."""
     t0 = time.perf_counter()
+    require_predictor(bundle)
     if isinstance(inputs, (list, tuple)):
         inputs = read_input(bundle, text="\n".join(inputs))
     if len(inputs) > MAX_SEQUENCES:

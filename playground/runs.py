@@ -24,7 +24,7 @@ BEST = {"binary": ("val_auroc", "val_accuracy"), "multiclass": ("val_accuracy", 
         "regression": ("val_pearson_r", "val_r2"), "per_residue": ("val_q3", "val_accuracy")}
 METRIC_LABELS = {k: metric_label(k) for k in HISTORY_KEYS}   # from the one table in playground.metrics
 PAGE_LABELS = {"basics": "Neural network basics", "dna": "DNA & CNNs", "seq": "Sequence models",
-               "sequence": "Sequence models", "esm": "Protein language model"}
+               "sequence": "Sequence models", "esm": "Protein language model", "lm": "Language models"}
 _counter = itertools.count(1)
 
 

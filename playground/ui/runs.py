@@ -20,7 +20,7 @@ from typing import Callable
 
 import streamlit as st
 
-from playground.bundle import Bundle, InputSpec, bundle_from_trainer
+from playground.bundle import LM_TASKS, Bundle, InputSpec, bundle_from_trainer
 from playground.runs import RunRecord, new_run_id, run_record
 
 RUNS_KEY = "_runs.records"        # run id -> RunRecord (finished runs)
@@ -150,10 +150,12 @@ def session_models() -> list[tuple[str, str]]:
     out = []
     for slot, entry in _live().items():
         tr, info = entry["trainer"], entry["info"]
-        if tr is None or info.get("spec") is None or tr.steps == 0:
-            continue
+        if tr is None or info.get("spec") is None or tr.steps == 0 or getattr(tr, "task", "") in LM_TASKS:
+            continue                 # (a language model predicts tokens: its fine-tuned classifiers are listed)
         out.append((f"live:{slot}", f"Current model on {_page_label(info['page'])}: {_short(info)} · epoch {tr.epoch}"))
     for mid, b in reversed(_models().items()):
+        if b.task in LM_TASKS:
+            continue
         ep = b.training.get("epochs", "?")
         out.append((mid, f"{b.name or mid}: {b.family} on {b.dataset or b.page} · {ep} epochs"))
     return out
@@ -192,7 +194,8 @@ def _short(info: dict) -> str:
 # ----------------------------------------------------------------------------------------------
 # the Save & export panel
 TRAINING_PAGES = (("pages/1_Neural_Network_Basics.py", "Neural network basics", "🧠"),
-                  ("pages/2_DNA_CNN.py", "DNA & CNNs", "🧬"), ("pages/3_Sequence_Models.py", "Sequence models", "🔁"))
+                  ("pages/2_DNA_CNN.py", "DNA & CNNs", "🧬"), ("pages/3_Sequence_Models.py", "Sequence models", "🔁"),
+                  ("pages/7_Language_Models.py", "Language models", "🗣️"))
 
 
 def training_page_links() -> None:
