@@ -10,8 +10,7 @@ from playground.codegen import script_for
 from playground.data import dna
 from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, search_jaspar
 from playground.data.parsing import SequenceFileError
-from playground.interpret import (has_filters, in_silico_mutagenesis, jaspar_table, rank_filters, saliency, to_jaspar,
-                                  to_meme)
+from playground.interpret import has_filters, in_silico_mutagenesis, rank_filters, saliency, to_jaspar, to_meme
 from playground.models import ACTIVATION_LABELS, count_parameters
 from playground.plots.dna import (figure_png, ism_figure, logo_figure, one_hot_figure, recovery_figure, saliency_figure,
                                   sequence_strip_figure)
@@ -202,10 +201,8 @@ def status_row(tr: Trainer) -> None:
     rec = tr.latest
     if has_filters(tr.model) and dataset.motifs:
         c_main, c_motif = st.columns([5, 1])
-        best = interpretation(tr)["recovery"][0]
-        c_motif.metric("Motif recovered", f"{best['score']:.2f}",
-                       help="Column-wise Pearson correlation between the best filter's PWM and the planted motif "
-                            "(1 = identical), over all offsets and both strands.")
+        got = interpretation(tr)
+        V.recovery_metric("Motif recovered", got["recovery"][0], (got["chance"] or [None])[0], c_motif)
     else:
         c_main = st.container()
     with c_main:
@@ -314,20 +311,19 @@ def tab_filters(tr: Trainer) -> None:
     hist = ss.get(state.slot("recovery")) or []
     if rec:
         cols = st.columns([1] * len(rec[:3]) + [2.2])
-        for col, r in zip(cols, rec[:3]):
+        for col, r, ch in zip(cols, rec[:3], got["chance"]):
             with col:
-                if r["filter"] is None:
-                    st.metric(f"Motif recovered: {r['motif']}", "–")
-                    continue
-                st.metric(f"Motif recovered: {r['motif']}", f"{r['score']:.2f}",
-                          help="Best column-wise Pearson between a filter's PWM and the planted motif (1 = identical).")
-                st.caption(f"best: filter {r['filter'] + 1}, {r['strand']} strand, {r['overlap']} columns aligned")
+                V.recovery_metric(f"Motif recovered: {r['motif']}", r, ch)
+                if r["filter"] is not None:
+                    st.caption(f"best: filter {r['filter'] + 1}, {r['strand']} strand, {r['overlap']} columns "
+                               f"aligned · untrained networks: median {ch.median:.2f}, 95 % ≤ {ch.band:.2f}")
         if tr.model.filter_weights().shape[2] < 6:
             cols[0].caption("⚠️ Filters narrower than 6 bases cannot hold a whole motif; their match scores are "
                             "weak evidence.")
         if len(hist) > 1:
             with cols[-1]:
-                st.plotly_chart(recovery_figure(hist, "Motif recovered per epoch", height=220), key="dna.recovery",
+                st.plotly_chart(recovery_figure(hist, "Motif recovered per epoch", height=220,
+                                                chance=V.chance_bands(got)), key="dna.recovery",
                                 config=png_config("dna_recovery"))
     st.image(png, width="stretch", caption=f"First-layer filters after epoch {shown_epoch}"
              + (" (redrawn every second or two while training: logos are slow to draw)" if live.playing else ""))
@@ -337,9 +333,12 @@ def tab_filters(tr: Trainer) -> None:
     st.markdown("##### Best JASPAR matches (CORE vertebrates, column-wise Pearson, both strands)")
     table_key = tuple(order)
     if table_key not in got["table"]:
-        with st.spinner("Matching the filters against JASPAR …"):
-            got["table"][table_key] = jaspar_table(pwms, top=3, filters=order)
+        with st.spinner("Matching the filters against JASPAR (and random filters, for the chance level) …"):
+            got["table"][table_key] = V.jaspar_rows(tr, got, order)
     st.dataframe(got["table"][table_key], hide_index=True, width="stretch")
+    st.caption("**chance r (95 %)**: a random filter of this shape on these data finds a JASPAR motif this close "
+               "(its best hit among ~900) 5 % of the time; **p (hit 1)**: the share of random filters whose best hit "
+               "is at least as good as this filter's.")
     d1, d2, _ = st.columns([1, 1, 2])
     d1.download_button("⬇️ Filters as MEME", to_meme(pwms, min_sites=1), file_name="dna_filters.meme",
                        mime="text/plain", key="dna.dl_meme", help="MEME minimal format, e.g. for Tomtom.")

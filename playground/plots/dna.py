@@ -113,14 +113,21 @@ def ism_figure(delta: np.ndarray, seq: str, sites=(), title: str = "In-silico mu
 
 
 def recovery_figure(history: list[dict], title: str = "Motif recovered (best filter vs planted motif)",
-                    height: int = 280) -> go.Figure:
-    """Pearson of the best-matching filter per epoch, one line per planted motif."""
+                    height: int = 280, chance: dict | None = None) -> go.Figure:
+    """Pearson of the best-matching filter per epoch, one line per planted motif. ``chance``
+    ({motif: band}, ``playground.motif_chance``) shades what untrained networks reach (95 %)."""
     fig = go.Figure()
     names = sorted({k for h in history for k in h if k != "epoch"})
     for n in names:
         pts = [(h["epoch"], h[n]) for h in history if n in h]
         fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=n)
-    fig.add_hline(y=0.8, line_dash="dash", line_color="gray")
+    bands = [float(b) for b in (chance or {}).values() if np.isfinite(b)]
+    if bands:
+        fig.add_hrect(y0=0, y1=max(bands), fillcolor="rgba(150, 150, 150, 0.22)", line_width=0, layer="below",
+                      annotation_text="chance (95 % of untrained networks)", annotation_position="bottom left",
+                      annotation_font=dict(size=11, color="#555"))
+    else:
+        fig.add_hline(y=0.8, line_dash="dash", line_color="gray")
     last = max((h["epoch"] for h in history), default=1)
     fig.update_xaxes(title="epoch", dtick=max(1, int(np.ceil(last / 8))))
     fig.update_yaxes(title="Pearson", range=[0, 1.05], tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0])
@@ -221,5 +228,19 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     return buf.getvalue()
 
 
+def filter_matrix_figure(weights: np.ndarray, title: str = "", height: int = 230) -> go.Figure:
+    """A first-layer filter as its 4 × k numbers (rows A C G T), coloured around 0."""
+    w = np.asarray(weights, dtype=float)
+    lim = float(np.abs(w).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=w, x=list(range(1, w.shape[1] + 1)), y=list(BASES), colorscale="RdBu_r", zmid=0,
+                               zmin=-lim, zmax=lim, text=[[f"{v:.2g}" for v in row] for row in w],
+                               texttemplate="%{text}", colorbar=dict(thickness=10),
+                               hovertemplate="column %{x}, base %{y}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="column", dtick=1)
+    return _style(fig, title, height, margin=dict(l=40, r=10, t=40, b=40))
+
+
 __all__ = ["one_hot_figure", "sequence_strip_figure", "saliency_figure", "ism_figure", "recovery_figure",
+           "filter_matrix_figure",
            "draw_logo", "logo_grid_figure", "filter_logos_figure", "logo_figure", "figure_png", "BASE_COLORS"]

@@ -46,6 +46,41 @@ MODELS = {"primer": "Genomics-primer CNN (32 × w12, max-pool 4, dense 16)",
 TABS = ("📄 Data & one-hot", "✋ Convolution by hand", "📈 Training", "🧩 Filters → logos", "🧪 Designed filters",
         "🔬 Explain a sequence", "💾 Save & export")
 
+# The "✋ Convolution by hand" tab (display only): the sequence, one or two filters (a consensus,
+# a JASPAR motif as log-odds, a learned filter of the model, or a 4 x k grid), bias, padding,
+# stride, pool and the window shown. Defaults: ACCGTCACCTA with CCG and TTA, max-pool 2. In the
+# link only when changed (omit_default), so the page's links stay short.
+CONV_FILTER_KINDS = ("consensus", "jaspar", "learned", "grid")
+
+
+def _conv(name: str, default, kind: str = "str", **kw) -> Param:
+    return Param(name, default, kind, view=True, omit_default=True, **kw)
+
+
+def _conv_filter(i: int, consensus: str, motif: str, grid: str) -> list[Param]:
+    """Filter i's settings: where it comes from, and each source's value; its bias."""
+    return [_conv(f"conv_kind{i}", "consensus", choices=CONV_FILTER_KINDS),
+            _conv(f"conv_cons{i}", consensus, help=f"filter {i} as a consensus (IUPAC letters allowed)"),
+            _conv(f"conv_motif{i}", motif, choices=MOTIF_NAMES),
+            _conv(f"conv_learned{i}", i, "int", lo=1, hi=128, help="a first-layer filter of the model (1-based)"),
+            _conv(f"conv_grid{i}", grid, help="rows A;C;G;T, numbers split by commas"),
+            _conv(f"conv_bias{i}", 0.0, "float", lo=-100.0, hi=100.0)]
+
+
+CONV_PARAMS = [
+    _conv("conv_source", "typed", choices=("typed", "validation")),
+    _conv("conv_sequence", "ACCGTCACCTA", help="the typed sequence"),
+    _conv("conv_val", 1, "int", lo=1, hi=100000, help="validation sequence (1-based)"),
+    _conv("conv_filters", 2, "int", lo=1, hi=2, help="filters (out_channels)"),
+    *_conv_filter(1, "CCG", "CTCF", "0,0,0;1,1,0;0,0,1;0,0,0"),
+    *_conv_filter(2, "TTA", "GATA1", "0,0,1;0,0,0;0,0,0;1,1,0"),
+    _conv("conv_grid_k", 3, "int", lo=1, hi=25, help="columns of the typed grids (kernel_size)"),
+    _conv("conv_padding", 0, "int", lo=0, hi=12),
+    _conv("conv_stride", 1, "int", lo=1, hi=5),
+    _conv("conv_pool", 2, "int", lo=0, hi=10, help="max-pool size (0 = no pooling)"),
+    _conv("conv_window", 1, "int", lo=1, hi=100000, help="the window shown (1-based)"),
+]
+
 PARAMS = [
     # data
     Param("dataset", "planted", choices=tuple(dna.DATASETS)),
@@ -113,7 +148,20 @@ PARAMS = [
     Param("scan_seq", "", view=True, omit_default=True, help="the typed DNA sequence (A C G T N)"),
     Param("scan_units", "output", choices=("output", "probability"), view=True,
           help="the scan's unit: the model output (logit / value) or the probability"),
+    # the convolution by hand (playground/ui/conv_view.py); the defaults are the workshop's example
+    *CONV_PARAMS,
 ]
+# designed vs learned filters (playground/ui/designed_view.py, playground/designed.py): display only,
+# in the link only when changed
+PARAMS += [Param(f"design_{n}", d, k, view=True, omit_default=True, **kw) for n, d, k, kw in (
+    ("source", "jaspar", "str", dict(choices=("jaspar", "consensus", "grid"))),
+    ("motif", "CTCF", "str", dict(choices=MOTIF_NAMES)),
+    ("consensus", "CCACCAGGGGGC", "str", dict(help="the designed filter as a consensus (IUPAC letters allowed)")),
+    ("grid", "1,0,0;0,1,0;0,0,1;0,0,0", "str", dict(help="the designed filter's numbers: rows A;C;G;T, split by commas")),
+    ("bias", 0.0, "float", dict(lo=-100.0, hi=100.0)),
+    ("freeze", True, "bool", dict(help="hold the designed filter fixed while the rest trains")),
+    ("filter", 1, "int", dict(lo=1, hi=256, help="the first-layer filter of the current model to replace")),
+    ("epochs", 20, "int", dict(lo=1, hi=100, help="most epochs per arm of the comparison (early stopping)")))]
 SCHEMA = Schema("dna", PARAMS)
 # The page's other session slots (state.slot(name) -> "dna._<name>"):
 PRIVATE = ("jaspar_query",   # the JASPAR search box
@@ -125,7 +173,10 @@ PRIVATE = ("jaspar_query",   # the JASPAR search box
            "recovery",       # motif recovery per epoch (the filters tab's curve)
            "logos",          # the filter logos' PNG (throttled)
            "sal_logo",       # the saliency logo's PNG
-           "estimate")       # (run signature, estimated seconds per epoch) for real data sets
+           "estimate",       # (run signature, estimated seconds per epoch) for real data sets
+           "conv_play",      # the convolution by hand is stepping by itself (its ⏯ Play)
+           "conv_grid_edit1", "conv_grid_edit2")   # ... and its grids' data editors (edits -> conv_grid1/2)
+PRIVATE += ("designed",)     # designed vs learned: the comparisons run (per signature), the last change
 # Data sets a lesson cannot use, and why.
 UNSUPPORTED = {"dataset": {"upload": "needs a file the student uploads",
                            "genomic": "downloads a Genomic Benchmarks set from the internet"}}

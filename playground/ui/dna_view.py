@@ -16,7 +16,8 @@ import streamlit as st
 from playground.data import dna
 from playground.data.dna import DNADataset
 from playground.data.parsing import LENGTH_POLICIES
-from playground.interpret import activation_pwms, information_matrix, motif_recovery
+from playground import motif_chance as MC
+from playground.interpret import activation_pwms, information_matrix, jaspar_table, motif_recovery
 from playground.plots.dna import figure_png, filter_logos_figure, logo_figure
 from playground.setups import dna as setup
 from playground.train import Trainer
@@ -144,17 +145,54 @@ def interpretation(state: PageState, tr: Trainer, ds: DNADataset, playing: bool)
     weights changed, but while playing at most every INTERP_REFRESH_S seconds. Each new epoch's
     recovery is added to the per-epoch curve."""
     def build() -> dict:
-        pwms = activation_pwms(tr.model, tr.data.x_train[:4000])   # what the filters learned from
+        x = tr.data.x_train[:4000]                                  # what the filters learned from
+        pwms = activation_pwms(tr.model, x)
         rec = motif_recovery(pwms, ds.motifs)
+        # each score beside the same statistic for untrained networks of this shape (cached per shape)
+        chance = MC.recovery_chance(tr.model, x, rec, ds.motifs) if rec else []
         hist = st.session_state.setdefault(state.slot("recovery"), [])
         if rec and (not hist or hist[-1]["epoch"] != tr.epoch):
             hist.append({"epoch": tr.epoch, **{r["motif"]: r["score"] for r in rec}})
-        return {"key": key, "id": id(tr), "epoch": tr.epoch, "pwms": pwms, "recovery": rec, "table": {}}
+        return {"key": key, "id": id(tr), "epoch": tr.epoch, "pwms": pwms, "recovery": rec, "chance": chance,
+                "x": x, "table": {}}
 
     key = (id(tr), tr.steps)
     entry = throttled(state.slot("interp"), key, build, playing=playing,
                       reuse=lambda e: e["value"]["id"] == id(tr) and time.perf_counter() - e["done"] < INTERP_REFRESH_S)
     return entry["value"]
+
+
+CHANCE_HELP = ("Best column-wise Pearson between a filter's PWM and the planted motif (1 = identical), over all "
+               "offsets and both strands. Beside it, its chance level: the same best-of-all-filters score for "
+               f"{MC.N_DRAWS} untrained networks of this shape on these data (the band is their 95th percentile, "
+               "p the share at least as good). It reads 'recovered' only when p < 0.01 and the score is above the band.")
+
+
+def recovery_metric(label: str, row: dict, chance, where=st) -> None:
+    """One 'Motif recovered' tile: the score, and beside it 'recovered' or 'at chance' with its
+    p-value and chance band (``playground.motif_chance``)."""
+    if row.get("filter") is None:
+        where.metric(label, "–", help=CHANCE_HELP)
+        return
+    if chance is None:
+        where.metric(label, f"{row['score']:.2f}", help=CHANCE_HELP)
+        return
+    ok = chance.above_chance
+    where.metric(label, f"{row['score']:.2f}", delta=f"{chance.verdict} · {chance.p_text} · chance ≤ {chance.band:.2f}",
+                 delta_color="normal" if ok else "off", delta_arrow="up" if ok else "off", help=CHANCE_HELP)
+
+
+def chance_bands(got: dict) -> dict:
+    """{motif label: chance band} for the recovery curve."""
+    return {r["motif"]: c.band for r, c in zip(got["recovery"], got.get("chance") or [])}
+
+
+def jaspar_rows(tr: Trainer, got: dict, order: list[int]) -> list[dict]:
+    """The JASPAR table of the shown filters, each top hit beside the chance level of a random
+    filter's best JASPAR hit (same shape, same data)."""
+    rows = jaspar_table(got["pwms"], top=3, filters=order)
+    null = MC.jaspar_null(MC.filter_null(tr.model, got["x"]))
+    return MC.with_jaspar_chance(rows, null)
 
 
 def filter_logos(state: PageState, got: dict, order: list[int], kind: str, playing: bool) -> tuple[bytes, int]:
