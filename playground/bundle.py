@@ -562,6 +562,8 @@ def load_bundle(source, expect_kinds=None, filename: str | None = None) -> Bundl
     """Read a bundle from bytes, a path or a file object (e.g. a Streamlit upload), checking
     everything. ``expect_kinds``: model families that are acceptable here (e.g. ('cnn',)).
     Raises BundleError with a message a student can act on."""
+    import playground.lm.models  # noqa: F401 - registers the language-model kinds ('lm', 'lm_classifier')
+
     data, what = _read_source(source)
     if filename:
         what = f"'{filename}'"
