@@ -697,6 +697,9 @@ def list_studies(storage: str | None = None, page: str | None = None) -> list[di
     import optuna
 
     _quiet_optuna()
+    path = _sqlite_path(storage_url(storage))
+    if path is not None and not path.exists():
+        return []                    # nothing made yet: a page that only lists does not create the file
     st = open_storage(storage)
     out = []
     for s in optuna.get_all_study_summaries(st, include_best_trial=False):
@@ -882,6 +885,7 @@ def run_worker(name: str, storage: str | None = None, *, n_trials: int | None = 
             with warnings.catch_warnings():     # the heartbeat is ours (_Heartbeat), not optimize's
                 warnings.simplefilter("ignore", UserWarning)
                 trial = study.ask()
+            st.record_heartbeat(trial._trial_id)    # at once: a trial without a heartbeat is never failed
         if spec.strategy != "grid":
             study.sampler = _sampler(spec, trial.number)
         ran += 1
