@@ -144,6 +144,8 @@ def live_extras(page: str, settings: dict) -> dict:
     """The page-specific metrics of a run a student trains on the page (see ``assess``)."""
     if page == "dna":
         return _dna().metrics_of(_dna().motifs_of(settings))
+    if page == "lm":
+        return _lm().lesson_metrics(settings)
     return {}
 
 
@@ -181,6 +183,14 @@ def esm_metrics(settings: dict) -> dict:
     return _protein().lesson_metrics(settings)
 
 
+# ---- Language models ------------------------------------------------------------------------------
+# Settings and run: playground/setups/lm.py (SCHEMA, build, UNSUPPORTED; settings_metrics, lesson metrics).
+def _lm():
+    from playground.setups import lm
+
+    return lm
+
+
 PAGES: dict[str, PageInfo] = {}
 
 
@@ -201,6 +211,8 @@ register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence model
                        _sequence().SCHEMA, seq_run, _sequence().UNSUPPORTED))
 register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)",
                        _protein().SCHEMA, None, _protein().UNSUPPORTED))
+register_page(PageInfo("lm", "pages/7_Language_Models.py", "Language models", _lm().SCHEMA, _lm().build,
+                       _lm().UNSUPPORTED))
 
 
 def page_for_path(path: str) -> PageInfo | None:
@@ -227,10 +239,22 @@ SETTINGS_METRICS = {   # computed from the settings alone (no trainer): page -> 
                                     "masked positions",
         "untrained_mask_top_prob": "untrained ESM-2's highest probability for any amino acid at a masked position",
     },
+    "lm": {
+        "lecture_books": "P(books | students opened their) in the lecture's counts, with the page's smoothing",
+        "ngram_val_bits": "the page's n-gram: validation bits per token (inf where a count of 0 gives P = 0)",
+        "ngram_best_order": "the n-gram order (1-6, backoff) with the lowest validation bits per token",
+        "ngram_best_bits": "the best n-gram's validation bits per token",
+    },
 }
 HISTORY_METRICS = {"train_loss", "val_loss", "val_accuracy", "val_auroc", "val_mcc", "val_f1", "val_r2",
                    "val_pearson_r", "val_q3"}
-EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter match (column-wise Pearson, 1 = identical)"}}
+EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter match (column-wise Pearson, 1 = identical)"},
+                 "lm": {"val_bits": "validation bits per token", "val_ppl": "validation perplexity",
+                        "val_acc": "validation accuracy on the masked (or next) tokens",
+                        "motif_acc": "accuracy on masked tokens inside planted motifs (validation)",
+                        "background_acc": "accuracy on masked background tokens (validation)",
+                        "corrupt_acc": "share of randomly replaced validation tokens the model restores (no [MASK])",
+                        "finetune_gain": "best validation accuracy, pretrained + new head minus from scratch"}}
 
 
 def gd_metrics(settings: dict) -> dict:
@@ -254,7 +278,12 @@ LABELS = {**{k: metric_label(k) for k in HISTORY_METRICS}, "params": "parameters
           "diverged": "diverged", "gd_loss": "gradient-descent loss", "gd_progress": "share of the loss removed",
           "gd_diverged": "gradient descent diverged", "motif_recovery": "motif recovered",
           "train_loss_peak_ratio": "training-loss peak / start", "epochs_trained": "epochs trained",
-          "untrained_mask_true_prob": "untrained P(true residue)", "untrained_mask_top_prob": "untrained top-guess probability"}
+          "untrained_mask_true_prob": "untrained P(true residue)", "untrained_mask_top_prob": "untrained top-guess probability",
+          "lecture_books": "P(books | students opened their)", "ngram_val_bits": "n-gram validation bits per token",
+          "ngram_best_order": "best n-gram order", "ngram_best_bits": "best n-gram's bits per token",
+          "val_bits": "validation bits per token", "val_ppl": "validation perplexity", "val_acc": "validation accuracy",
+          "motif_acc": "accuracy at masked motif tokens", "background_acc": "accuracy at masked background tokens",
+          "corrupt_acc": "replaced tokens restored", "finetune_gain": "fine-tuning gain (validation accuracy)"}
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                    ">=": operator.ge, "==": operator.eq}
 OP_TEXT = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "~=": "≈"}
@@ -745,6 +774,8 @@ def settings_metric(page: str, metric: str, settings: dict) -> float:
         return float(gd_metrics(settings)[metric])
     if page == "protein" and metric in SETTINGS_METRICS["protein"]:
         return float(esm_metrics(settings)[metric])
+    if page == "lm" and metric in SETTINGS_METRICS["lm"]:
+        return float(_lm().settings_metrics(settings)[metric])
     raise ValueError(f"the {page} page has no settings metric {metric!r}")
 
 

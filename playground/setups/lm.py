@@ -290,10 +290,36 @@ def motif_accuracy(trainer: Trainer, corpus, tok) -> dict:
     return acc(trainer.model, tok, corpus)
 
 
+def corrupt_accuracy(model, tok, corpus, rate: float = 0.15, seed: int = 0) -> float:
+    """What fine-tuning needs from a masked LM: read real tokens, with no [MASK] in sight. A seeded
+    ``rate`` of the validation tokens is replaced by another random token (never [MASK]); the share
+    of those the model puts right (predicts the original). A model trained with 100 % [MASK] has
+    never had to doubt a visible token; BERT's 10 % random replacements teach exactly that."""
+    import torch
+
+    x = tok.encode_batch(corpus.val)
+    g = torch.Generator().manual_seed(int(seed) + 11)
+    ordinary = x >= tok.n_special
+    chosen = (torch.rand(x.shape, generator=g) < rate) & ordinary
+    n_ord = tok.vocab_size - tok.n_special
+    shift = torch.randint(1, max(2, n_ord), x.shape, generator=g)
+    other = (x - tok.n_special + shift) % n_ord + tok.n_special        # a different ordinary token
+    xin = torch.where(chosen, other, x)
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        pred = torch.cat([model(xin[i:i + 256].to(dev)).argmax(-1).cpu() for i in range(0, len(x), 256)])
+    model.train(was)
+    n = int(chosen.sum())
+    return float((pred[chosen] == x[chosen]).float().mean()) if n else float("nan")
+
+
 def metrics_of(corpus, tok, values: dict) -> dict[str, Callable[[Trainer], float]]:
     """The page's lesson metrics (fn(trainer) -> float, on the current weights)."""
     return {"motif_acc": lambda tr: motif_accuracy(tr, corpus, tok)["motif"],
             "background_acc": lambda tr: motif_accuracy(tr, corpus, tok)["background"],
+            "corrupt_acc": lambda tr: corrupt_accuracy(tr.model, tok, corpus),
             "finetune_gain": lambda tr: finetune_gain(values, tr.model, tok, corpus)}
 
 
@@ -313,11 +339,63 @@ def script(run: Run, trainer: Trainer, values: dict) -> str:
     """The PyTorch script of this run (the library's LM script generator in playground.codegen)."""
     from playground import codegen
 
-    make = getattr(codegen, "script_for_lm", None)
+    make = getattr(codegen, "lm_script", None) or getattr(codegen, "script_for_lm", None)
     if make is None:
         raise LMSettingError("The language-model code export is not available in this version.",
                              "Save the model bundle instead.")
     return make(run, trainer, values)
+
+
+# ---- the lecture's worked example and the lessons' measures ----------------------------------------
+LECTURE_CONTEXT = ("students", "opened", "their")
+LECTURE_NEXT = {"books": 400, "laptops": 250, "exams": 200, "minds": 150}   # 1,000 times in all
+
+
+def lecture_model(values: dict):
+    """The lecture's example as a corpus of word tokens: 'students opened their' 1,000 times, followed
+    by 'books' 400 times (and laptops, exams, minds): an order-4 n-gram with the page's smoothing."""
+    from playground.lm.ngram import NGramModel
+
+    v = complete(SCHEMA, values)
+    sentences = [[*LECTURE_CONTEXT, w] for w, c in LECTURE_NEXT.items() for _ in range(c)]
+    return NGramModel(4, v["smoothing"], float(v["add_k"])).fit(sentences)
+
+
+def lecture_prob(values: dict, word: str = "books") -> float:
+    """P(word | students opened their) under the page's smoothing (0.4 by plain counting)."""
+    return lecture_model(values).prob(list(LECTURE_CONTEXT), word)
+
+
+_LESSON_CACHE: dict = {}
+
+
+def _corpus_and_tokens(values: dict):
+    """(corpus, tokenizer) for these values, kept for the last few settings (lessons, live checks)."""
+    key = repr((corpus_inputs(values), relevant(values)["tokens"], relevant(values)["k"]))
+    if key not in _LESSON_CACHE:
+        if len(_LESSON_CACHE) > 8:
+            _LESSON_CACHE.clear()
+        corpus = make_corpus(values)
+        _LESSON_CACHE[key] = (corpus, make_tokenizer(values, corpus.alphabet))
+    return _LESSON_CACHE[key]
+
+
+def settings_metrics(values: dict) -> dict:
+    """The lessons' measures that need no training: the lecture example's probability, and the
+    page's n-gram (order, smoothing, k) on the page's corpus and tokens: its validation bits per
+    token and the order validation picks (backoff, orders 1–6)."""
+    corpus, tok = _corpus_and_tokens(values)
+    fit = fit_ngram(values, tok, corpus)
+    best = reference_ngram(tok, corpus)
+    bits = fit["val_bits"][fit["order"]]
+    return {"lecture_books": lecture_prob(values), "ngram_val_bits": float(bits),
+            "ngram_best_order": float(best["order"]), "ngram_best_bits": float(best["val_bits"][best["order"]])}
+
+
+def lesson_metrics(values: dict) -> dict[str, Callable[[Trainer], float]]:
+    """The trainer metrics of a run a student trains on the page (``lessons.live_extras``)."""
+    corpus, tok = _corpus_and_tokens(values)
+    return metrics_of(corpus, tok, values)
 
 
 # ---- pretrain -> fine-tune ------------------------------------------------------------------------
@@ -480,4 +558,5 @@ def build(values: dict, upload=None, corpus=None) -> Run:
 __all__ = ["PARAMS", "SCHEMA", "PRIVATE", "UNSUPPORTED", "build", "make_corpus", "make_tokenizer", "spec_of",
            "config_of", "apply_live", "fit_ngram", "reference_ngram", "relevant", "signature", "masking_of",
            "motif_accuracy", "uniform_bits", "corpus_inputs", "FinetunePair", "labelled_set", "finetune_pair",
-           "finetune_signature", "finetune_gain", "size_sweep", "ft_labels"]
+           "finetune_signature", "finetune_gain", "size_sweep", "ft_labels", "lecture_model", "lecture_prob",
+           "settings_metrics", "lesson_metrics", "corrupt_accuracy", "input_spec"]
