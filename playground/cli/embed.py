@@ -295,7 +295,7 @@ def embed_fasta(handle, ids: list[str], seqs: list[str], out: str | os.PathLike,
         progress(done_res, total)
     t0 = time.perf_counter()
     written = 0
-    for g in groups:
+    for gi, g in enumerate(groups):
         res = esm.embed(handle, [clean[i] for i in g], L, pooling, [ids[i] for i in g], long_policy,
                         token_budget=budget, use_cache=False, precision=precision)
         f = folder / f"part-{next_part:05d}.npz"
@@ -309,7 +309,7 @@ def embed_fasta(handle, ids: list[str], seqs: list[str], out: str | os.PathLike,
         done_res += sum(len(clean[i]) for i in g)
         if progress:
             progress(done_res, total)
-        if stop_after is not None and written >= stop_after:
+        if stop_after is not None and written >= stop_after and gi < len(groups) - 1:
             raise Interrupted(f"stopped after {written} part(s) ({len(done):,} of {len(ids):,} proteins done)")
     seconds = time.perf_counter() - t0
     # assemble in the FASTA's order
