@@ -127,6 +127,8 @@ PARAMS = [
     Param("dropout", 0.0, "float", lo=0.0, hi=0.8, help="dropout in the dense head"),
     Param("conv_dropout", 0.0, "float", lo=0.0, hi=0.8, help="dropout after every conv block as well"),
     Param("dense", 16, "int", lo=0, hi=128, help="0 = straight to the output"),
+    Param("encoding", "one_hot", choices=("one_hot", "integer"),
+          help="how the logistic regression reads a base: one-hot, or numericalised A=1 C=2 G=3 T=4"),
     Param("mlp_layers", 1, "int", lo=1, hi=3),
     Param("mlp_neurons", 32, "int", lo=1, hi=32),
     # training: the learning rate and the early-stopping patience are applied to the running trainer
@@ -144,9 +146,9 @@ PARAMS = [
     Param("explain_class", 0, "int", lo=0, hi=10, view=True),
     Param("sal_logo", True, "bool", view=True),
     # the mutation scan of a typed sequence (Explain tab): where the sequence comes from, its text, the unit
-    Param("scan_source", "validation", choices=("validation", "typed"), view=True),
+    Param("scan_source", "validation", choices=("validation", "typed"), view=True, omit_default=True),
     Param("scan_seq", "", view=True, omit_default=True, help="the typed DNA sequence (A C G T N)"),
-    Param("scan_units", "output", choices=("output", "probability"), view=True,
+    Param("scan_units", "output", choices=("output", "probability"), view=True, omit_default=True,
           help="the scan's unit: the model output (logit / value) or the probability"),
     # the convolution by hand (playground/ui/conv_view.py); the defaults are the workshop's example
     *CONV_PARAMS,
@@ -275,7 +277,7 @@ def spec_of(values: dict, length: int, n_out: int):
     if m in ("primer", "course"):
         return preset(m, length, n_out)
     if m == "logreg":
-        return LogisticRegressionSpec(length=length, n_outputs=n_out)
+        return LogisticRegressionSpec(length=length, n_outputs=n_out, encoding=v["encoding"])
     if m == "mlp":
         return MLPSpec(4 * length, (v["mlp_neurons"],) * v["mlp_layers"], "relu", n_out, v["dropout"])
     n = v["conv_layers"]
