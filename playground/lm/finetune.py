@@ -55,8 +55,9 @@ class LabelledSet:
 
 def motif_task(corpus, n: int = 600, seed: int | None = None) -> LabelledSet:
     """A planted-motif classification from the corpus' family: new sequences made as the corpus'
-    (same length, background, Markov chain), half with a planted site (label 1), half without (0).
-    DNA corpora plant their own motif(s); protein corpora plant the peptide ``PROTEIN_MOTIF``."""
+    (same length, background, Markov chain), half with a planted site (label 1), half with a decoy
+    (label 0): DNA corpora plant their own motif(s), the decoy is the same site with its letters
+    shuffled; protein corpora plant the peptide ``PROTEIN_MOTIF`` in half and nothing in the rest."""
     st = dict(corpus.settings)
     base = int(st.get("seed", 0)) + LABELLED_SEED_OFFSET if seed is None else int(seed)
     if n < 8:
@@ -72,9 +73,19 @@ def motif_task(corpus, n: int = 600, seed: int | None = None) -> LabelledSet:
                                  "markov_order", "markov_bias")}
         kw["chain_seed"] = st.get("chain_seed", st.get("seed", 0))
         pos = dna_corpus(n_pos, seed=base, motif_rate=1.0, val_fraction=0.5, **kw)
-        neg = dna_corpus(n - n_pos, seed=base + 1, motif_rate=0.0, val_fraction=0.5, **kw)
-        p_seqs, n_seqs = pos.train + pos.val, neg.train + neg.val
-        what = " or ".join(st["motifs"]) if not st.get("grammar") else " then ".join(st["motifs"])
+        neg = dna_corpus(n - n_pos, seed=base + 1, motif_rate=1.0, val_fraction=0.5, **kw)
+        p_seqs = pos.train + pos.val
+        # negatives carry a decoy: the same site with its letters shuffled (same composition, wrong
+        # order), so counting letters does not tell the classes apart; knowing the motif does
+        rng = np.random.default_rng(base + 3)
+        n_seqs = []
+        for s, sites in zip(neg.train + neg.val, neg.train_sites + neg.val_sites):
+            chars = list(s)
+            for _, a, b in sites:
+                chars[a:b] = list(rng.permutation(chars[a:b]))
+            n_seqs.append("".join(chars))
+        labels = st.get("motif_labels") or st["motifs"]
+        what = " or ".join(labels) if not st.get("grammar") else " then ".join(labels)
         names = ["no motif", "motif"]
     elif st.get("kind") == "protein":
         from playground.data import protein as P
@@ -98,8 +109,9 @@ def motif_task(corpus, n: int = 600, seed: int | None = None) -> LabelledSet:
     seqs = p_seqs + n_seqs
     y = np.array([1] * len(p_seqs) + [0] * len(n_seqs), dtype=np.int64)
     order = np.random.default_rng(base + 2).permutation(len(seqs))
-    desc = (f"{len(seqs):,} new sequences made like the corpus': half carry a planted {what} (label 1), "
-            "half do not (label 0).")
+    decoy = ("half carry the same site with its letters shuffled (label 0: same letters, wrong order)"
+             if st.get("kind") == "dna" else "half do not (label 0)")
+    desc = f"{len(seqs):,} new sequences made like the corpus': half carry a planted {what} (label 1), {decoy}."
     return LabelledSet([seqs[i] for i in order], y[order], names, corpus.alphabet, desc)
 
 

@@ -92,7 +92,15 @@ class LMBody(nn.Module):
         super().__init__()
         self.d_model, self.causal = d_model, causal
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
+        # token vectors of unit scale after the √d_model factor (as in Vaswani et al.), so that the
+        # positions (sinusoids of amplitude 1, or a learned table of the same scale) are not drowned out:
+        # a masked LM has to find its neighbours by position
+        nn.init.normal_(self.embed.weight, std=d_model ** -0.5)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
         self.positions = PositionalEncoding(positional, d_model, max_len)
+        if self.positions.table is not None:
+            nn.init.normal_(self.positions.table.weight, std=1.0)
         self.input_dropout = nn.Dropout(dropout)
         self.encoder = LMEncoder(d_model, heads, ff, layers, dropout, norm, causal)
 
@@ -130,7 +138,7 @@ class LMSpec(ModelSpec):
     layers: int = 2
     ff: int = 128
     dropout: float = 0.0
-    positional: str = "learned"  # 'sinusoidal', 'learned', 'none'
+    positional: str = "sinusoidal"   # 'sinusoidal', 'learned', 'none'
     norm: str = "pre"
     max_len: int = 512           # positions, [CLS] included
 
@@ -185,7 +193,7 @@ class LMClassifierSpec(ModelSpec):
     layers: int = 2
     ff: int = 128
     dropout: float = 0.0
-    positional: str = "learned"
+    positional: str = "sinusoidal"
     norm: str = "pre"
     max_len: int = 512
     pooling: str = "mean"        # 'mean' over real positions or 'cls' (position 0)
