@@ -332,6 +332,12 @@ def run_cli(args) -> int:
         torch.set_num_threads(max(1, int(args.threads)))
     if args.epochs < 1:
         raise TrainCliError(f"--epochs {args.epochs}: train at least 1 epoch.")
+    if args.mlflow:
+        from playground import tracking
+
+        if not tracking.available():          # said before training, not after
+            raise tracking.TrackingError("--mlflow needs MLflow's client, which is not installed here.",
+                                         "Install it: pip install mlflow-skinny (see requirements.txt).")
     if args.out and Path(args.out).suffix.lower() != ".pt":
         print(f"note: the Predict page's uploader takes .pt files; '{args.out}' is a bundle all the same "
               "(rename it to .pt to upload it).", file=sys.stderr)
