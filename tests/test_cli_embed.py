@@ -55,11 +55,11 @@ def test_embed_resumes_after_an_interruption_and_writes_the_pages_numbers(files,
     got = read_embeddings_path(out)                      # the page's reader (.npy + .ids.txt)
     page = page_vectors(ckpt, records)
     assert got.ids == [p for p, _ in records]
-    np.testing.assert_allclose(got.vectors, page.vectors, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got.vectors, page.vectors, rtol=0, atol=1e-5)
     # an uninterrupted run writes the same numbers
     out2 = tmp_path / "again.npy"
     assert main(args(ckpt, fasta, out2)) == 0
-    np.testing.assert_allclose(np.load(out2), got.vectors, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.load(out2), got.vectors, rtol=0, atol=1e-5)
 
 
 def test_parquet_and_per_residue_files_load_back(files, tmp_path):
@@ -69,14 +69,14 @@ def test_parquet_and_per_residue_files_load_back(files, tmp_path):
     assert main(args(ckpt, fasta, pq, "--layer", "1")) == 0
     got = read_embeddings([(pq.name, pq.read_bytes())])
     assert got.meta["layer"] == 1 and got.meta["model"] == "tiny_esm2"
-    np.testing.assert_allclose(got.vectors, page_vectors(ckpt, records, layer=1).vectors, atol=1e-6)
+    np.testing.assert_allclose(got.vectors, page_vectors(ckpt, records, layer=1).vectors, atol=1e-5)
     npz = tmp_path / "res.npz"
     assert main(args(ckpt, fasta, npz, "--pooling", "per_residue")) == 0
     per = read_embeddings([(npz.name, npz.read_bytes())])
     page = page_vectors(ckpt, records, pooling="per_residue")
     assert per.pooling == "per_residue" and [len(a) for a in per.per_residue] == [len(s) for _, s in records]
     for a, b in zip(per.per_residue, page.per_residue):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_a_changed_sequence_or_setting_is_not_mixed_in(files, tmp_path, capsys, monkeypatch):
@@ -91,7 +91,7 @@ def test_a_changed_sequence_or_setting_is_not_mixed_in(files, tmp_path, capsys, 
     fasta.write_text("".join(f">{p}\n{s}\n" for p, s in changed))
     assert main(args(ckpt, fasta, out)) == 0
     assert "(40 embedded now" in capsys.readouterr().out             # nothing reused
-    np.testing.assert_allclose(np.load(out), page_vectors(ckpt, changed).vectors, atol=1e-6)
+    np.testing.assert_allclose(np.load(out), page_vectors(ckpt, changed).vectors, atol=1e-5)
 
 
 @pytest.mark.parametrize("text, words", [
