@@ -199,16 +199,24 @@ def _activation_fn(name: str):
     return make_activation(name)
 
 
+def random_filters(n: int, width: int, seed: int = NULL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights (n, 4, width), biases (n,)) drawn as PyTorch initialises a Conv1d(4, n, width):
+    uniform in ±1/sqrt(fan_in), fan_in = 4 · width (kaiming_uniform with a = sqrt(5)), seeded."""
+    g = torch.Generator().manual_seed(int(seed))
+    bound = 1.0 / np.sqrt(4 * width)
+    W = (torch.rand(n, 4, width, generator=g, dtype=torch.float32) * 2 - 1) * bound
+    b = (torch.rand(n, generator=g, dtype=torch.float32) * 2 - 1) * bound
+    return W, b
+
+
 def random_filter_pwms(n: int, width: int, x: torch.Tensor, *, padding: int = 0, activation: str = "relu",
                        seed: int = NULL_SEED) -> tuple[np.ndarray, np.ndarray]:
     """(pwms (n, 4, width), n_sites (n,)): ``n`` filters initialised as PyTorch initialises a Conv1d
     (weights and bias uniform in ±1/sqrt(4·width)), each turned into its activation PWM on ``x``
     (n_seq, 4, L) by the Basset rule of ``interpret.activation_pwms``: the windows above 0.5 × the
     filter's maximum activation, their bases counted."""
-    g = torch.Generator().manual_seed(int(seed))
-    bound = 1.0 / np.sqrt(4 * width)
-    W = (torch.rand(n, 4 * width, generator=g, dtype=torch.float32) * 2 - 1) * bound
-    b = (torch.rand(n, generator=g, dtype=torch.float32) * 2 - 1) * bound
+    W, b = random_filters(n, width, seed)
+    W = W.reshape(n, 4 * width)
     xp = torch.nn.functional.pad(x.detach().float().cpu(), (padding, padding))
     win = xp.unfold(2, width, 1)                                      # (N, 4, P, k)
     N_, _, P, _ = win.shape
@@ -410,5 +418,5 @@ def chance_metrics(motifs: list) -> dict[str, Callable]:
 
 __all__ = ["ALPHA", "BAND_QUANTILE", "Chance", "FilterNull", "N_DRAWS", "best_match_scores", "chance_metrics",
            "chance_of", "clear_cache", "with_jaspar_chance", "filter_null", "jaspar_chance", "jaspar_null", "model_shape",
-           "random_filter_pwms", "recovery_chance", "recovery_null", "shuffled_motif_null", "trainer_chance",
+           "random_filter_pwms", "random_filters", "recovery_chance", "recovery_null", "shuffled_motif_null", "trainer_chance",
            "trim_bounds"]
