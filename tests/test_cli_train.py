@@ -103,3 +103,16 @@ def test_page_names_and_links():
     assert T.page_link(key, values) == "/Neural_Network_Basics?seed=7&dataset=xor&lr=0.1"
     with pytest.raises(PlaygroundError):
         T.parse_query("model")
+
+
+def test_basics_page_and_the_plain_progress_bar(monkeypatch, capsys, tmp_path):
+    """Without tqdm the bar is one plain line on stderr; the results go to stdout."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)            # as if tqdm were not installed
+    assert main(["train", "--page", "basics", "--settings", "dataset=xor&lr=0.1", "--epochs", "2",
+                 "--out", str(tmp_path / "xor.pt")]) == 0
+    cap = capsys.readouterr()
+    assert "train [" in cap.err and "##" in cap.err and "held-out test" in cap.out
+    b = load_bundle(tmp_path / "xor.pt")
+    assert b.input.kind == "features" and b.training["epochs"] == 2
