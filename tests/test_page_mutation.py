@@ -83,3 +83,37 @@ def test_predict_page_scans_a_typed_sequence(app_test, cnn_bundle, downloads):
     assert downloads["mutation_scan.csv"].decode().splitlines()[1].startswith("1,A,")
     at.text_area(key="predict._scan_text").set_value("ACGU" + "A" * 50).run()
     assert "has 54 bases; this model reads exactly 40" in errors(at)
+
+
+# ---------------------------------------------------------------------------------------------- ESM-2
+ESM_PAGE = "pages/4_Protein_Language_Model.py"
+SCAN_TAB = "🧬 Mutation scan"
+PROT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+
+
+def test_esm_mutation_scan_tab(app_test, esm_offline, tiny_esm_bytes, downloads):
+    import numpy as np
+
+    from playground import esm as E
+
+    ckpt, reg = tiny_esm_bytes
+    at = app_test(ESM_PAGE, query={"tab": SCAN_TAB, "seq": PROT, "mutations": "K2E, a4g", "cpu_bf16": "0"}).run()
+    at.file_uploader(key="esm.reg_upload").upload("esm2_tiny-contact-regression.pt", reg)
+    at.file_uploader(key="esm.ckpt_upload").upload("esm2_tiny.pt", ckpt).run()
+    no_exceptions(at)
+    table = at.dataframe[0].value                                       # typed mutations: scored before any scan
+    assert sorted(table["mutation"]) == ["A4G", "K2E"] and table["rank"].tolist() == [1, 2]
+    assert not any(s["data"][0].get("type") == "heatmap" and "ESM-1v" in s["layout"]["title"]["text"]
+                   for s in plotly_specs(at))
+    at.button(key="esm.scan_btn").click().run()
+    no_exceptions(at)
+    spec = next(s for s in plotly_specs(at) if "ESM-1v" in s["layout"]["title"]["text"])
+    z = np.array(spec["data"][0]["z"], dtype=float)
+    assert z.shape == (20, len(PROT))
+    h = E.load_checkpoint_bytes(ckpt, "esm2_tiny.pt", regression=reg)
+    assert np.allclose(z.T, E.mutation_scan(h, PROT), atol=1e-4)
+    assert spec["data"][1]["y"][:3] == list(PROT[:3])                   # the wild type marked per column
+    assert downloads["esm_mutation_scan.csv"].decode().startswith("position,wild_type,A,C")
+    at.text_input(key="esm.mutations").input("A2G").run()
+    assert "A2G: position 2 is K, not A." in errors(at)
+    assert esm_offline == []

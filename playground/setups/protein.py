@@ -53,7 +53,9 @@ from playground.settings import Param, Schema
 from playground.setups import Run, complete
 from playground.train import LEARNING_RATES, TrainConfig, Trainer
 
-TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs from scratch", "🔍 Attention & contacts")
+TABS = ("🎭 Masked amino acids", "🧭 Embeddings", "🏋️ Fine-tuning vs from scratch", "🔍 Attention & contacts",
+        "🧬 Mutation scan")
+SCAN_COPIES = (0, 1, 4, 16, 64)                    # masked copies per forward pass of a scan; 0 = automatic
 DATA = {"solubility": "Solubility (generated, one label per protein)",
         "ss": "Secondary structure H/E/C (generated, one label per residue)",
         "upload": "Upload a FASTA / CSV file"}
@@ -98,6 +100,10 @@ PARAMS = [
     # attention and contacts
     Param("att_layer", -1, "int", lo=-1, hi=64, view=True),
     Param("att_head", -1, "int", lo=-1, hi=63, view=True),
+    # the mutation scan (ESM-1v masked marginals) of the sequence above, and a typed mutation list
+    Param("mutations", "I44A, K48R, K63R, L8A", view=True, omit_default=True, help="mutations to score, e.g. A23G, K45E"),
+    Param("scan_copies", 0, "int", choices=SCAN_COPIES, view=True, omit_default=True,
+          help="masked copies of the sequence per forward pass (0 = as many as fit the token budget)"),
 ]
 SCHEMA = Schema("esm", PARAMS)
 # The page's own session slots ("esm._<name>"): how the model is loaded (mode: pretrained,
@@ -105,7 +111,8 @@ SCHEMA = Schema("esm", PARAMS)
 # for, a download asked for; the uploaded proteins (file name, bytes); the cached views
 # (embeddings, ESM-2 inputs of the fine-tuning tab, size sweep, pseudo-perplexity, attention).
 # LiveTraining("esm") keeps its own slots (esm._trainer, ...).
-PRIVATE = ("mode", "key", "failed", "path", "download", "seqfile", "emb", "ft", "sweep", "ppl", "att")
+PRIVATE = ("mode", "key", "failed", "path", "download", "seqfile", "emb", "ft", "sweep", "ppl", "att",
+           "scan")     # the last mutation scan
 # settings values a lesson cannot use -> why
 UNSUPPORTED = {"data": {"upload": "needs a file the student uploads"}}
 
@@ -398,6 +405,25 @@ def attention_view(values: dict, n_layers: int) -> tuple[int, int | None]:
     return (n_layers if v["att_layer"] == -1 else v["att_layer"]), (None if v["att_head"] == -1 else v["att_head"])
 
 
+def scan_key(values: dict, handle) -> tuple:
+    """What a mutation scan depends on: the model, the sequence and the precision (not the batching)."""
+    v = complete(SCHEMA, values)
+    return (handle.key, esm.clean_sequence(v["seq"], "The sequence"), precision_of(v, handle))
+
+
+def mutation_scan(values: dict, handle, progress=None) -> np.ndarray:
+    """(L, 20) masked-marginal log-ratios of the sequence (:func:`playground.esm.mutation_scan`)."""
+    v = complete(SCHEMA, values)
+    return esm.mutation_scan(handle, v["seq"], batch_size=int(v["scan_copies"]) or None, progress=progress,
+                             precision=precision_of(v, handle))
+
+
+def scored_mutations(values: dict, handle, scan: np.ndarray | None = None) -> list[dict]:
+    """The typed mutation list scored and ranked (reads the full ``scan`` when there is one)."""
+    v = complete(SCHEMA, values)
+    return esm.score_mutations(handle, v["seq"], v["mutations"], scan=scan, precision=precision_of(v, handle))
+
+
 # ---- lessons --------------------------------------------------------------------------------------
 def untrained_masked(values: dict) -> esm.MaskedPrediction:
     """The masked-LM prediction for these values with the seeded random weights the page offers
@@ -418,4 +444,4 @@ def lesson_metrics(values: dict) -> dict:
 
 __all__ = ["PARAMS", "SCHEMA", "PRIVATE", "UNSUPPORTED", "TABS", "DATA", "Proteins", "proteins", "build",
            "signature", "relevant", "finetune_inputs", "FineTuneInputs", "run_sweep", "sweep_key", "embed",
-           "embedding_key", "masked", "lesson_metrics"]
+           "embedding_key", "masked", "lesson_metrics", "mutation_scan", "scan_key", "scored_mutations"]
