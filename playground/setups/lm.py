@@ -384,12 +384,19 @@ def settings_metrics(values: dict) -> dict:
     """The lessons' measures that need no training: the lecture example's probability, and the
     page's n-gram (order, smoothing, k) on the page's corpus and tokens: its validation bits per
     token and the order validation picks (backoff, orders 1–6)."""
-    corpus, tok = _corpus_and_tokens(values)
-    fit = fit_ngram(values, tok, corpus)
-    best = reference_ngram(tok, corpus)
-    bits = fit["val_bits"][fit["order"]]
-    return {"lecture_books": lecture_prob(values), "ngram_val_bits": float(bits),
-            "ngram_best_order": float(best["order"]), "ngram_best_bits": float(best["val_bits"][best["order"]])}
+    v = relevant(values)
+    key = repr(("settings", corpus_inputs(v), v["tokens"], v["k"], v["order"], v["smoothing"], v["add_k"]))
+    if key not in _LESSON_CACHE:
+        corpus, tok = _corpus_and_tokens(values)
+        fit = fit_ngram(values, tok, corpus)
+        best_key = repr(("best", corpus_inputs(v), v["tokens"], v["k"]))
+        if best_key not in _LESSON_CACHE:
+            _LESSON_CACHE[best_key] = reference_ngram(tok, corpus)
+        best = _LESSON_CACHE[best_key]
+        bits = fit["val_bits"][fit["order"]]
+        _LESSON_CACHE[key] = {"ngram_val_bits": float(bits), "ngram_best_order": float(best["order"]),
+                              "ngram_best_bits": float(best["val_bits"][best["order"]])}
+    return {"lecture_books": lecture_prob(values), **_LESSON_CACHE[key]}
 
 
 def lesson_metrics(values: dict) -> dict[str, Callable[[Trainer], float]]:

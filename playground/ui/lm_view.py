@@ -127,6 +127,16 @@ def ngram_panel(state: PageState, fit: dict, tok, corpus, reference: dict) -> No
                   "400 times, so P(books | students opened their) = 400 / 1000 = 0.4.")
     b.plotly_chart(PL.next_token_figure([(t, p) for t, _, p in rows], f"P(next token | {given or '∅'})",
                                         1 / max(1, model.V)), key="lm.ngram_bars", config=png_config("lm_ngram"))
+    with st.expander("🎓 The lecture's worked example, counted the same way", expanded=False):
+        lec = L.lecture_model(state.values())
+        t = lec.count_table(list(L.LECTURE_CONTEXT))
+        st.markdown("A corpus of words: *students opened their* appears **1,000** times, followed by *books* 400 "
+                    "times, *laptops* 250, *exams* 200, *minds* 150. An order-4 model with this page's smoothing:")
+        st.markdown(f"**{lec.formula(list(L.LECTURE_CONTEXT), 'books')}**")
+        st.dataframe(pd.DataFrame([{"next word": w, "count": c, "P(next | students opened their)": round(p, 4)}
+                                   for w, c, p in t["rows"]]), hide_index=True)
+        st.caption("Plain counting (add-k with k = 0) gives exactly 400 / 1000 = 0.4; add-one smoothing moves a little "
+                   "probability to words never seen after this context (here the context's own words).")
     ref = reference["val_bits"]
     st.caption("Validation bits per token of every order (backoff): " +
                " · ".join(f"n={o}: **{v:.3f}**" for o, v in ref.items()) +
