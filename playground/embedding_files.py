@@ -72,11 +72,9 @@ def ids_path(path: str | os.PathLike) -> Path:
 
 
 def has_pyarrow() -> bool:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
 
 
 def _need_pyarrow(what: str) -> None:
