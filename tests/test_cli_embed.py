@@ -136,3 +136,13 @@ def test_the_esm_page_opens_what_embed_writes(files, tmp_path, app_test, tiny_es
     # a lone .npy: the page asks for its ids file
     at.file_uploader(key="esm.emb_files").set_value([(out.name, out.read_bytes(), "application/octet-stream")]).run()
     assert not at.exception and any("ids file" in e.value for e in at.error)
+
+
+def test_parquet_without_pyarrow_says_so(files, tmp_path, capsys, monkeypatch):
+    import playground.embedding_files as EF
+
+    ckpt, fasta, _ = files
+    monkeypatch.setattr(EF, "has_pyarrow", lambda: False)
+    assert main(args(ckpt, fasta, tmp_path / "x.parquet")) == 1
+    err = capsys.readouterr().err
+    assert "pyarrow" in err and ".npy" in err and "Traceback" not in err
