@@ -59,6 +59,9 @@ with c_data:
                      disabled=ds.problem != "classification",
                      help="Fewer class-1 points make an imbalanced set: 10 % means 90 % of the points are class 0.")
     st.select_slider("Batch size", BATCH_CHOICES, key=K("batch"), format_func=lambda b: "full" if b == 0 else str(b))
+    st.toggle("Shuffle every epoch", key=K("shuffle"),
+              help="Off: the training points come in their stored order every epoch (the Circle, Gaussian and "
+                   "Spiral store all of class 1 first, then class 0).")
     tricks_on = state.get("overfit") or state.get("warmup") or state.get("accum") != 1 or state.get("schedule") != "off"
     with st.expander("🧪 Training tricks", expanded=bool(tricks_on)):
         st.select_slider("Warm-up (optimizer steps)", WARMUP_CHOICES, key=K("warmup"),
@@ -83,6 +86,9 @@ with c_data:
         state.set("features", current)
     st.multiselect("Input features", allowed, key=K("features"), format_func=lambda f: toy.FEATURES[f][0],
                    help="What the network sees. 1-D data sets only offer X₁, X₁² and sin(X₁).")
+    st.toggle("Normalise inputs (mean 0, sd 1)", key=K("normalize"),
+              help="Standardise every input feature with the training points' mean and standard deviation "
+                   "before the first layer (X₁ runs to ±6, X₁² to 36).")
     st.slider("Hidden layers", 0, MAX_LAYERS, key=K("layers"))
     n_layers = state.get("layers")
     if n_layers:

@@ -115,6 +115,10 @@ with st.sidebar:
         a.slider("Dropout (head)", 0.0, 0.8, step=0.1, key=K("dropout"), help="After the dense layer, as Keras DNA CNNs do.")
         b.slider("Dropout (conv)", 0.0, 0.8, step=0.1, key=K("conv_dropout"), help="After every conv block too (~25 % slower).")
         st.number_input("Dense layer (0 = straight to the output)", 0, 128, step=4, key=K("dense"))
+    elif state.get("model") == "logreg":
+        st.radio("Bases as", ("one_hot", "integer"), key=K("encoding"), horizontal=True,
+                 format_func={"one_hot": "One-hot", "integer": "Numbers A=1 C=2 G=3 T=4"}.get,
+                 help="Numericalised: one number per position, so the model reads T as 4 × A.")
     elif state.get("model") == "mlp":
         st.slider("Hidden layers", 1, 3, key=K("mlp_layers"))
         st.slider("Neurons per layer", 1, 32, key=K("mlp_neurons"))
@@ -346,84 +350,9 @@ def tab_filters(tr: Trainer) -> None:
                        mime="text/plain", key="dna.dl_jaspar")
 
 
-def typed_example(tr: Trainer) -> None:
-    """Fill the typed-sequence box with a validation sequence that carries a motif (to edit)."""
-    val_idx = tr.data.meta["val_idx"]
-    state.set("scan_seq", dataset.seqs[int(val_idx[V.next_with_motif(val_idx, dataset) - 1])])
-
-
 def tab_explain(tr: Trainer) -> None:
-    from playground.data.parsing import SequenceFileError as _SeqError
-    from playground.encoding import DNA, one_hot
-    from playground.mutation import ism, read_dna, scan_csv, units_label
-    from playground.plots.mutation import dna_scan_figure
-
-    st.radio("Sequence", ("validation", "typed"), key=K("scan_source"), horizontal=True,
-             format_func={"validation": "A validation sequence", "typed": "✏️ Type your own sequence"}.get)
-    L = int(tr.data.x_val.shape[2])
-    if state.get("scan_source") == "typed":
-        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-        c1.text_area(f"DNA sequence (A C G T, N = unknown; the model reads {L} bases: shorter ones are padded)",
-                     key=K("scan_seq"), height=90, placeholder="ACGT… (a FASTA header line is fine)")
-        c2.button("Start from a validation sequence", key="dna.scan_example", on_click=typed_example, args=(tr,),
-                  help="Copies a validation sequence (one with a planted motif, if any) into the box to edit.")
-        if not str(state.get("scan_seq")).strip():
-            st.info(f"Type or paste a DNA sequence of up to {L} bases to see what every single-base change does "
-                    "to the model's output.", icon="✏️")
-            return
-        try:
-            seq, notes = read_dna(state.get("scan_seq"), length=L)
-        except _SeqError as e:
-            show_error(e.message, e.hint)
-            return
-        for n in notes:
-            st.caption("ℹ️ " + n)
-        x = one_hot([seq], DNA, L, n_value=float(getattr(model_input, "n_value", 0.0) or 0.0))[0]
-        sites, key_of, name = [], seq, "your sequence"
-    else:
-        i, j = sequence_picker(tr, "explain")
-        seq = dataset.seqs[j]
-        sites = dataset.sites[j] if dataset.sites else []
-        x = tr.data.x_val[i]
-        key_of, name = i, f"validation sequence {i + 1}"
-    target, class_name = None, (dataset.class_names[1] if tr.task == "binary" and dataset.class_names else None)
-    c1, c2 = st.columns(2)
-    if tr.task == "multiclass":
-        if state.get("explain_class") >= dataset.n_classes:
-            state.set("explain_class", 0)
-        c1.selectbox("Explain the score of class", list(range(dataset.n_classes)), key=K("explain_class"),
-                     format_func=lambda k: dataset.class_names[k])
-        target = int(state.get("explain_class"))
-        class_name = dataset.class_names[target]
-    units = "output"
-    if tr.task in ("binary", "multiclass"):
-        c2.radio("Scan in", ("output", "probability"), key=K("scan_units"), horizontal=True,
-                 format_func={"output": "logit (the model's output)",
-                              "probability": "probability"}.get)
-        units = state.get("scan_units")
-    ptxt = V.prediction_text(tr.task, tr.predict(x[None])[0], dataset.class_names)
-    truth = (f" · true label **{V.label_text(dataset, dataset.y[j])}**"
-             if state.get("scan_source") != "typed" else "")
-    st.markdown(f"Model says about {name}: {ptxt}{truth}")
-    n = len(seq)
-    sal = saliency(tr.model, x, target)
-    delta = ism(tr.model, x, target, units, positions=n)[:n]
-    label = units_label(tr.task, units, class_name)
-    st.plotly_chart(saliency_figure(sal[:, :n], seq, sites), key="dna.saliency", config=png_config("dna_saliency"))
-    st.plotly_chart(dna_scan_figure(delta, seq, label, sites, title=f"In-silico mutagenesis of {name} ({label})"),
-                    key="dna.ism", config=png_config("dna_ism"))
-    st.toggle("Saliency as a logo (slower to draw)", key=K("sal_logo"))
-    png = V.saliency_logo(state, ("saliency_logo", id(tr), tr.steps, key_of, target), lambda: figure_png(logo_figure(
-        sal[:, :n], "Saliency as a logo: letter height = gradient × input", "grad × input", sites=sites, width=13,
-        height=2.6)), state.get("sal_logo"), live.playing)
-    if png is not None:
-        st.image(png)
-    st.download_button("⬇️ Mutation scan (CSV)", scan_csv(seq, delta, label.replace(",", " ")),
-                       file_name="dna_mutation_scan.csv", mime="text/csv", key="dna.scan_csv", on_click="ignore")
-    st.caption("**Saliency**: the gradient of the output with respect to each input number, times the input "
-               "(only the base that is there counts). **In-silico mutagenesis**: change each base to each other base "
-               f"({3 * n} variants, run in batches) and measure how much the output moves, in **{label}**: red raises "
-               "it, blue lowers it." + (" The planted motif's true position is boxed." if sites else ""))
+    from playground.ui.mutation_view import render_explain  # a validation or a typed sequence: saliency, scan
+    render_explain(tr, dataset, state, sequence_picker, model_input, live.playing)
 
 
 def tab_convolution(tr: Trainer) -> None:

@@ -292,6 +292,12 @@ TEST_COMMENT = """\
 
 def mlp_class_code(spec: MLPSpec) -> str:
     act = ACT_CODE[spec.activation]
+    if spec.input_mean:   # the page's 'normalize': the training set's mean and sd, fixed
+        norm_init = (f"\n                self.register_buffer('input_mean', torch.tensor({list(spec.input_mean)!r}))  # training-set "
+                     f"mean\n                self.register_buffer('input_std', torch.tensor({list(spec.input_std)!r}))  # ... and sd")
+        norm_fwd = "\n                x = (x - self.input_mean) / self.input_std  # standardised inputs"
+    else:
+        norm_init = norm_fwd = ""
     return textwrap.dedent(f'''\
         class MLP(nn.Module):
             """{spec.n_inputs} inputs -> hidden layers {list(spec.hidden)} -> {spec.n_outputs} output."""
@@ -301,9 +307,9 @@ def mlp_class_code(spec: MLPSpec) -> str:
                 sizes = [n_inputs, *hidden]
                 self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
                 self.activation = {act}
-                self.output = nn.Linear(sizes[-1], n_outputs)
+                self.output = nn.Linear(sizes[-1], n_outputs){norm_init}
 
-            def forward(self, x):
+            def forward(self, x):{norm_fwd}
                 for layer in self.hidden_layers:
                     x = self.activation(layer(x))
                 return self.output(x)  # no activation: the loss handles it
@@ -416,7 +422,7 @@ batch_size = {batch}
 batches = optimizer_steps = 0
 {before}for epoch in range(1, {epochs} + 1):
     model.train()
-    order = torch.randperm(n_train, generator=shuffle)
+    order = {'torch.randperm(n_train, generator=shuffle)' if config.shuffle else 'torch.arange(n_train)  # no shuffling: the stored order'}
     for start in range(0, n_train, batch_size):
         idx = order[start:start + batch_size]
         out = model(x_train[idx]).squeeze(-1)
@@ -1119,3 +1125,154 @@ def script_for_spec(spec, config: TrainConfig, *, task: str, input=None, class_n
     inp = input or infer_input(spec)
     return sequence_script(spec, config, task=task, input=inp, class_names=class_names, epochs=epochs, seed=seed,
                            generate=(600, inp.length or 50), title=title)
+
+
+# =================================================================================================
+# The Language models page: a masked (BERT) or causal (GPT) Transformer LM, the masking written in
+# =================================================================================================
+def lm_script(spec, config: TrainConfig, tokenizer, *, train: list[str], val: list[str], masking: dict | None = None,
+              epochs: int = 10, title: str = "") -> str:
+    """A runnable script that trains the LM ``spec`` (``playground.lm.models.LMSpec``) on the corpus'
+    ``train`` / ``val`` sequences as the playground's Trainer does: the same tokens ([CLS] first),
+    the same validation masking (drawn once), the same seeded shuffling and the same fresh BERT
+    masking of every training batch (``mask_tokens``, copied from ``playground/lm/masking.py``), the
+    same initial weights; it prints the training loss and the validation loss, bits per token and
+    accuracy of every epoch. ``masking``: ``data.meta["masking"]`` (masked LMs)."""
+    from playground.lm.training import VAL_MASK_OFFSET
+    from playground.data.split import SPLIT_SEED_OFFSET
+
+    if sum(map(len, train)) + sum(map(len, val)) > EMBED_LIMIT:
+        raise ValueError(f"the corpus has more than {EMBED_LIMIT:,} letters: too large to embed in a script")
+    masked = spec.objective == "masked"
+    if masked and not masking:
+        raise ValueError("a masked LM's script needs the masking settings (data.meta['masking'])")
+    imports, code = sources(("playground.lm.tokens", "Tokenizer"), ("playground.lm.models", "LMSpec"),
+                            ("playground.lm.masking", "mask_tokens"), ("playground.lm.masking", "lm_loss"),
+                            ("playground.lm.masking", "causal_pairs"))
+    imports = _imports(imports, always=("import argparse", "import math", "import numpy as np", "import torch",
+                                        "from torch import nn", "from torch.nn import functional as F"))
+    m = dict(masking or {})
+    mask_line = (f"MASKING = dict(rate={m.get('rate', 0.15)!r}, mask_frac={m.get('mask_frac', 0.8)!r}, "
+                 f"random_frac={m.get('random_frac', 0.1)!r}, vocab_size={m.get('vocab_size', tokenizer.vocab_size)}, "
+                 f"mask_id={m.get('mask_id', 1)}, n_special={m.get('n_special', 4)})\n"
+                 "# of the tokens (never [PAD]/[CLS]), `rate` are chosen; of those, `mask_frac` become [MASK],\n"
+                 "# `random_frac` a random token, the rest stay as they are (BERT's 80 / 10 / 10)"
+                 if masked else "MASKING = None                # a causal LM predicts the next token: nothing is masked")
+    what = "masked (BERT: fill in the blanks)" if masked else "causal (GPT: predict the next token)"
+    return f'''"""Generated by the Sequence Deep Learning Playground{': ' + title if title else ''}.
+
+Model: {spec.describe()}
+Objective: {what}; tokens: {tokenizer.describe()}.
+
+    python this_file.py                      # train as the playground does, print the losses
+    python this_file.py --epochs 30          # longer
+
+It trains on the training sequences and, after every epoch, measures the validation loss (nats per
+token), the bits per token (loss / ln 2; perplexity = 2 ** bits) and the accuracy on the validation
+targets. Needs only torch and numpy. The tokenizer, the model and the masking below are the
+playground's own (playground/lm/).
+"""
+from __future__ import annotations
+
+{imports}
+
+SEED = {int(config.seed)}
+EPOCHS = {int(epochs)}
+LR = {config.lr:g}
+BATCH_SIZE = {config.batch_size}
+TOKENIZER = {tokenizer.to_dict()!r}
+{mask_line}
+SPLIT_SEED = SEED + {SPLIT_SEED_OFFSET}         # the playground's split stream (playground/data/split.py)
+VAL_MASK_SEED = SPLIT_SEED + {VAL_MASK_OFFSET}   # the validation set is masked once, with this seed
+
+
+# ---- the corpus (the page's own training and validation sequences) ------------------------
+{_wrap_list("TRAIN_SEQS", list(train), 4)}
+{_wrap_list("VAL_SEQS", list(val), 4)}
+
+
+# ---- tokens, model, masking: the playground's own -------------------------------------------
+{code}
+
+
+# ---- training (the playground's Trainer, written out) ---------------------------------------
+def evaluate(model, x, y):
+    """(loss in nats per target token, accuracy) on the positions with a target (y != -100)."""
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        keep = y != -100
+        total = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100, reduction="sum")
+        n = int(keep.sum())
+        acc = (out.argmax(-1)[keep] == y[keep]).float().mean().item()
+    model.train()
+    return float(total.double()) / n, acc
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    args = ap.parse_args()
+
+    tok = Tokenizer(**TOKENIZER)
+    x_train, x_val = tok.encode_batch(TRAIN_SEQS), tok.encode_batch(VAL_SEQS)   # [CLS] + tokens, 0-padded
+    width = max(x_train.shape[1], x_val.shape[1])
+    x_train, x_val = (F.pad(t, (0, width - t.shape[1])) for t in (x_train, x_val))
+    if MASKING:
+        y_train = x_train.clone()          # the targets are drawn with each batch's masking
+        x_val, y_val = mask_tokens(x_val, torch.Generator().manual_seed(VAL_MASK_SEED), **MASKING)
+    else:
+        x_train, y_train = causal_pairs(x_train)      # predict token t+1 from tokens <= t
+        x_val, y_val = causal_pairs(x_val)
+    print(f"{{len(x_train)}} training and {{len(x_val)}} validation sequences; {{tok.describe()}}")
+
+    spec = {spec_call(spec)}
+    torch.manual_seed(SEED)                   # same seed -> the playground's initial weights
+    model = spec.build()
+    print(spec.describe(), "-", sum(p.numel() for p in model.parameters()), "parameters")
+    torch.manual_seed(SEED)                   # dropout draws from this, as in the playground's Trainer
+    optimizer = {optimizer_code(config)}
+    shuffle = torch.Generator().manual_seed(SEED)   # shuffling and the training masks draw from this one
+    n_train = len(x_train)
+    batch_size = n_train if BATCH_SIZE <= 0 or BATCH_SIZE >= n_train else BATCH_SIZE
+    if MASKING:                               # epoch 0's training loss: one fixed masking of its own
+        x0, y0 = mask_tokens(x_train, torch.Generator().manual_seed(SPLIT_SEED + 1), **MASKING)
+    else:
+        x0, y0 = x_train, y_train
+    val_loss, val_acc = evaluate(model, x_val, y_val)
+    print(f"epoch    0  train loss {{evaluate(model, x0, y0)[0]:.4f}}  validation loss {{val_loss:.4f}}  "
+          f"bits/token {{val_loss / math.log(2):.4f}}  accuracy {{val_acc:.4f}}")
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(n_train, generator=shuffle)
+        loss_sum, targets = 0.0, 0
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            x_batch, y_batch = x_train[idx], y_train[idx]
+            if MASKING:                       # a fresh masking for every batch
+                x_batch, y_batch = mask_tokens(x_batch, shuffle, **MASKING)
+            loss = lm_loss(model(x_batch), y_batch)    # mean over the target positions only
+            w = int((y_batch != -100).sum())
+            loss_sum, targets = loss_sum + loss.item() * w, targets + w
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        val_loss, val_acc = evaluate(model, x_val, y_val)
+        print(f"epoch {{epoch:4d}}  train loss {{loss_sum / max(1, targets):.4f}}  validation loss {{val_loss:.4f}}  "
+              f"bits/token {{val_loss / math.log(2):.4f}}  accuracy {{val_acc:.4f}}")
+    torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}, "tokenizer": TOKENIZER}},
+               "trained_lm.pt")
+    print("weights saved to trained_lm.pt")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def lm_script_for_trainer(trainer, spec, tokenizer, corpus, *, epochs: int | None = None, title: str = "") -> str:
+    """``lm_script`` for a page's LM run (``playground.lm.training.LMRun``: its trainer, spec,
+    tokenizer and corpus), so the printed losses are the page's."""
+    return lm_script(spec, trainer.config, tokenizer, train=list(corpus.train), val=list(corpus.val),
+                     masking=trainer.data.meta.get("masking"), epochs=int(epochs or max(trainer.epoch, 10)),
+                     title=title)

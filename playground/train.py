@@ -56,6 +56,7 @@ class TrainConfig:
     momentum: float = 0.9          # for 'momentum'
     weight_decay: float = 0.01     # for 'adamw' (decoupled decay)
     seed: int = 0                  # fixes shuffling (and dropout)
+    shuffle: bool = True           # a new random order of the training examples every epoch (False: stored order)
     device: str = "cpu"
     warmup_steps: int = 0          # linear learning-rate warm-up over this many optimizer steps
     grad_accum: int = 1            # mini-batches whose gradients add up before one optimizer step
@@ -249,7 +250,8 @@ class Trainer:
                 self._perm = torch.cat([p[0] for p in self._plan])
                 self._bi = 0
             else:
-                self._perm = torch.randperm(self.n_train, generator=self._gen).to(self.device)
+                self._perm = (torch.randperm(self.n_train, generator=self._gen) if self.config.shuffle
+                              else torch.arange(self.n_train)).to(self.device)
             self._cursor = 0
             self._trace_stride = max(1, self.steps_per_epoch // 25)     # about 25 trace points per epoch
             self.model.train()

@@ -180,25 +180,47 @@ class CNN(nn.Module):
 @dataclasses.dataclass
 class LogisticRegressionSpec(ModelSpec):
     """Logistic regression (or linear regression) on the flattened one-hot: one weight per
-    base per position - the simplest position weight matrix."""
+    base per position - the simplest position weight matrix. ``encoding="integer"`` reads the
+    numericalised sequence instead (A=1, C=2, G=3, T=4, N=0): one weight per position."""
     kind = "logreg"
     length: int = 50
     in_channels: int = 4
     n_outputs: int = 1
+    encoding: str = "one_hot"        # 'one_hot' or 'integer'
+
+    def __post_init__(self):
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}")
 
     def build(self) -> nn.Module:
-        return LogisticRegression(self.in_channels * self.length, self.n_outputs)
+        per_position = 1 if self.encoding == "integer" else self.in_channels
+        return LogisticRegression(per_position * self.length, self.n_outputs, self.encoding)
 
     def describe(self) -> str:
+        if self.encoding == "integer":
+            return f"Logistic regression: {self.length} numbers (A=1 C=2 G=3 T=4) → {self.n_outputs} output(s)"
         return f"Logistic regression: {self.in_channels}×{self.length} one-hot → {self.n_outputs} output(s)"
 
 
+ENCODINGS = {"one_hot": "One-hot (4 numbers per base)", "integer": "Numericalised (A=1, C=2, G=3, T=4)"}
+
+
+def numericalise(x: torch.Tensor) -> torch.Tensor:
+    """One-hot (batch, 4, L) -> the numericalised sequence (batch, 1, L): A=1, C=2, G=3, T=4 (N, a
+    row of zeros, is 0). The numbers put the bases in an order, T > G > C > A, that DNA does not have."""
+    codes = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device)
+    return (x * codes[:, None]).sum(1, keepdim=True)
+
+
 class LogisticRegression(nn.Module):
-    def __init__(self, n_inputs: int, n_outputs: int = 1):
+    def __init__(self, n_inputs: int, n_outputs: int = 1, encoding: str = "one_hot"):
         super().__init__()
+        self.encoding = encoding
         self.linear = nn.Linear(n_inputs, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.encoding == "integer":
+            x = numericalise(x)
         return self.linear(x.flatten(1))
 
 

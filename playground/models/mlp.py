@@ -28,9 +28,19 @@ class MLPSpec(ModelSpec):
     activation: str = "tanh"
     n_outputs: int = 1
     dropout: float = 0.0
+    # input standardisation (x - mean) / std per input, fixed (not trained); () = raw inputs
+    input_mean: tuple = ()
+    input_std: tuple = ()
 
     def __post_init__(self):
         self.hidden = tuple(int(h) for h in self.hidden)
+        self.input_mean = tuple(float(m) for m in self.input_mean)
+        self.input_std = tuple(float(s) for s in self.input_std)
+        if self.input_mean or self.input_std:
+            if not (len(self.input_mean) == len(self.input_std) == self.n_inputs):
+                raise ValueError("input_mean and input_std need one number per input")
+            if any(not s > 0 for s in self.input_std):
+                raise ValueError("input_std must be positive")
         if len(self.hidden) > MAX_LAYERS:
             raise ValueError(f"at most {MAX_LAYERS} hidden layers")
         if any(not 1 <= h <= MAX_NEURONS for h in self.hidden):
@@ -38,16 +48,22 @@ class MLPSpec(ModelSpec):
         make_activation(self.activation)  # validates the name
 
     def build(self) -> nn.Module:
-        return MLP(self.n_inputs, self.hidden, self.activation, self.n_outputs, self.dropout)
+        return MLP(self.n_inputs, self.hidden, self.activation, self.n_outputs, self.dropout,
+                   self.input_mean or None, self.input_std or None)
 
     def describe(self) -> str:
-        return f"MLP {self.n_inputs}→{'→'.join(map(str, self.hidden)) or ''}{'→' if self.hidden else ''}{self.n_outputs} ({self.activation})"
+        norm = ", standardised inputs" if self.input_mean else ""
+        return f"MLP {self.n_inputs}→{'→'.join(map(str, self.hidden)) or ''}{'→' if self.hidden else ''}{self.n_outputs} ({self.activation}{norm})"
 
 
 class MLP(nn.Module):
     def __init__(self, n_inputs: int, hidden=(4, 2), activation: str = "tanh", n_outputs: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, input_mean=None, input_std=None):
         super().__init__()
+        self.standardise = input_mean is not None
+        if self.standardise:   # fixed buffers: saved with the weights, never trained
+            self.register_buffer("input_mean", torch.tensor(input_mean, dtype=torch.float32))
+            self.register_buffer("input_std", torch.tensor(input_std, dtype=torch.float32))
         sizes = [n_inputs, *hidden]
         self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.activation = make_activation(activation)
@@ -56,6 +72,8 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
+        if self.standardise:
+            x = (x - self.input_mean) / self.input_std
         for layer in self.hidden_layers:
             x = self.dropout(self.activation(layer(x)))
         return self.output(x)
@@ -66,6 +84,8 @@ class MLP(nn.Module):
         and the output layer (pre-sigmoid). Used to draw each neuron's small map."""
         outs = []
         x = x.flatten(1)
+        if self.standardise:
+            x = (x - self.input_mean) / self.input_std
         for layer in self.hidden_layers:
             x = self.activation(layer(x))
             outs.append(x)

@@ -65,6 +65,9 @@ PARAMS = [
     Param("warmup", 0, "int", choices=WARMUP_CHOICES),
     Param("accum", 1, "int", choices=ACCUM_CHOICES),
     Param("schedule", "off", choices=tuple(SCHEDULES), help="learning-rate schedule (reads the validation loss)"),
+    # the course workshop: inputs scaled to mean 0 / sd 1, and the order of the training examples
+    Param("normalize", False, "bool", help="standardise every input feature (training-set mean 0, sd 1)"),
+    Param("shuffle", True, "bool", help="a new random order of the training points every epoch"),
     # the optimizer comparison tab (its own runs, on a button press)
     Param("cmp_epochs", 50, "int", choices=CMP_EPOCHS, view=True),
 ]
@@ -77,10 +80,24 @@ def features_of(values: dict) -> list[str]:
     return toy.valid_features(values["dataset"], values["features"] or ["x1"])
 
 
-def spec_of(values: dict) -> MLPSpec:
+def input_scaling(data: SplitData) -> tuple[tuple, tuple]:
+    """(mean, sd) of every input feature over the training points: what ``normalize`` subtracts and
+    divides by (a feature that never varies keeps sd 1). Validation and test points use the same numbers."""
+    x = data.x_train.double()
+    std = x.std(0, unbiased=False) if len(x) > 1 else x.new_ones(x.shape[1])
+    std = std.masked_fill(~(std > 1e-8), 1.0)
+    return tuple(float(m) for m in x.mean(0)), tuple(float(s) for s in std)
+
+
+def spec_of(values: dict, data: SplitData | None = None) -> MLPSpec:
+    """The network for these values; with ``normalize`` its first step standardises the inputs with
+    the training set's mean and sd (``data``, made from the values when not given)."""
     v = complete(SCHEMA, values)
     hidden = tuple(int(v[f"n{i + 1}"]) for i in range(int(v["layers"])))
-    return MLPSpec(len(features_of(v)), hidden, v["activation"], 1)
+    if not v["normalize"]:
+        return MLPSpec(len(features_of(v)), hidden, v["activation"], 1)
+    mean, std = input_scaling(data if data is not None else make_data(v))
+    return MLPSpec(len(features_of(v)), hidden, v["activation"], 1, input_mean=mean, input_std=std)
 
 
 def config_of(values: dict) -> TrainConfig:
@@ -88,7 +105,7 @@ def config_of(values: dict) -> TrainConfig:
     return TrainConfig(optimizer=v["optimizer"], lr=float(v["lr"]), batch_size=int(v["batch"]),
                        regularization=v["reg"], reg_rate=float(v["reg_rate"]), seed=int(v["seed"]),
                        device=v["device"], warmup_steps=int(v["warmup"]), grad_accum=int(v["accum"]),
-                       schedule=v["schedule"])
+                       schedule=v["schedule"], shuffle=bool(v["shuffle"]))
 
 
 def single_batch(data: SplitData, size: int) -> SplitData:
@@ -118,7 +135,8 @@ def build(values: dict) -> Run:
     """The run the page trains for these values (missing ones take their defaults).
     extras: ``features`` (the inputs the network sees) and ``toy`` (the data set's description)."""
     v = complete(SCHEMA, values)
-    return Run(make_data(v), spec_of(v), config_of(v), SCHEMA.signature(v),
+    data = make_data(v)
+    return Run(data, spec_of(v, data), config_of(v), SCHEMA.signature(v),
                {"features": features_of(v), "toy": toy.TOY_SETS[v["dataset"]]})
 
 
