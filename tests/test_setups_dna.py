@@ -158,6 +158,7 @@ def test_widget_keys_are_exactly_the_schema(app_test, offline_genomic):
         ({"model": "custom", "conv_layers": "4", "padding": "same", "n": "200", "tab": TABS[1]}, None),
         ({"model": "custom", "pool": "adaptive", "n": "200", "tab": TABS[3]}, None),
         ({"model": "mlp", "n": "200"}, None),
+        ({"tab": "🔬 Explain a sequence", "scan_source": "typed", "scan_seq": "ACGTACGTTA", "n": "200"}, None),
     ]
     by_key = {setting_key(n): n for n in D.SCHEMA.names}
     private = {f"dna._{s}" for s in D.PRIVATE}
@@ -189,7 +190,7 @@ def test_live_and_view_settings_are_what_the_page_applies_without_a_rebuild():
     assert D.SCHEMA.live_names == ["lr", "early_stop"]
     view = {p.name for p in D.SCHEMA if p.view}
     assert view == {"tab", "seq", "n_logos", "logo_kind", "explain_class", "sal_logo",
-                    "lesson", "step", "projector", "lock", "hide"}
+                    "scan_source", "scan_seq", "scan_units", "lesson", "step", "projector", "lock", "hide"}
     run_names = set(D.SCHEMA.run_names)
     assert {"seed", "device", "dataset", "motif", "n", "length", "model", "k1", "optimizer", "batch", "train_pct",
             "grad_clip", "seq_col", "gb_name"} <= run_names
@@ -271,7 +272,7 @@ def test_build_is_the_lessons_run_and_reproducible():
     b.run_epochs(1)
     assert a[0].history[-1]["val_loss"] == b.history[-1]["val_loss"]
     assert 0 < a[1]["motif_recovery"](a[0]) <= 1
-    assert set(L.live_extras("dna", {"dataset": "grammar"})) == {"motif_recovery"}
+    assert set(L.live_extras("dna", {"dataset": "grammar"})) == {"motif_recovery", "motif_p", "motif_above_chance"}
     with pytest.raises(ValueError, match="upload"):
         D.build({"dataset": "upload"})
 
