@@ -21,9 +21,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from playground.lm.tokens import MASK_ID, N_SPECIAL    # ids 0..3 are [PAD] [MASK] [UNK] [CLS]
+
 IGNORE = -100
-N_SPECIAL = 4       # token ids 0..3 are [PAD] [MASK] [UNK] [CLS] (playground.lm.tokens)
-MASK_ID = 1
 
 
 def check_masking(rate: float, mask_frac: float, random_frac: float) -> None:

@@ -31,7 +31,10 @@ from playground.encoding import ALPHABETS
 from playground.errors import PlaygroundError
 
 SPECIALS = ("[PAD]", "[MASK]", "[UNK]", "[CLS]")
-PAD_ID, MASK_ID, UNK_ID, CLS_ID = 0, 1, 2, 3
+PAD_ID = 0          # the playground's padding id everywhere
+MASK_ID = 1
+UNK_ID = 2
+CLS_ID = 3
 N_SPECIAL = len(SPECIALS)
 KINDS = {"char": "Single letters", "kmer_overlap": "Overlapping k-mers (DNABERT)",
          "kmer_disjoint": "Non-overlapping k-mers"}
