@@ -133,17 +133,26 @@ def _dna():
     return dna
 
 
+def dna_extras(motifs: list) -> dict:
+    """The DNA page's lesson metrics: motif_recovery (``setups.dna``) and its chance level,
+    motif_p and motif_above_chance (``playground.motif_chance``: the same statistic for
+    untrained networks of the run's shape on its data)."""
+    from playground.motif_chance import chance_metrics
+
+    return {**_dna().metrics_of(motifs), **chance_metrics(motifs)}
+
+
 def dna_run(settings: dict) -> Run:
-    """A fresh trainer (and the motif-recovery metric) for the run the DNA page trains for these
+    """A fresh trainer (and the motif metrics) for the run the DNA page trains for these
     settings (``playground.setups.dna.build``: same data, split, weights, shuffling)."""
     run = _dna().build(settings)
-    return Run(run.make_trainer(), run.metrics)
+    return Run(run.make_trainer(), dna_extras(run.extras["motifs"]))
 
 
 def live_extras(page: str, settings: dict) -> dict:
     """The page-specific metrics of a run a student trains on the page (see ``assess``)."""
     if page == "dna":
-        return _dna().metrics_of(_dna().motifs_of(settings))
+        return dna_extras(_dna().motifs_of(settings))
     if page == "lm":
         return _lm().lesson_metrics(settings)
     return {}
@@ -206,7 +215,7 @@ def _basics_schema() -> Schema:
 
 register_page(PageInfo("basics", "pages/1_Neural_Network_Basics.py", "Neural network basics", _basics_schema(),
                        basics_run))
-register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _dna().SCHEMA, _dna().build, _dna().UNSUPPORTED))
+register_page(PageInfo("dna", "pages/2_DNA_CNN.py", "DNA & CNNs", _dna().SCHEMA, dna_run, _dna().UNSUPPORTED))
 register_page(PageInfo("sequence", "pages/3_Sequence_Models.py", "Sequence models & attention",
                        _sequence().SCHEMA, seq_run, _sequence().UNSUPPORTED))
 register_page(PageInfo("protein", "pages/4_Protein_Language_Model.py", "Protein language model (ESM-2)",
@@ -248,7 +257,11 @@ SETTINGS_METRICS = {   # computed from the settings alone (no trainer): page -> 
 }
 HISTORY_METRICS = {"train_loss", "val_loss", "val_accuracy", "val_auroc", "val_mcc", "val_f1", "val_r2",
                    "val_pearson_r", "val_q3"}
-EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter match (column-wise Pearson, 1 = identical)"},
+EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter match (column-wise Pearson, 1 = identical)",
+                         "motif_p": "largest p-value of a planted motif's match against untrained networks of the "
+                                    "same shape (playground.motif_chance)",
+                         "motif_above_chance": "1 when every planted motif is recovered clearly above chance "
+                                               "(p < 0.01 and above the 95 % band), else 0"},
                  "lm": {"val_bits": "validation bits per token", "val_ppl": "validation perplexity",
                         "val_acc": "validation accuracy on the masked (or next) tokens",
                         "motif_acc": "accuracy on masked tokens inside planted motifs (validation)",
@@ -277,6 +290,7 @@ def metrics_for(page: str) -> set[str]:
 LABELS = {**{k: metric_label(k) for k in HISTORY_METRICS}, "params": "parameters",   # metric names: playground.metrics
           "diverged": "diverged", "gd_loss": "gradient-descent loss", "gd_progress": "share of the loss removed",
           "gd_diverged": "gradient descent diverged", "motif_recovery": "motif recovered",
+          "motif_p": "motif p-value (vs untrained networks)", "motif_above_chance": "motif recovered above chance",
           "train_loss_peak_ratio": "training-loss peak / start", "epochs_trained": "epochs trained",
           "untrained_mask_true_prob": "untrained P(true residue)", "untrained_mask_top_prob": "untrained top-guess probability",
           "lecture_books": "P(books | students opened their)", "ngram_val_bits": "n-gram validation bits per token",
