@@ -6,15 +6,16 @@
 - ``pipeline_figure``: feature map → ReLU → max-pool → flatten, with every number.
 
 Cell colours are light so the numbers stay readable in black (projector mode draws all plot
-text black). Pure functions: no streamlit.
+text black). The figures are built from plain dicts with their own grid of axes
+(``playground.plots.common.figure``): ``make_subplots`` and ``add_*`` calls took ~100 ms per
+redraw of the tab, which redraws at every step of the window. Pure functions: no streamlit.
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from playground.plots.common import _layout
+from playground.plots.common import figure, layout_dict
 from playground.plots.dna import BASE_COLORS
 
 BASES = "ACGT"
@@ -41,12 +42,72 @@ def _lim(*arrays) -> float:
     return m or 1.0
 
 
-def _value_heatmap(z, x, y, lim: float, size: int, name: str, text=None) -> go.Heatmap:
+class _Grid:
+    """A rows × cols grid of axes as layout dicts (what make_subplots does, without its cost).
+    ``ref(r, c)`` -> ('x3', 'y3') for a trace or a shape; ``layout`` holds the axes and titles."""
+
+    def __init__(self, rows: int, cols: int = 1, heights=None, vspace: float = 0.08, hspace: float = 0.05,
+                 titles=None, share_x: bool = False):
+        self.rows, self.cols = rows, cols
+        heights = list(heights or [1] * rows)
+        usable = 1.0 - vspace * (rows - 1)
+        width = (1.0 - hspace * (cols - 1)) / cols
+        self.layout: dict = {}
+        annotations = []
+        top = 1.0
+        for r in range(rows):
+            h = usable * heights[r] / sum(heights)
+            y0, y1 = max(0.0, top - h), top
+            for c in range(cols):
+                a = self._n(r, c)
+                x0 = c * (width + hspace)
+                sfx = "" if a == 1 else str(a)
+                self.layout[f"xaxis{sfx}"] = dict(domain=[x0, min(1.0, x0 + width)], anchor=f"y{sfx}",
+                                                  showgrid=False, zeroline=False)
+                self.layout[f"yaxis{sfx}"] = dict(domain=[y0, y1], anchor=f"x{sfx}", showgrid=False,
+                                                  zeroline=False)
+                if share_x and a != 1:
+                    self.layout[f"xaxis{sfx}"]["matches"] = "x"
+                title = titles[r * cols + c] if titles else ""
+                if title:
+                    annotations.append(dict(text=title, x=x0 + width / 2, y=y1, xref="paper", yref="paper",
+                                            xanchor="center", yanchor="bottom", showarrow=False,
+                                            font=dict(size=14)))
+            top = y0 - vspace
+        self.annotations = annotations
+
+    def _n(self, r: int, c: int) -> int:
+        return r * self.cols + c + 1
+
+    def ref(self, r: int, c: int = 0) -> tuple[str, str]:
+        a = self._n(r, c)
+        return ("x", "y") if a == 1 else (f"x{a}", f"y{a}")
+
+    def axis(self, kind: str, r: int, c: int = 0) -> dict:
+        a = self._n(r, c)
+        return self.layout[f"{kind}axis{'' if a == 1 else a}"]
+
+
+def _heatmap(z, x, y, ref, *, scale, lim: float | None, size: int, name: str, text=None, hover: str = "") -> dict:
     z = np.asarray(z, dtype=float)
     text = text if text is not None else [[_fmt(v) for v in row] for row in z]
-    return go.Heatmap(z=z, x=x, y=y, colorscale=VALUE_SCALE, zmin=-lim, zmax=lim, showscale=False, text=text,
-                      texttemplate="%{text}", textfont=dict(size=size, color="#000"), xgap=2, ygap=2, name=name,
-                      hovertemplate=name + " %{y}, %{x}: %{z:.3g}<extra></extra>")
+    lo, hi = (0.0, 1.0) if lim is None else (-lim, lim)
+    return dict(type="heatmap", z=z, x=x, y=y, xaxis=ref[0], yaxis=ref[1], colorscale=scale, zmin=lo, zmax=hi,
+                showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=size, color="#000"),
+                xgap=2, ygap=2, name=name, hovertemplate=hover or (name + " %{y}, %{x}: %{z:.3g}<extra></extra>"))
+
+
+def _rect(ref, x0, x1, y0, y1, color=WINDOW_COLOR, width=3.0, fill="rgba(0,0,0,0)") -> dict:
+    return dict(type="rect", xref=ref[0], yref=ref[1], x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=color, width=width),
+                fillcolor=fill, layer="above")
+
+
+def _finish(grid: _Grid, data: list[dict], height: int, margin: dict, shapes=()) -> go.Figure:
+    layout = layout_dict("", height, uirevision=None, shapes=list(shapes), annotations=grid.annotations,
+                         **grid.layout)
+    layout.pop("title", None)
+    layout["margin"] = margin
+    return figure(data, layout)
 
 
 def track_figure(r, window: int, height: int | None = None) -> go.Figure:
@@ -54,44 +115,40 @@ def track_figure(r, window: int, height: int | None = None) -> go.Figure:
     ``window`` (0-based) boxed, and each filter's feature map below it, filled up to that window.
     A feature value sits under the middle of its window."""
     Lp, k, F, n = r.padded.shape[1], r.kernel_size, r.n_filters, r.n_windows
-    fig = make_subplots(rows=1 + F, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[4] + [1.3] * F)
+    grid = _Grid(1 + F, 1, heights=[4] + [1.3] * F, vspace=0.04, share_x=True)
     cols = list(range(Lp))
-    letters = ["·" if not (r.padding <= j < r.padding + r.length) else r.sequence[j - r.padding] for j in cols]
+    inside = [r.padding <= j < r.padding + r.length for j in cols]
+    letters = [r.sequence[j - r.padding] if inside[j] else "·" for j in cols]
     size = _text_size(Lp)
     text = [["1" if v == 1 else ("0" if Lp <= 60 else "") for v in row] for row in r.padded]
-    fig.add_trace(go.Heatmap(z=r.padded, x=cols, y=list(BASES), colorscale=ONE_HOT_SCALE, zmin=0, zmax=1,
-                             showscale=False, text=text, texttemplate="%{text}", textfont=dict(size=size),
-                             xgap=1, ygap=1, hovertemplate="column %{x}, %{y}: %{z}<extra></extra>"), row=1, col=1)
-    for j in cols:
-        if letters[j] == "·":
-            fig.add_vrect(x0=j - 0.5, x1=j + 0.5, fillcolor=PAD_COLOR, line_width=0, row=1, col=1)
+    data = [_heatmap(r.padded, cols, list(BASES), grid.ref(0), scale=ONE_HOT_SCALE, lim=None, size=size,
+                     name="one-hot", text=text, hover="column %{x}, %{y}: %{z}<extra></extra>")]
+    i = int(np.clip(window, 0, n - 1))
+    s = int(r.starts[i])
+    shapes = [_rect(grid.ref(0), j - 0.5, j + 0.5, -0.5, 3.5, color="rgba(0,0,0,0)", width=0, fill=PAD_COLOR)
+              for j in cols if not inside[j]]
+    shapes.append(_rect(grid.ref(0), s - 0.5, s + k - 0.5, -0.5, 3.5, width=3.5))
     centers = r.starts + (k - 1) / 2
     lim = _lim(r.feature_maps)
-    i = int(np.clip(window, 0, n - 1))
+    shown = np.arange(n) <= i
     for f in range(F):
-        z = np.where(np.arange(n) <= i, r.feature_maps[f], np.nan)[None]
-        txt = [[_fmt(v) if j <= i else "" for j, v in enumerate(r.feature_maps[f])]]
-        fig.add_trace(_value_heatmap(z, centers, [r.names[f]], lim, size, "feature map", txt), row=2 + f, col=1)
-        fig.add_shape(type="rect", x0=centers[i] - r.stride / 2, x1=centers[i] + r.stride / 2, y0=-0.5, y1=0.5,
-                      line=dict(color=WINDOW_COLOR, width=3), row=2 + f, col=1)
-    s = int(r.starts[i])
-    fig.add_shape(type="rect", x0=s - 0.5, x1=s + k - 0.5, y0=-0.5, y1=3.5, line=dict(color=WINDOW_COLOR, width=3.5),
-                  row=1, col=1)
-    ticktext = [f'<b><span style="color:{BASE_COLORS.get(c, "#777")}">{c}</span></b>' for c in letters]
-    fig.update_xaxes(range=[-0.5, Lp - 0.5], showgrid=False, zeroline=False)
-    fig.update_xaxes(tickmode="array", tickvals=cols, ticktext=ticktext, side="top", row=1, col=1,
-                     tickfont=dict(size=max(size, 10), family="monospace"), showticklabels=True)
+        z = np.where(shown, r.feature_maps[f], np.nan)[None]
+        txt = [[_fmt(v) if ok else "" for v, ok in zip(r.feature_maps[f], shown)]]
+        data.append(_heatmap(z, centers, [r.names[f]], grid.ref(1 + f), scale=VALUE_SCALE, lim=lim, size=size,
+                             name="feature map", text=txt))
+        shapes.append(_rect(grid.ref(1 + f), centers[i] - r.stride / 2, centers[i] + r.stride / 2, -0.5, 0.5))
+    top = grid.axis("x", 0)
+    top.update(range=[-0.5, Lp - 0.5], tickmode="array", tickvals=cols, side="top",
+               ticktext=[f'<b><span style="color:{BASE_COLORS.get(c, "#777")}">{c}</span></b>' for c in letters],
+               tickfont=dict(size=max(size, 10), family="monospace"))
+    grid.axis("y", 0).update(autorange="reversed", tickfont=dict(size=13))
+    seq_cols = [j for j in cols if inside[j]]
     for f in range(F):
-        fig.update_xaxes(showticklabels=f == F - 1, row=2 + f, col=1,
-                         title=dict(text="position in the sequence (· = padding)") if f == F - 1 else None,
-                         tickmode="array", tickvals=[j for j in cols if letters[j] != "·"],
-                         ticktext=[str(j - r.padding + 1) for j in cols if letters[j] != "·"])
-    fig.update_yaxes(autorange="reversed", row=1, col=1, tickfont=dict(size=13))
-    fig.update_yaxes(showgrid=False)
-    fig = _layout(fig, "", height or 170 + 55 * F, uirevision=None)
-    fig.update_layout(margin=dict(l=70, r=10, t=40, b=45))
-    return fig
+        last = f == F - 1
+        grid.axis("x", 1 + f).update(showticklabels=last, tickmode="array", tickvals=seq_cols,
+                                     ticktext=[str(j - r.padding + 1) for j in seq_cols],
+                                     title=dict(text="position in the sequence (· = padding)") if last else None)
+    return _finish(grid, data, height or 170 + 55 * F, dict(l=70, r=10, t=40, b=45), shapes)
 
 
 def window_figure(r, window: int) -> go.Figure:
@@ -105,51 +162,44 @@ def window_figure(r, window: int) -> go.Figure:
     for f in range(F):
         titles += [f"window {window + 1}: one-hot" if f == 0 else "", f"× filter {r.names[f]}",
                    f"= products (sum {_fmt(w['sums'][f])})"]
-    fig = make_subplots(rows=F, cols=3, horizontal_spacing=0.05, vertical_spacing=0.2 if F > 1 else 0.1,
-                        subplot_titles=titles)
+    grid = _Grid(F, 3, vspace=0.2 if F > 1 else 0.1, hspace=0.05, titles=titles)
     size = _text_size(3 * k, 900)
     lim = _lim(r.filters, w["products"])
+    data = []
     for f in range(F):
-        row = f + 1
-        fig.add_trace(go.Heatmap(z=w["one_hot"], x=cols, y=list(BASES), colorscale=ONE_HOT_SCALE, zmin=0, zmax=1,
-                                 showscale=False, text=[[_fmt(v) for v in rr] for rr in w["one_hot"]],
-                                 texttemplate="%{text}", textfont=dict(size=size), xgap=2, ygap=2,
-                                 hovertemplate="%{y}: %{z}<extra></extra>"), row=row, col=1)
-        fig.add_trace(_value_heatmap(r.filters[f], cols, list(BASES), lim, size, "filter"), row=row, col=2)
-        fig.add_trace(_value_heatmap(w["products"][f], cols, list(BASES), lim, size, "product"), row=row, col=3)
-        for c, labels in ((1, under), (2, [str(j + 1) for j in cols]), (3, under)):
-            fig.update_xaxes(tickmode="array", tickvals=cols, ticktext=labels if k <= 30 else None, row=row, col=c)
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=13))
-    fig.update_xaxes(tickfont=dict(size=11), showgrid=False, zeroline=False)
-    fig = _layout(fig, "", 80 + 200 * F, uirevision=None)
-    fig.update_layout(margin=dict(l=30, r=10, t=40, b=40))
-    return fig
+        data.append(_heatmap(w["one_hot"], cols, list(BASES), grid.ref(f, 0), scale=ONE_HOT_SCALE, lim=None,
+                             size=size, name="one-hot", hover="%{y}: %{z}<extra></extra>"))
+        data.append(_heatmap(r.filters[f], cols, list(BASES), grid.ref(f, 1), scale=VALUE_SCALE, lim=lim, size=size,
+                             name="filter"))
+        data.append(_heatmap(w["products"][f], cols, list(BASES), grid.ref(f, 2), scale=VALUE_SCALE, lim=lim,
+                             size=size, name="product"))
+        for c, labels in ((0, under), (1, [str(j + 1) for j in cols]), (2, under)):
+            grid.axis("x", f, c).update(tickmode="array", tickvals=cols, ticktext=labels if k <= 30 else None,
+                                        tickfont=dict(size=11))
+            grid.axis("y", f, c).update(autorange="reversed", tickfont=dict(size=13))
+    return _finish(grid, data, 80 + 200 * F, dict(l=30, r=10, t=40, b=40))
 
 
 def pipeline_figure(r) -> go.Figure:
     """Feature maps → ReLU → max-pool → flatten, one heatmap each (filters as rows), with the numbers."""
-    F, n = r.n_filters, r.n_windows
-    stages = [("feature map = sum + bias", r.feature_maps, list(range(1, n + 1))),
-              ("ReLU = max(0, ·)", r.relu, list(range(1, n + 1)))]
+    stages = [("feature map = sum + bias", r.feature_maps, r.names),
+              ("ReLU = max(0, ·)", r.relu, r.names)]
     if r.pooled is not None:
-        stages.append((f"max-pool (size {r.pool})", r.pooled, list(range(1, r.pooled.shape[1] + 1))))
-    stages.append((f"flatten ({r.flattened.size} numbers for the dense layer)", r.flattened[None],
-                   list(range(1, r.flattened.size + 1))))
+        stages.append((f"max-pool (size {r.pool})", r.pooled, r.names))
+    stages.append((f"flatten ({r.flattened.size} numbers for the dense layer)", r.flattened[None], ["flat"]))
     heights = [z.shape[0] + 0.9 for _, z, _ in stages]
-    fig = make_subplots(rows=len(stages), cols=1, vertical_spacing=0.5 / len(stages), row_heights=heights,
-                        subplot_titles=[t for t, _, _ in stages])
+    grid = _Grid(len(stages), 1, heights=heights, vspace=0.5 / len(stages), titles=[t for t, _, _ in stages])
     lim = _lim(r.feature_maps)
-    widest = max(len(x) for _, _, x in stages)
+    widest = max(z.shape[1] for _, z, _ in stages)
     size = _text_size(widest)
-    for row, (title, z, x) in enumerate(stages, start=1):
-        y = ["flat"] if z.shape[0] == 1 and title.startswith("flatten") else r.names
-        fig.add_trace(_value_heatmap(z, x, y, lim, size, title.split(" ")[0]), row=row, col=1)
-        fig.update_xaxes(range=[0.5, widest + 0.5], dtick=1 if widest <= 30 else None, row=row, col=1)
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=13))
-    fig.update_xaxes(showgrid=False, zeroline=False, tickfont=dict(size=11))
-    fig = _layout(fig, "", int(60 + 62 * sum(heights)), uirevision=None)
-    fig.update_layout(margin=dict(l=70, r=10, t=40, b=25))
-    return fig
+    data = []
+    for row, (title, z, y) in enumerate(stages):
+        x = list(range(1, z.shape[1] + 1))
+        data.append(_heatmap(z, x, y, grid.ref(row), scale=VALUE_SCALE, lim=lim, size=size, name=title.split(" ")[0]))
+        grid.axis("x", row).update(range=[0.5, widest + 0.5], dtick=1 if widest <= 30 else None,
+                                   tickfont=dict(size=11))
+        grid.axis("y", row).update(autorange="reversed", tickfont=dict(size=13))
+    return _finish(grid, data, int(60 + 62 * sum(heights)), dict(l=70, r=10, t=40, b=25))
 
 
 __all__ = ["track_figure", "window_figure", "pipeline_figure"]

@@ -61,7 +61,7 @@ def test_step_the_convolution_three_windows(server_url, page):
     page.goto(f"{server_url}/DNA_CNN?tab={quote(TAB)}&projector=1&conv_window=4")
     wait_for_app(page)
     page.get_by_text("Window 4 of 9").wait_for()
-    page.wait_for_function("() => getComputedStyle(document.documentElement).fontSize === '20px'", timeout=20_000)
+    page.wait_for_function("() => getComputedStyle(document.documentElement).fontSize === '20px'", timeout=60_000)
     assert tile(page, "CCG: sum + bias") == "0"
     charts_drawn(page)
     screenshot(page, "conv_by_hand_projector")
