@@ -248,7 +248,7 @@ def _form(state: PageState, page: str, task: str | None, K) -> None:
     d2.toggle("Median pruning", key=K("pruning"),
               help="Stop a trial whose validation metric is worse than the median of earlier trials at the same "
                    "epoch (Optuna's MedianPruner).")
-    d3.number_input("Workers", 1, max(1, max_workers()), 1, key=K("workers"),
+    d3.number_input("Workers", 1, max(1, max_workers()), min(2, max(1, max_workers())), key=K("workers"),
                     help="Background processes on this server that run the trials (others can join from a "
                          "terminal: python -m playground sweep worker --study NAME).")
     if ss.get(K("strategy")) == "grid" and names:
@@ -324,7 +324,7 @@ def _draw_results(name: str, page: str, task: str | None, K) -> None:
             + (f" · {prog['fail']} failed" if prog.get("fail") else "")
             + (f" · {running} worker{'s' if running != 1 else ''} here" if running else ""))
     if best is not None:
-        line += f" · best validation {_metric_label(spec.metric, task).lower()} **{best.value:.4g}** (trial {best.number})"
+        line += f" · best {_metric_label(spec.metric, task).lower()} **{best.value:.4g}** (trial {best.number})"
     st.markdown(line)
     st.caption(spec.describe())
     for msg in worker_errors(name):
