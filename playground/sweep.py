@@ -398,7 +398,8 @@ def make_spec(page: str, vary: dict, *, base: dict | None = None, strategy: str 
     try:
         checked, _ = schema.validate(base, strict=True)
     except PlaygroundError as e:
-        raise SweepError(f"The base settings cannot be used: {e}", "Fix or drop the setting named.") from None
+        raise SweepError(f"The base settings cannot be used: {str(e).rstrip('.')}.",
+                         "Fix or drop the setting named.") from None
     checked = {k: v for k, v in checked.items() if k not in CLASSROOM_PARAMS}
     for name, bad in NO_UPLOAD.items():
         if checked.get(name) in bad and name not in vary:
@@ -461,6 +462,17 @@ def spec_warnings(spec: SweepSpec) -> list[str]:
                       and not n.startswith(S.FAMILY_PREFIX.get(spec.base.get("family", ""), "\0"))}
             out += [f"`{n}` belongs to another model family than '{spec.base.get('family')}': it changes nothing."
                     for n in sorted(unused)]
+    if spec.page == "dna" and "model" not in spec.names:
+        model = spec.base.get("model", "primer")
+        conv = {"conv_layers", "padding", "batch_norm", "activation", "pool", "pool_size", "pool_output", "dense",
+                "conv_dropout"} | {f"{a}{i}" for a in "ck" for i in range(1, 5)}
+        for n in spec.names:
+            if (n in conv and model != "custom") or (n.startswith("mlp_") and model != "mlp"):
+                out.append(f"`{n}` is not read by the '{model}' model: it changes nothing (set model=custom or mlp).")
+            elif model == "custom" and re.fullmatch(r"[ck]\d", n) and "conv_layers" not in spec.names \
+                    and int(n[1:]) > int(spec.base.get("conv_layers", 1)):
+                out.append(f"`{n}` is a conv layer past the model's {spec.base.get('conv_layers', 1)}: it changes "
+                           f"nothing.")
     if spec.page == "basics" and "layers" not in spec.names:
         layers = int(spec.base.get("layers", 2))
         out += [f"`{n}` is a hidden layer past the network's {layers}: it changes nothing."

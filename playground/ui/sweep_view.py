@@ -251,11 +251,16 @@ def _form(state: PageState, page: str, task: str | None, K) -> None:
     d3.number_input("Workers", 1, max(1, max_workers()), min(2, max(1, max_workers())), key=K("workers"),
                     help="Background processes on this server that run the trials (others can join from a "
                          "terminal: python -m playground sweep worker --study NAME).")
-    if ss.get(K("strategy")) == "grid" and names:
+    if names:
+        grid = ss.get(K("strategy")) == "grid"
         try:
             base = {k: v for k, v in values.items() if k not in CLASSROOM_PARAMS}
-            spec = SW.make_spec(page, {n: ss.get(K(f"vary.{n}")) for n in names}, base=base, strategy="grid")
-            st.caption(f"The grid has **{spec.n_trials}** combinations.")
+            spec = SW.make_spec(page, {n: ss.get(K(f"vary.{n}")) for n in names}, base=base,
+                                strategy="grid" if grid else "random", n_trials=None if grid else 1)
+            if grid:
+                st.caption(f"The grid has **{spec.n_trials}** combinations.")
+            for msg in SW.spec_warnings(spec):
+                st.caption(f"⚠️ {msg}")
         except SW.SweepError as e:
             st.caption(f"⚠️ {e}")
     st.button("▶ Start the sweep", key=K("start"), type="primary", disabled=not names,
