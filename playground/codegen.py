@@ -1147,10 +1147,12 @@ def lm_script(spec, config: TrainConfig, tokenizer, *, train: list[str], val: li
     if masked and not masking:
         raise ValueError("a masked LM's script needs the masking settings (data.meta['masking'])")
     imports, code = sources(("playground.lm.tokens", "Tokenizer"), ("playground.lm.models", "LMSpec"),
-                            ("playground.lm.masking", "mask_tokens"), ("playground.lm.masking", "lm_loss"),
+                            ("playground.lm.masking", "mask_tokens"), ("playground.lm.masking", "mask_validation"),
+                            ("playground.lm.masking", "lm_loss"),
                             ("playground.lm.masking", "causal_pairs"))
     imports = _imports(imports, always=("import argparse", "import math", "import numpy as np", "import torch",
-                                        "from torch import nn", "from torch.nn import functional as F"))
+                                        "from torch import nn", "from torch.nn import functional as F",
+                                        *_training_imports(config)))
     m = dict(masking or {})
     mask_line = (f"MASKING = dict(rate={m.get('rate', 0.15)!r}, mask_frac={m.get('mask_frac', 0.8)!r}, "
                  f"random_frac={m.get('random_frac', 0.1)!r}, vocab_size={m.get('vocab_size', tokenizer.vocab_size)}, "
@@ -1220,7 +1222,7 @@ def main():
     x_train, x_val = (F.pad(t, (0, width - t.shape[1])) for t in (x_train, x_val))
     if MASKING:
         y_train = x_train.clone()          # the targets are drawn with each batch's masking
-        x_val, y_val = mask_tokens(x_val, torch.Generator().manual_seed(VAL_MASK_SEED), **MASKING)
+        x_val, y_val = mask_validation(x_val, torch.Generator().manual_seed(VAL_MASK_SEED), **MASKING)
     else:
         x_train, y_train = causal_pairs(x_train)      # predict token t+1 from tokens <= t
         x_val, y_val = causal_pairs(x_val)
@@ -1242,9 +1244,42 @@ def main():
     val_loss, val_acc = evaluate(model, x_val, y_val)
     print(f"epoch    0  train loss {{evaluate(model, x0, y0)[0]:.4f}}  validation loss {{val_loss:.4f}}  "
           f"bits/token {{val_loss / math.log(2):.4f}}  accuracy {{val_acc:.4f}}")
+{_lm_loop_code(config)}    torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}, "tokenizer": TOKENIZER}},
+               "trained_lm.pt")
+    print("weights saved to trained_lm.pt")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _lm_loop_code(config: TrainConfig) -> str:
+    """The LM epochs of ``lm_script``'s main, with the extras the run uses, in the Trainer's order:
+    shuffling (or the stored order), a fresh masking per batch, regularisation, gradient accumulation,
+    warm-up, clipping; after each epoch the validation scores, early stopping and the schedule."""
+    accum = max(1, int(config.grad_accum))
+    reg = regularization_code(config).replace("\n        ", "\n            ")
+    step = []
+    if config.warmup_steps > 0:
+        step += [f"for group in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
+                 f"    group['lr'] = {_lr_code(config, f'(optimizer_steps + 1) / {config.warmup_steps}')}"]
+    if config.grad_clip > 0:
+        step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
+    step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
+    if accum > 1:
+        body = (f"            (loss / {accum}).backward()  # gradient accumulation: {accum} batches per optimizer step\n"
+                f"            batches += 1\n            if batches % {accum} == 0 or start + batch_size >= n_train:\n"
+                + "".join(f"                {ln}\n" for ln in step))
+    else:
+        body = "            loss.backward()\n" + "".join(f"            {ln}\n" for ln in step)
+    before, after, _ = _epoch_end_code(config, "        ")
+    order = ("torch.randperm(n_train, generator=shuffle)" if getattr(config, "shuffle", True)
+             else "torch.arange(n_train)               # the stored order (shuffling is off)")
+    return f"""{before}    batches = optimizer_steps = 0
     for epoch in range(1, args.epochs + 1):
         model.train()
-        order = torch.randperm(n_train, generator=shuffle)
+        order = {order}
         loss_sum, targets = 0.0, 0
         for start in range(0, n_train, batch_size):
             idx = order[start:start + batch_size]
@@ -1253,21 +1288,11 @@ def main():
                 x_batch, y_batch = mask_tokens(x_batch, shuffle, **MASKING)
             loss = lm_loss(model(x_batch), y_batch)    # mean over the target positions only
             w = int((y_batch != -100).sum())
-            loss_sum, targets = loss_sum + loss.item() * w, targets + w
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        val_loss, val_acc = evaluate(model, x_val, y_val)
+            loss_sum, targets = loss_sum + loss.item() * w, targets + w{reg}
+{body}        val_loss, val_acc = evaluate(model, x_val, y_val)
         print(f"epoch {{epoch:4d}}  train loss {{loss_sum / max(1, targets):.4f}}  validation loss {{val_loss:.4f}}  "
               f"bits/token {{val_loss / math.log(2):.4f}}  accuracy {{val_acc:.4f}}")
-    torch.save({{"state_dict": model.state_dict(), "spec": {spec.to_dict()!r}, "tokenizer": TOKENIZER}},
-               "trained_lm.pt")
-    print("weights saved to trained_lm.pt")
-
-
-if __name__ == "__main__":
-    main()
-'''
+{after}"""
 
 
 def lm_script_for_trainer(trainer, spec, tokenizer, corpus, *, epochs: int | None = None, title: str = "") -> str:

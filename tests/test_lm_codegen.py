@@ -20,11 +20,13 @@ def test_the_lm_script_reproduces_the_trainers_first_losses(objective, tmp_path)
     tok = Tokenizer("dna", "kmer_overlap", 2) if objective == "causal" else Tokenizer("dna", "char")
     corpus = make_corpus("dna", 60, 24, seed=4, motifs=("TGACTCA",))
     run = lm_run(tok, corpus, objective, seed=4, d_model=16, heads=2, layers=1, ff=16,
-                 config=TrainConfig(optimizer="adam", lr=0.003, batch_size=8, seed=4))
+                 config=TrainConfig(optimizer="adam", lr=0.003, batch_size=8, seed=4, warmup_steps=5, grad_clip=1.0,
+                                    early_stopping=3, schedule="plateau", regularization="l2", reg_rate=1e-4))
     run.trainer.run_epochs(2)
     src = lm_script_for_trainer(run.trainer, run.spec, tok, corpus, epochs=2)
     if objective == "masked":
         assert "def mask_tokens(" in src and "mask_tokens(x_batch, shuffle, **MASKING)" in src
+    assert "clip_grad_norm_" in src and "early stopping" in src and "warm-up" in src
     path = tmp_path / "train_lm.py"
     path.write_text(src)
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=180, cwd=tmp_path)
@@ -37,3 +39,15 @@ def test_the_lm_script_reproduces_the_trainers_first_losses(objective, tmp_path)
         assert bits == pytest.approx(rec["val_bits"], abs=2e-4)
         assert acc == pytest.approx(rec["val_acc"], abs=2e-4)
         assert train_loss == pytest.approx(rec["train_loss"], abs=2e-4)
+
+
+def test_the_lm_script_follows_the_runs_settings():
+    """Gradient accumulation and the stored order (no shuffling) are written in when the run uses them."""
+    tok = Tokenizer("dna", "char")
+    corpus = make_corpus("dna", 30, 20, seed=1, motifs=("TGACTCA",))
+    run = lm_run(tok, corpus, "causal", seed=1, d_model=8, heads=2, layers=1, ff=8,
+                 config=TrainConfig(batch_size=4, seed=1, grad_accum=2, shuffle=False, schedule="cosine"))
+    src = lm_script_for_trainer(run.trainer, run.spec, tok, corpus, epochs=1)
+    compile(src, "train_lm.py", "exec")
+    assert "torch.arange(n_train)" in src and "(loss / 2).backward()" in src and "math.cos" in src
+    assert "MASKING = None" in src

@@ -60,12 +60,20 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return total / (targets != IGNORE).sum().clamp(min=1)
 
 
-def fixed_masking(tokens: torch.Tensor, seed: int, rate: float = 0.15, mask_frac: float = 0.8,
-                  random_frac: float = 0.1, vocab_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One masking drawn from its own generator (seeded): the validation set is masked once, so its
-    loss is measured on the same blanks every epoch."""
-    g = torch.Generator().manual_seed(int(seed))
-    return mask_tokens(tokens, g, rate, mask_frac, random_frac, vocab_size)
+def mask_validation(tokens: torch.Tensor, generator: torch.Generator, rate: float = 0.15, mask_frac: float = 0.8,
+                    random_frac: float = 0.1, vocab_size: int | None = None, mask_id: int = MASK_ID,
+                    n_special: int = N_SPECIAL) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation set's masking, drawn once (its loss is measured on the same blanks every
+    epoch): ``mask_tokens``, then every sequence left without a blank gets one [MASK] at a random
+    ordinary token, so that a short sequence (or a small upload) still counts."""
+    inputs, targets = mask_tokens(tokens, generator, rate, mask_frac, random_frac, vocab_size, mask_id, n_special)
+    pick = torch.rand(tokens.shape, generator=generator).to(tokens.device)
+    ordinary = tokens >= n_special
+    empty = ((targets == IGNORE).all(1) & ordinary.any(1)).nonzero().flatten()
+    for i in empty.tolist():
+        j = int(torch.where(ordinary[i], pick[i], torch.full_like(pick[i], -1.0)).argmax())
+        inputs[i, j], targets[i, j] = mask_id, tokens[i, j]
+    return inputs, targets
 
 
 def causal_pairs(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -70,7 +70,7 @@ def lm_data(tok: Tokenizer, corpus, objective: str = "masked", *, rate: float = 
         m = masking_settings(tok, rate, mask_frac, random_frac)
         meta["masking"] = m
         g = torch.Generator().manual_seed(split_seed(seed) + VAL_MASK_OFFSET)
-        xv_in, yv = MK.mask_tokens(xv, g, **m)
+        xv_in, yv = MK.mask_validation(xv, g, **m)
         return SplitData(xt, xt.clone(), xt[:0], xt[:0], "lm_masked", n_classes=tok.vocab_size,
                          class_names=list(tok.vocab), meta=meta, x_val=xv_in, y_val=yv)
     x_in, y = MK.causal_pairs(xt)
