@@ -25,16 +25,33 @@ PAD_COLOR = "rgba(150, 150, 150, 0.25)"
 WINDOW_COLOR = "#d32f2f"
 
 
-def _fmt(v: float) -> str:
-    """A cell's number: whole numbers as such, others with up to two decimals."""
+def _fmt(v: float, decimals: int = 2) -> str:
+    """A cell's number: whole numbers as such, others with up to ``decimals`` decimals."""
     if v is None or not np.isfinite(v):
         return ""
-    r = round(float(v), 2)
+    r = round(float(v), decimals)
     return f"{r:g}" if abs(r - round(r)) > 1e-9 else f"{int(round(r))}"
 
 
 def _text_size(columns: int, width_px: float = 1000.0) -> int:
     return int(max(8, min(15, width_px / max(columns, 1) / 2.6)))
+
+
+def _texts(z, columns: int, width_px: float, shown=None) -> tuple[list[list[str]], int]:
+    """Cell labels that fit their cells (``width_px`` / ``columns`` pixels wide): two decimals,
+    else one, else whole numbers (for numbers of 5 or more), else none; and the font size.
+    ``shown``: the cells to label."""
+    z = np.atleast_2d(np.asarray(z, dtype=float))
+    size = _text_size(columns, width_px)
+    cell = width_px / max(columns, 1)
+    ok = np.ones(z.shape, bool) if shown is None else np.broadcast_to(shown, z.shape)
+    big = np.nanmax(np.abs(z), initial=0.0) >= 5      # whole numbers only where rounding loses little
+    for d in (2, 1, 0) if big else (2, 1):
+        text = [[_fmt(v, d) if o else "" for v, o in zip(row, okr)] for row, okr in zip(z, ok)]
+        longest = max((len(t) for row in text for t in row), default=0)
+        if longest * size * 0.62 <= cell - 3:
+            return text, size
+    return [["" for _ in row] for row in z], size
 
 
 def _lim(*arrays) -> float:
@@ -133,8 +150,8 @@ def track_figure(r, window: int, height: int | None = None) -> go.Figure:
     shown = np.arange(n) <= i
     for f in range(F):
         z = np.where(shown, r.feature_maps[f], np.nan)[None]
-        txt = [[_fmt(v) if ok else "" for v, ok in zip(r.feature_maps[f], shown)]]
-        data.append(_heatmap(z, centers, [r.names[f]], grid.ref(1 + f), scale=VALUE_SCALE, lim=lim, size=size,
+        txt, fsize = _texts(r.feature_maps[f], Lp / r.stride, 1000.0, shown)
+        data.append(_heatmap(z, centers, [r.names[f]], grid.ref(1 + f), scale=VALUE_SCALE, lim=lim, size=fsize,
                              name="feature map", text=txt))
         shapes.append(_rect(grid.ref(1 + f), centers[i] - r.stride / 2, centers[i] + r.stride / 2, -0.5, 0.5))
     top = grid.axis("x", 0)
@@ -163,19 +180,22 @@ def window_figure(r, window: int) -> go.Figure:
         titles += [f"window {window + 1}: one-hot" if f == 0 else "", f"× filter {r.names[f]}",
                    f"= products (sum {_fmt(w['sums'][f])})"]
     grid = _Grid(F, 3, vspace=0.2 if F > 1 else 0.1, hspace=0.05, titles=titles)
-    size = _text_size(3 * k, 900)
-    lim = _lim(r.filters, w["products"])
+    panel = 250.0                      # a panel's width on a laptop (the figure has two thirds of the tab)
     data = []
     for f in range(F):
+        lim = _lim(r.filters[f], w["products"][f])      # each filter on its own colour scale
+        t1, s1 = _texts(w["one_hot"], k, panel)
+        t2, s2 = _texts(r.filters[f], k, panel)
+        t3, s3 = _texts(w["products"][f], k, panel)
         data.append(_heatmap(w["one_hot"], cols, list(BASES), grid.ref(f, 0), scale=ONE_HOT_SCALE, lim=None,
-                             size=size, name="one-hot", hover="%{y}: %{z}<extra></extra>"))
-        data.append(_heatmap(r.filters[f], cols, list(BASES), grid.ref(f, 1), scale=VALUE_SCALE, lim=lim, size=size,
-                             name="filter"))
+                             size=s1, name="one-hot", text=t1, hover="%{y}: %{z}<extra></extra>"))
+        data.append(_heatmap(r.filters[f], cols, list(BASES), grid.ref(f, 1), scale=VALUE_SCALE, lim=lim, size=s2,
+                             name="filter", text=t2))
         data.append(_heatmap(w["products"][f], cols, list(BASES), grid.ref(f, 2), scale=VALUE_SCALE, lim=lim,
-                             size=size, name="product"))
+                             size=s3, name="product", text=t3))
         for c, labels in ((0, under), (1, [str(j + 1) for j in cols]), (2, under)):
-            grid.axis("x", f, c).update(tickmode="array", tickvals=cols, ticktext=labels if k <= 30 else None,
-                                        tickfont=dict(size=11))
+            grid.axis("x", f, c).update(tickmode="array", tickvals=cols if k <= 12 else cols[::2],
+                                        ticktext=labels if k <= 12 else labels[::2], tickfont=dict(size=11))
             grid.axis("y", f, c).update(autorange="reversed", tickfont=dict(size=13))
     return _finish(grid, data, 80 + 200 * F, dict(l=30, r=10, t=40, b=40))
 
@@ -191,11 +211,12 @@ def pipeline_figure(r) -> go.Figure:
     grid = _Grid(len(stages), 1, heights=heights, vspace=0.5 / len(stages), titles=[t for t, _, _ in stages])
     lim = _lim(r.feature_maps)
     widest = max(z.shape[1] for _, z, _ in stages)
-    size = _text_size(widest)
     data = []
     for row, (title, z, y) in enumerate(stages):
         x = list(range(1, z.shape[1] + 1))
-        data.append(_heatmap(z, x, y, grid.ref(row), scale=VALUE_SCALE, lim=lim, size=size, name=title.split(" ")[0]))
+        text, size = _texts(z, widest, 620.0)
+        data.append(_heatmap(z, x, y, grid.ref(row), scale=VALUE_SCALE, lim=lim, size=size, name=title.split(" ")[0],
+                             text=text))
         grid.axis("x", row).update(range=[0.5, widest + 0.5], dtick=1 if widest <= 30 else None,
                                    tickfont=dict(size=11))
         grid.axis("y", row).update(autorange="reversed", tickfont=dict(size=13))
