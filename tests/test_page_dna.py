@@ -5,10 +5,10 @@ import urllib.error
 
 import pytest
 
+from playground.setups.dna import TABS   # the page's tabs, in order (the tests open them by index)
 from tests.conftest import plotly_specs
 
 PAGE = "pages/2_DNA_CNN.py"
-TABS = ("📄 Data & one-hot", "📈 Training", "🧩 Filters → logos", "🔬 Explain a sequence", "💾 Save & export")
 
 
 def metrics(at) -> dict:
