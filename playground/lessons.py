@@ -266,7 +266,7 @@ EXTRA_METRICS = {"dna": {"motif_recovery": "worst planted motif's best filter ma
                         "val_acc": "validation accuracy on the masked (or next) tokens",
                         "motif_acc": "accuracy on masked tokens inside planted motifs (validation)",
                         "background_acc": "accuracy on masked background tokens (validation)",
-                        "corrupt_acc": "share of randomly replaced validation tokens the model restores (no [MASK])",
+                        "visible_acc": "share of visible tokens (no [MASK] anywhere) the model predicts as themselves",
                         "finetune_gain": "best validation accuracy, pretrained + new head minus from scratch"}}
 
 
@@ -297,7 +297,7 @@ LABELS = {**{k: metric_label(k) for k in HISTORY_METRICS}, "params": "parameters
           "ngram_best_order": "best n-gram order", "ngram_best_bits": "best n-gram's bits per token",
           "val_bits": "validation bits per token", "val_ppl": "validation perplexity", "val_acc": "validation accuracy",
           "motif_acc": "accuracy at masked motif tokens", "background_acc": "accuracy at masked background tokens",
-          "corrupt_acc": "replaced tokens restored", "finetune_gain": "fine-tuning gain (validation accuracy)"}
+          "visible_acc": "visible tokens read right", "finetune_gain": "fine-tuning gain (validation accuracy)"}
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
                                                    ">=": operator.ge, "==": operator.eq}
 OP_TEXT = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "~=": "≈"}

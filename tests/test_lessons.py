@@ -19,7 +19,9 @@ def test_every_shipped_lesson_file_loads():
     assert not ERRORS, [str(e) for e in ERRORS]
     assert len(L.lesson_files()) == len(LESSONS)
     regular = [x for x in LESSONS if x.kind == "lesson"]
-    assert [x.number for x in regular] == list(range(1, 13))        # the course's twelve lessons, in order
+    numbers = [x.number for x in regular]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)   # in order, one file per number
+    assert set(range(1, 20)) <= set(numbers)      # the course's twelve lessons, then the course material (13-19)
     assert any(x.kind == "challenge" for x in LESSONS)
     for les in LESSONS:
         for step in les.steps:
