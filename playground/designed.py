@@ -5,7 +5,7 @@ weight matrix. So a known motif can *be* a filter. This module writes one in, th
 
     from playground import designed as DF
     f = DF.from_motif("CTCF", width=12)            # JASPAR PWM as log-odds (bits), cropped to 12 columns
-    f = DF.from_consensus("CCACNAGGKGGC", 12)      # +1 for each base a letter allows (IUPAC), else 0
+    f = DF.from_consensus("CCACNAGGKGGC", 12)      # 1 per letter, spread over the bases it allows (IUPAC)
     f = DF.from_grid("1,0,0;0,1,0;0,0,1;0,0,0", 3) # typed numbers: rows A;C;G;T
     f.note                                         # how it was fitted to the layer's width, if it was
 
@@ -47,7 +47,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from playground.data.motifs import BASES, IUPAC, Motif, information_content, normalize_pwm, resolve_motif
 from playground.errors import PlaygroundError
 
-LOG_ODDS_PSEUDOCOUNT = 0.01   # per base, before log2(p / 0.25): a base JASPAR never saw gets about -4.6 bits
+LOG_ODDS_PSEUDOCOUNT = 0.05   # added to every probability before log2(p / 0.25), as the convolution by hand does
 SOURCES = {"jaspar": "JASPAR motif (log-odds)", "consensus": "Consensus (IUPAC)", "grid": "Numbers (4 × k grid)"}
 MODES = {"designed": "Designed only", "learned": "Learned only", "both": "Designed + learned"}
 
@@ -122,8 +122,9 @@ def from_motif(motif: Motif | str, width: int, bias: float = 0.0) -> DesignedFil
 
 
 def from_consensus(consensus: str, width: int, bias: float = 0.0) -> DesignedFilter:
-    """A consensus (IUPAC letters allowed) as a match-counting filter: +1 for every base a letter
-    allows, 0 elsewhere, so a window's score is its number of matching positions (N matches all)."""
+    """A consensus (IUPAC letters allowed) as a match-counting filter, as the convolution by hand
+    makes it: 1 on a definite letter's base, 0 elsewhere, so a window scores its number of matching
+    positions; a degenerate letter spreads its 1 evenly over its bases (R = 0.5 on A and G, N = 0.25)."""
     cons = re.sub(r"\s+", "", str(consensus)).upper()
     if not cons:
         raise DesignError("The consensus is empty.", "Type a motif such as CCACNAGGKGGC (IUPAC letters allowed).",
@@ -134,8 +135,8 @@ def from_consensus(consensus: str, width: int, bias: float = 0.0) -> DesignedFil
             raise DesignError(f"Consensus position {j + 1}: '{ch}' is not a DNA or IUPAC letter.",
                               "Use A C G T or R Y S W K M B D H V N.", f"consensus position {j + 1}")
         for b in IUPAC[ch]:
-            w[BASES.index(b), j] = 1.0
-    info = 2.0 - np.log2(w.sum(0))          # bits a letter pins down: 2 for A C G T, 0 for N
+            w[BASES.index(b), j] = 1.0 / len(IUPAC[ch])
+    info = 2.0 - np.log2((w > 0).sum(0))    # bits a letter pins down: 2 for A C G T, 0 for N
     weights, note = fit_width(w, width, info, what=f"The consensus {cons}")
     return DesignedFilter(f"consensus {cons}", weights, float(bias), "consensus", note)
 

@@ -32,7 +32,7 @@ def test_a_jaspar_motif_becomes_log_odds_cropped_or_padded_to_the_kernel_size():
     assert "19 columns wide" in f.note and "columns (4-15)" in f.note      # the most informative window
     assert np.allclose(f.weights, DF.log_odds(ctcf.pwm)[:, 3:15])
     assert np.allclose(DF.log_odds(np.array([[1.0], [0], [0], [0]]))[:, 0],
-                       np.log2(np.array([1.01, 0.01, 0.01, 0.01]) / 1.04 / 0.25))
+                       np.log2(np.array([1.05, 0.05, 0.05, 0.05]) / 1.2 / 0.25))
     wide = DF.from_motif(ctcf, 25)
     assert "padded with 3 zero column(s) on the left and 3 on the right" in wide.note
     assert np.allclose(wide.weights[:, :3], 0) and np.allclose(wide.weights[:, 3:22], DF.log_odds(ctcf.pwm))
@@ -41,8 +41,11 @@ def test_a_jaspar_motif_becomes_log_odds_cropped_or_padded_to_the_kernel_size():
 
 def test_a_consensus_counts_matches_and_a_grid_is_typed_numbers():
     f = DF.from_consensus("acgn", 4)
-    assert f.weights.tolist() == [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0, 0, 0, 1]]
-    assert f.max_score() == 4 and DF.from_consensus("R", 1).weights[:, 0].tolist() == [1, 0, 1, 0]
+    assert f.weights.tolist() == [[1, 0, 0, .25], [0, 1, 0, .25], [0, 0, 1, .25], [0, 0, 0, .25]]
+    assert f.max_score() == 3.25 and DF.from_consensus("R", 1).weights[:, 0].tolist() == [.5, 0, .5, 0]
+    from playground.convolution import consensus_filter, motif_filter     # the convolution by hand agrees
+    assert np.allclose(DF.from_consensus("ACRTN", 5).weights, consensus_filter("ACRTN"))
+    assert np.allclose(DF.from_motif("CTCF", 19).weights, motif_filter("CTCF")[0])
     crop = DF.from_consensus("NNACGTNN", 4)
     assert crop.weights.argmax(0).tolist() == [0, 1, 2, 3] and "columns (3-6)" in crop.note
     with pytest.raises(DF.DesignError, match=r"position 3: 'X' is not a DNA or IUPAC letter"):
