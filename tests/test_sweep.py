@@ -232,38 +232,37 @@ def test_the_trial_link_restores_its_settings_ready_to_play(storage, app_test):
     assert tr.evaluate("val")["accuracy"] == result.value
 
 
-def test_sweep_panel_shows_a_study_and_starts_one(storage, app_test):
-    spec = SW.make_spec("basics", {"lr": [0.03, 0.3], "n1": [2, 4]}, strategy="grid", epochs=2, metric="accuracy")
-    SW.create_study(spec, "basics-shown")
-    SW.run_worker("basics-shown")
+def test_sweep_panel_starts_a_sweep_and_shows_a_study(storage, app_test):
     at = app_test(BASICS)
     at.run()
     assert not at.exception
     assert any(e.label.startswith("🔎 Sweep") for e in at.expander)
+    # a new sweep from the panel: a grid over n1, one epoch per trial, worker processes on this machine
+    at.multiselect(key="basics.sweep.names").set_value(["n1"])
+    at.selectbox(key="basics.sweep.strategy").set_value("grid")
+    at.number_input(key="basics.sweep.epochs").set_value(1)
+    at.run()
+    assert any("**5** combinations" in c.value for c in at.caption)          # n1's default 2..6 around the page's 4
+    at.text_input(key="basics.sweep.vary.n1").set_value("2..3")
+    at.button(key="basics.sweep.start").click()
+    at.run()
+    assert not at.exception
+    name = at.session_state["basics.sweep.pick"]
+    assert name.startswith("basics-")
+    # meanwhile, a study made from Python, shown by the panel below
+    spec = SW.make_spec("basics", {"lr": [0.03, 0.3], "n1": [2, 4]}, strategy="grid", epochs=2, metric="accuracy")
+    SW.create_study(spec, "basics-shown")
+    SW.run_worker("basics-shown")
+    assert _wait(lambda: SW.progress(SW.load_study(name))["done"], timeout=120), "the panel's workers did not finish"
+    at.run()
+    tables = [d.value for d in at.dataframe if "link" in d.value.columns]
+    assert len(tables) == 1 and sorted(tables[0]["n1"]) == [2, 3] and set(tables[0]["state"]) == {"complete"}
     at.selectbox(key="basics.sweep.pick").set_value("basics-shown").run()
     assert not at.exception
     tables = [d.value for d in at.dataframe if "link" in d.value.columns]
     assert len(tables) == 1 and len(tables[0]) == 4
-    links = tables[0]["link"].tolist()
-    assert all(u.startswith("/Neural_Network_Basics?") for u in links)
+    assert all(u.startswith("/Neural_Network_Basics?") for u in tables[0]["link"])
     best = SW.best_trial(SW.load_study("basics-shown"))
     assert any("Open the best trial" in m.value and SW.trial_url(spec, best.params) in m.value for m in at.markdown)
     assert "4 of 4" in " ".join(m.value for m in at.markdown)
-    charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) >= 4                        # the page's own + best-so-far, parallel coordinates, contour
-    # a new sweep from the panel: one worker process on this machine
-    at.selectbox(key="basics.sweep.pick").set_value("➕ New sweep").run()
-    at.multiselect(key="basics.sweep.names").set_value(["n1"]).run()
-    at.text_input(key="basics.sweep.vary.n1").set_value("2..3").run()
-    at.selectbox(key="basics.sweep.strategy").set_value("grid").run()
-    assert any("**2** combinations" in c.value for c in at.caption)
-    at.number_input(key="basics.sweep.epochs").set_value(1).run()
-    at.button(key="basics.sweep.start").click().run()
-    assert not at.exception
-    name = at.session_state["basics.sweep.pick"]
-    assert name.startswith("basics-") and name != "basics-shown"
-    assert _wait(lambda: SW.progress(SW.load_study(name))["done"], timeout=90), "the panel's worker did not finish"
-    at.run()
-    tables = [d.value for d in at.dataframe if "link" in d.value.columns]
-    assert len(tables) == 1 and sorted(tables[0]["n1"]) == [2, 3]
-    assert set(tables[0]["state"]) == {"complete"}
+    assert len(at.get("plotly_chart")) >= 4        # the page's own + best-so-far, parallel coordinates, contour
