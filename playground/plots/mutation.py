@@ -55,11 +55,4 @@ def protein_scan_figure(scores: np.ndarray, seq: str, untrained: bool = False,
     return _mark_untrained(fig, untrained)
 
 
-def position_summary(scores: np.ndarray) -> np.ndarray:
-    """(L,) the mean log-ratio of the 19 substitutions at each position (low = the position is
-    intolerant: most changes look worse to the model than the wild type)."""
-    s = np.asarray(scores, dtype=float)
-    return s.sum(1) / 19.0
-
-
-__all__ = ["dna_scan_figure", "protein_scan_figure", "position_summary"]
+__all__ = ["dna_scan_figure", "protein_scan_figure"]
