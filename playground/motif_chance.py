@@ -321,7 +321,7 @@ class Chance:
     band: float
     median: float
     n_draws: int
-    method: str = "untrained filters"
+    method: str = "untrained networks"
 
     @property
     def above_chance(self) -> bool:
@@ -341,7 +341,7 @@ class Chance:
                 f"{self.method} ≤ {self.band:.2f}), {self.p_text}")
 
 
-def chance_of(score: float, null: np.ndarray, method: str = "untrained filters") -> Chance:
+def chance_of(score: float, null: np.ndarray, method: str = "untrained networks") -> Chance:
     """The chance level of ``score`` given null scores of the same statistic."""
     null = np.asarray(null, dtype=np.float64)
     n = len(null)
