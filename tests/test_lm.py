@@ -91,6 +91,13 @@ def test_the_causal_model_never_sees_the_future():
         # the attention maps (the slow path the views use) put exactly 0 on the future
         w = lm.attention(x)[0]
         assert float(w.triu(1).abs().max()) == 0.0
+    # the views read the prefix only: surprise and fill-the-blank before t+1 ignore what follows
+    tok = Tokenizer("dna", "char")
+    a, b = "ACGTACGTAC", "ACGTACGTTT"
+    sa, sb = views.surprise(lm, tok, a)["bits"], views.surprise(lm, tok, b)["bits"]
+    assert np.allclose(sa[:8], sb[:8], atol=1e-5) and not np.allclose(sa[8:], sb[8:])
+    fa, fb = views.fill_blank(lm, tok, a, [5])[5], views.fill_blank(lm, tok, a[:6] + "TTTT", [5])[5]
+    assert [t for t, _ in fa] == [t for t, _ in fb] and np.allclose([p for _, p in fa], [p for _, p in fb], atol=1e-6)
     masked = build_model(LMSpec(vocab_size=8, objective="masked", d_model=32, layers=1, ff=32), 0).eval()
     y = x.clone()
     y[:, 10] = (x[:, 10] - 3) % 4 + 4
