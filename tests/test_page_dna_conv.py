@@ -72,3 +72,7 @@ def test_jaspar_learned_and_grid_filters_on_a_validation_sequence(app_test):
     no_exceptions(at)
     assert at.session_state["dna.conv_grid1"] == "0,0;1,1;0,0;0,0"        # CCG's grid cut to 2 columns
     assert "grid 1: sum + bias" in metrics(at) and not at.error
+    at.session_state["dna.conv_kind2"] = "grid"                           # two grids share one kernel_size
+    at.run()
+    no_exceptions(at)
+    assert "both grids share it" in texts(at) and at.session_state["dna.conv_grid2"] == "0,0;0,0;0,0;1,1"

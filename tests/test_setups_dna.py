@@ -114,6 +114,7 @@ from playground.setups import dna as D               # noqa: E402
 
 NO_VALUE = {"button", "download_button", "plotly_chart", "link_button", "page_link", "form_submit_button"}
 NEVER_A_WIDGET = {"lesson", "step"}     # set by a lesson's link, never by a control
+DESIGN = {p.name for p in D.SCHEMA if p.name.startswith("design_")}   # the 🧪 Designed filters tab (view only)
 OLD = json.loads(LINKS_FILE.read_text())["links"]
 
 
@@ -159,6 +160,9 @@ def test_widget_keys_are_exactly_the_schema(app_test, offline_genomic):
         ({"model": "custom", "pool": "adaptive", "n": "200", "tab": TABS[3]}, None),
         ({"model": "mlp", "n": "200"}, None),
         ({"tab": "🔬 Explain a sequence", "scan_source": "typed", "scan_seq": "ACGTACGTTA", "n": "200"}, None),
+        *[({"tab": "✋ Convolution by hand", "conv_source": "validation", "conv_kind1": a, "conv_kind2": b, "n": "200"},
+           None) for a, b in (("jaspar", "learned"), ("learned", "jaspar"), ("grid", "grid"))],
+        *[({"tab": "🧪 Designed filters", "design_source": s, "n": "200"}, None) for s in ("jaspar", "consensus", "grid")],
     ]
     by_key = {setting_key(n): n for n in D.SCHEMA.names}
     private = {f"dna._{s}" for s in D.PRIVATE}
@@ -190,7 +194,8 @@ def test_live_and_view_settings_are_what_the_page_applies_without_a_rebuild():
     assert D.SCHEMA.live_names == ["lr", "early_stop"]
     view = {p.name for p in D.SCHEMA if p.view}
     assert view == {"tab", "seq", "n_logos", "logo_kind", "explain_class", "sal_logo",
-                    "scan_source", "scan_seq", "scan_units", "lesson", "step", "projector", "lock", "hide"}
+                    "scan_source", "scan_seq", "scan_units", "lesson", "step", "projector", "lock", "hide"} \
+        | {p.name for p in D.CONV_PARAMS} | DESIGN
     run_names = set(D.SCHEMA.run_names)
     assert {"seed", "device", "dataset", "motif", "n", "length", "model", "k1", "optimizer", "batch", "train_pct",
             "grad_clip", "seq_col", "gb_name"} <= run_names
@@ -209,7 +214,9 @@ def test_a_setting_of_the_run_rebuilds_the_trainer_and_live_or_view_ones_do_not(
     assert trainer.optimizer.param_groups[0]["lr"] == 0.03 and trainer.config.early_stopping == 7
     # every view setting at once (the classroom ones too): only drawn
     view = {"tab": TABS[1], "seq": 3, "n_logos": 16, "logo_kind": "weights", "explain_class": 1, "sal_logo": False,
-            "projector": True, "lock": ["gc"], "hide": ["motif_noise"]}
+            "projector": True, "lock": ["gc"], "hide": ["motif_noise"],
+            **{p.name: p.default for p in D.CONV_PARAMS}, "conv_window": 3, "conv_pool": 3, "conv_stride": 2,
+            **{n: D.SCHEMA[n].default for n in DESIGN}, "design_epochs": 5, "design_filter": 2}
     assert set(view) | NEVER_A_WIDGET | set(D.SCHEMA.live_names) == {p.name for p in D.SCHEMA if not p.in_run}
     for name, value in view.items():
         at.session_state[setting_key(name)] = value
@@ -279,7 +286,7 @@ def test_build_is_the_lessons_run_and_reproducible():
 
 # settings added since the links were recorded, at their defaults: gradient clipping, then the
 # validation share and the learning-rate schedule of the train / validation / test split
-ADDED = {"grad_clip": 0.0, "val_pct": 10, "schedule": "plateau", "conv_dropout": 0.0}
+ADDED = {"grad_clip": 0.0, "val_pct": 10, "schedule": "plateau", "conv_dropout": 0.0, "encoding": "one_hot"}
 
 
 def _first_validation_sequence_with_a_motif(values: dict) -> int:

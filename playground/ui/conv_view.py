@@ -168,9 +168,12 @@ def _grid_editor(state, i: int) -> np.ndarray:
     form, which a link carries, is editable too); k = ``conv_grid_k``, shared by both grids."""
     K = state.key
     editor = state.slot(f"conv_grid_edit{i}")
-    st.number_input("kernel_size (grid columns)", 1, 25, step=1, key=K("conv_grid_k"),
-                    on_change=_forget_editors, args=(state,))
+    if i == 1 or state.get("conv_kind1") != "grid":     # one control for both grids: a layer has one width
+        st.number_input("kernel_size (grid columns)", 1, 25, step=1, key=K("conv_grid_k"),
+                        on_change=_forget_editors, args=(state,))
     k = int(state.get("conv_grid_k"))
+    if i == 2 and state.get("conv_kind1") == "grid":
+        st.caption(f"kernel_size {k}: set under filter 1 (both grids share it)")
     w = _fit_width(grid_filter(state.get(f"conv_grid{i}"), f"Grid {i}"), k)
     if grid_text(w) != state.get(f"conv_grid{i}"):
         state.set(f"conv_grid{i}", grid_text(w))
