@@ -273,7 +273,8 @@ def mutation_scan_section() -> None:
     st.image(got["logo"])
     st.download_button("⬇️ Mutation scan (CSV)", scan_csv(seq, got["delta"], label.replace(",", " ")),
                        file_name="mutation_scan.csv", mime="text/csv", key="predict.scan_csv", on_click="ignore")
-    st.caption(f"{3 * len(seq)} variants (each position changed to each other base), change of the output in "
+    st.caption(f"{3 * len(seq) + seq.count('N')} variants (each position changed to each other base), change of the "
+               "output in "
                f"**{label}**: red raises it, blue lowers it. The logo: how much each base that is there pushes the "
                "output up (above the line) or down.")
 

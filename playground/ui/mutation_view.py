@@ -96,7 +96,7 @@ def render_explain(tr, dataset, state, sequence_picker: Callable, model_input, p
                        file_name="dna_mutation_scan.csv", mime="text/csv", key="dna.scan_csv", on_click="ignore")
     st.caption("**Saliency**: the gradient of the output with respect to each input number, times the input "
                "(only the base that is there counts). **In-silico mutagenesis**: change each base to each other base "
-               f"({3 * n} variants, run in batches) and measure how much the output moves, in **{label}**: red raises "
+               f"({int((x[:, :n] <= 0.5).sum())} variants, run in batches) and measure how much the output moves, in **{label}**: red raises "
                "it, blue lowers it." + (" The planted motif's true position is boxed." if sites else ""))
 
 
