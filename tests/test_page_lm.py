@@ -74,6 +74,10 @@ def test_masked_lm_trains_live_with_reference_lines_views_and_a_safe_bundle(app_
     assert b.kind == "lm" and b.task == "lm_masked" and b.input.kind == "lm_tokens"
     assert b.input.tokenizer == {"alphabet": "dna", "kind": "char", "k": 1}
     b.build_model()
+    # the PyTorch code: the same model, tokens and BERT masking, as a standalone script
+    src = downloads["train_lm.py"].decode()
+    compile(src, "train_lm.py", "exec")
+    assert "def mask_tokens" in src and "MASKING = dict(rate=0.15, mask_frac=0.8, random_frac=0.1" in src
 
 
 def test_ngram_count_table_lecture_example_and_kmer_tokens(app_test):

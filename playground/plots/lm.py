@@ -145,7 +145,7 @@ def fill_blank_logo(probs: np.ndarray, letters: list[str], labels: list[str], ti
     from matplotlib.figure import Figure
 
     probs = np.asarray(probs, dtype=float)
-    fig = Figure(figsize=(max(3.0, 0.9 * len(labels) + 1.2), 2.4))
+    fig = Figure(figsize=(max(5.0, 0.9 * len(labels) + 1.2), 2.4))
     ax = fig.subplots()
     df = pd.DataFrame(probs, columns=list(letters))
     scheme = "classic" if set(letters) <= set("ACGTUN") else "chemistry"

@@ -329,14 +329,13 @@ def input_spec(run_or_tok, max_len: int | None = None):
 
 
 def script(run: Run, trainer: Trainer, values: dict) -> str:
-    """The PyTorch script of this run (the library's LM script generator in playground.codegen)."""
-    from playground import codegen
+    """The PyTorch script of this run: the same tokens, masking, seed and loop as the page's Trainer
+    (``playground.codegen.lm_script_for_trainer``; raises ValueError for a corpus too large to embed)."""
+    from playground.codegen import lm_script_for_trainer
 
-    make = getattr(codegen, "lm_script", None) or getattr(codegen, "script_for_lm", None)
-    if make is None:
-        raise LMSettingError("The language-model code export is not available in this version.",
-                             "Save the model bundle instead.")
-    return make(run, trainer, values)
+    v = complete(SCHEMA, values)
+    return lm_script_for_trainer(trainer, run.spec, run.extras["tokenizer"], run.extras["corpus"],
+                                 title=f"Language models · {MODELS[v['model']]} · {run.extras['label']}")
 
 
 # ---- the lecture's worked example and the lessons' measures ----------------------------------------

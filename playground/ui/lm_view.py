@@ -252,7 +252,7 @@ def fill_blank_view(state: PageState, model, tok, corpus, picked, objective: str
 
         probs = np.array([[dict(dists[p]).get(a, 0.0) for a in letters] for p in pos])
         fig = PL.fill_blank_logo(probs, letters, [f"{toks[p]}{p + 1}" for p in pos],
-                                 "Predicted letters at each blank (height = probability)")
+                                 "Predicted letter at each blank (height = probability)")
         st.image(figure_png(fig, dpi=110), width="content")
     st.plotly_chart(PL.fill_blank_figure([(f"blank {toks[p]}{p + 1}", dists[p]) for p in pos],
                                          [toks[p] for p in pos]), key="lm.fill_bars", config=png_config("lm_fill"))
@@ -424,6 +424,11 @@ def _pretrained(snap: dict):
     return model.eval()
 
 
+def _no_finetune_script() -> str:
+    raise ValueError("the fine-tune script is not written yet: save the classifier (.pt) and the language model's "
+                     "script above (it shows the pretraining, masking included)")
+
+
 def finetune_tab(state: PageState, run, trainer, tok, corpus, live_playing: bool = False) -> None:
     """Pretrain -> fine-tune: the student's LM body with a new head vs the same architecture from
     scratch, on the same labelled split; the labelled-set size; both curves; a size sweep."""
@@ -536,7 +541,7 @@ def finetune_tab(state: PageState, run, trainer, tok, corpus, live_playing: bool
                 test_panel(t, ("accuracy",), key=f"lm.ft_test.{name}")
         model_panel(pair.pretrained, pair.spec, page="lm", dataset=ds_name, label_names=list(labelled.class_names),
                     input=inp, settings={"encoder": f"pretrained ({snap['epoch']} epochs)"}, key="lm_ft",
-                    title="💾 Save & export: the fine-tuned classifier")
+                    title="💾 Save & export: the fine-tuned classifier", code=_no_finetune_script)
     st.markdown("##### How each does with fewer labels")
     sizes = [n for n in L.FT_SIZES if n == 0 or n < data.meta["pool"]]
     sweep_key = (sig, tuple(sizes))
