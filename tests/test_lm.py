@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from playground import TrainConfig, Trainer
+from playground import Trainer
 from playground.lm import finetune, ngram, views
 from playground.lm.corpus import CorpusError, corpus_from_fasta, make_corpus
 from playground.lm.masking import lm_loss, mask_tokens
@@ -205,7 +205,7 @@ def test_the_masked_lm_predicts_motif_bases_and_beats_the_best_ngram(trained):
     lm_bits = trained.trainer.history[-1]["val_bits"]
     assert lm_bits < best["val_bits"][best["order"]] - 0.05
     # the views read the same model: a blank inside the motif is filled with the consensus letter
-    seq, (name, a, b) = c.val[0], c.val_sites[0][0]
+    seq, (_, a, b) = c.val[0], c.val_sites[0][0]
     filled = views.fill_blank(trained.model, tok, seq, [a + 5])
     assert filled[a + 5][0][0] == seq[a + 5] and filled[a + 5][0][1] > 0.8
     s = views.surprise(trained.model, tok, seq)
