@@ -128,8 +128,8 @@ with c_set:
             a.slider("Layers", 1, 4, key=K("layers"))
             b.select_slider("Feed-forward", L.FFS, key=K("ff"))
             a.select_slider("Dropout", L.DROPOUTS, key=K("dropout"))
-            b.selectbox("Positions", ("learned", "sinusoidal"), key=K("positional"),
-                        format_func={"learned": "Learned table", "sinusoidal": "Sinusoidal"}.get)
+            b.selectbox("Positions", ("sinusoidal", "learned"), key=K("positional"),
+                        format_func={"sinusoidal": "Sinusoidal", "learned": "Learned table"}.get)
             if model_kind == "masked":
                 st.select_slider("Masking rate (tokens to predict)", L.MASK_RATES, key=K("mask_rate"),
                                  format_func=lambda v: f"{v:.0%}", help="BERT: 15 %. The loss counts these only.")

@@ -61,7 +61,7 @@ PARAMS = [
     # corpus
     Param("corpus", "dna", choices=tuple(CORPORA)),
     Param("n", 800, "int", choices=N_CHOICES, help="sequences (generated corpora)"),
-    Param("length", 40, "int", choices=LENGTH_CHOICES, help="bases / longest protein (generated corpora)"),
+    Param("length", 30, "int", choices=LENGTH_CHOICES, help="bases / longest protein (generated corpora)"),
     Param("motif", "CTCF", choices=MOTIF_NAMES, help="the planted JASPAR motif (motif A of the grammar)"),
     Param("grammar", False, "bool", help="plant the ordered pair: motif A, spacing, motif B"),
     Param("motif_b", "AP-1 (FOS::JUN)", choices=MOTIF_NAMES),
@@ -87,14 +87,14 @@ PARAMS = [
     Param("layers", 2, "int", lo=1, hi=4),
     Param("ff", 128, "int", choices=FFS),
     Param("dropout", 0.0, "float", choices=DROPOUTS),
-    Param("positional", "learned", choices=("learned", "sinusoidal")),
+    Param("positional", "sinusoidal", choices=("sinusoidal", "learned")),
     Param("mask_rate", 0.15, "float", choices=MASK_RATES, help="share of the tokens chosen for prediction"),
     Param("mask_pct", 80, "int", lo=0, hi=100, help="% of the chosen tokens replaced by [MASK]"),
     Param("random_pct", 10, "int", lo=0, hi=100, help="% replaced by a random token (the rest stay unchanged)"),
     # training
     Param("optimizer", "adam", choices=tuple(OPTIMIZERS)),
     Param("lr", 0.003, "float", choices=tuple(LEARNING_RATES), live=True),
-    Param("batch", 32, "int", choices=BATCH_CHOICES),
+    Param("batch", 16, "int", choices=BATCH_CHOICES),
     Param("early_stop", 5, "int", lo=0, hi=50, live=True, help="patience in epochs on the validation loss (0 = off)"),
     Param("schedule", "off", choices=tuple(SCHEDULES)),
     # views
@@ -133,6 +133,10 @@ NGRAM_KEYS = ("order", "smoothing", "add_k")
 class LMSettingError(PlaygroundError):
     """Settings that cannot make a language-model run (the message names the setting)."""
 
+
+# The defaults are the library's measured ones (playground.lm.training.DEFAULTS: 800 × 30 bp, sinusoidal
+# positions, lr 0.003, batch 16): the planted motif's bases are filled in right >= 90 % of the time after
+# about 20 epochs on one CPU core.
 
 # ---- settings -> corpus and tokens ----------------------------------------------------------------
 def upload_hash(upload) -> str:
