@@ -23,7 +23,7 @@ INPUTS = ("selectbox", "select_slider", "slider", "number_input", "multiselect",
 LINK_ONLY = {"lesson", "step"}
 # settings added since the links were recorded (the train / validation / test split), at their defaults:
 # an old link keeps its training share; 10 % of the points are for validation, the rest is the test set
-ADDED = {"val_pct": 10, "schedule": "off"}
+ADDED = {"val_pct": 10, "schedule": "off", "normalize": False, "shuffle": True}   # (+ the course lessons' two)
 
 
 def widget_keys(at) -> set[str]:
@@ -185,14 +185,24 @@ def test_links_saved_before_the_schema_refactor_restore_the_same_settings(app_te
     assert [w.value for w in at.warning] == link["warnings"]
 
 
+# lesson steps changed on purpose since: the cubic's two-ReLU step picks a seed whose two hinges bend inside the data
+CHANGED_SINCE = {("cubic", 2): {"seed": "5"}}
+
+
 def test_the_recorded_links_cover_every_shipped_basics_lesson_step():
     recorded = [link["query"] for link in LINKS["links"]]
     lessons, errors = L.load_all()
     assert not errors
     for les in lessons:
+        if les.number > 12:          # lessons 13 on were written after the links were recorded
+            continue
         for n, step in enumerate(les.steps, 1):
             if step.page == "basics":
-                assert L.step_query(les, n) in recorded, (les.id, n)     # lesson links unchanged
+                q = L.step_query(les, n)
+                for name, value in CHANGED_SINCE.get((les.id, n), {}).items():
+                    assert q[name] == value
+                    q[name] = "0"
+                assert q in recorded, (les.id, n)     # lesson links unchanged
 
 
 def _steps():
