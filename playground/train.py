@@ -111,9 +111,9 @@ def loss_function(task: str):
         return lambda out, y: F.cross_entropy(out, y)
     if task == "per_residue":
         return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100)
-    if task in LM_TASKS:
-        from playground.lm.masking import lm_loss
-        return lm_loss
+    if task in LM_TASKS:        # the mean over the target tokens (playground.lm.masking.lm_loss); 0, not NaN, without any
+        return lambda out, y: (F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100,
+                                               reduction="sum") / (y != -100).sum().clamp(min=1))
     raise ValueError(task)
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from playground import Trainer
+from playground.train import loss_function
 from playground.lm import finetune, ngram, views
 from playground.lm.corpus import CorpusError, corpus_from_fasta, make_corpus
 from playground.lm.masking import lm_loss, mask_tokens
@@ -119,6 +120,9 @@ def test_masked_loss_counts_masked_positions_only():
     other[~chosen] = torch.randn(int((~chosen).sum()), 8) * 10      # anything at the other positions
     assert lm_loss(other, targets) == pytest.approx(float(expect), rel=1e-6)
     assert float(lm_loss(logits, torch.full_like(targets, -100))) == 0.0   # nothing masked: 0, never NaN
+    trainer_loss = loss_function("lm_masked")                                 # the Trainer's, the same formula
+    assert float(trainer_loss(logits, targets)) == pytest.approx(float(expect), rel=1e-6)
+    assert float(trainer_loss(logits, torch.full_like(targets, -100))) == 0.0
 
 
 @pytest.mark.parametrize("rate,mask_frac,random_frac", [(0.15, 0.8, 0.1), (0.3, 0.5, 0.3)])
