@@ -248,7 +248,7 @@ def _form(state: PageState, page: str, task: str | None, K) -> None:
     d2.toggle("Median pruning", key=K("pruning"),
               help="Stop a trial whose validation metric is worse than the median of earlier trials at the same "
                    "epoch (Optuna's MedianPruner).")
-    d3.number_input("Workers", 1, max(1, max_workers()), min(2, max(1, max_workers())), key=K("workers"),
+    d3.number_input("Workers", 1, max(1, max_workers()), 1, key=K("workers"),
                     help="Background processes on this server that run the trials (others can join from a "
                          "terminal: python -m playground sweep worker --study NAME).")
     if names:
