@@ -51,3 +51,32 @@ def test_the_lm_script_follows_the_runs_settings():
     compile(src, "train_lm.py", "exec")
     assert "torch.arange(n_train)" in src and "(loss / 2).backward()" in src and "math.cos" in src
     assert "MASKING = None" in src
+
+
+def test_the_finetune_script_loads_the_lm_and_reproduces_the_pretrained_run(tmp_path):
+    import torch
+
+    from playground.codegen import finetune_script_for
+    from playground.lm import finetune
+
+    tok = Tokenizer("dna", "char")
+    corpus = make_corpus("dna", 80, 24, seed=2, motifs=("TGACTCA",))
+    lm = lm_run(tok, corpus, "masked", seed=2, d_model=16, heads=2, layers=1, ff=16)
+    lm.trainer.run_epochs(1)
+    torch.save({"state_dict": lm.model.state_dict()}, tmp_path / "trained_lm.pt")   # what the LM script saves
+    res = finetune.finetune_trainers(lm.model, tok, finetune.motif_task(corpus, 60), n_labels=24,
+                                     config=finetune.finetune_config(2, batch_size=8), seed=2)
+    res.pretrained.run_epochs(3)
+    src = finetune_script_for(res, tok, epochs=3)
+    path = tmp_path / "finetune.py"
+    path.write_text(src)
+    out = subprocess.run([sys.executable, str(path), "--pretrained", "trained_lm.pt"], capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    printed = {int(e): float(v) for e, v in
+               re.findall(r"epoch +(\d+) +train loss [0-9.]+ +validation loss ([0-9.]+)", out.stdout)}
+    assert len(printed) >= 3 and "body loaded" in out.stdout
+    for epoch, loss in printed.items():
+        assert loss == pytest.approx(res.pretrained.history[epoch]["val_loss"], abs=6e-5), epoch
+    test = float(re.search(r"held out, scored once\): loss ([0-9.]+)", out.stdout).group(1))
+    assert test == pytest.approx(res.pretrained.score_test()["loss"], abs=1e-5)
