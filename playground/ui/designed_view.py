@@ -118,11 +118,12 @@ def _comparison(tr, state, run, f: DF.DesignedFilter) -> None:
         return
     chance = DF.majority_level(tr.data.y_train.cpu().numpy(), tr.data.y_val.cpu().numpy(), task)
     chance_label = "majority class" if task != "regression" else "no relation"
+    st.caption(f"Validation {metric} of each arm at its best epoch (lowest validation loss), beside chance:")
     cols = st.columns(len(rows) + 1)
     for col, r in zip(cols, rows):
-        col.metric(f"{r['label']}: validation {metric}", f"{r['val']:.3f}", delta=f"{r['val'] - chance:+.3f} vs chance",
-                   help=f"{r['designed']} designed + {r['learned']} learned filters; {r['trainable']:,} trainable "
-                        f"parameters; best epoch {r['best_epoch']} of {r['epochs']}.")
+        col.metric(r["label"], f"{r['val']:.3f}", delta=f"{r['val'] - chance:+.3f} vs chance",
+                   help=f"Validation {metric}. {r['designed']} designed + {r['learned']} learned filters; "
+                        f"{r['trainable']:,} trainable parameters; best epoch {r['best_epoch']} of {r['epochs']}.")
     cols[-1].metric(f"Chance ({chance_label})", f"{chance:.3f}",
                     help="What always answering the training set's most common class scores on validation."
                     if task != "regression" else "A prediction unrelated to the labels has Pearson r 0.")
