@@ -629,7 +629,10 @@ def _sampler(spec: SweepSpec, number: int = 0):
     seeded by (spec seed, trial number), so a trial's draw does not depend on which worker runs it."""
     import optuna
 
-    seed = (int(spec.seed) * 1_000_003 + int(number)) % (2**31)
+    import numpy as np
+
+    # a well-mixed seed per (sweep seed, trial number): neighbouring small seeds draw alike first values
+    seed = int(np.random.SeedSequence([int(spec.seed), int(number)]).generate_state(1)[0] % (2**31))
     if spec.strategy == "grid":
         return _GridSampler(spec.grid(), seed=int(spec.seed))
     if spec.strategy == "random":

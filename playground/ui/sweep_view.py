@@ -278,11 +278,13 @@ def _plots(study, spec, task):
     if not complete:
         return out
     figs = [("Best so far", lambda: V.plot_optimization_history(study, target_name=target))]
+    spread = [n for n in spec.names if len({repr(t.params.get(n)) for t in complete}) >= 2]
     if len(spec.names) >= 2 and len(complete) >= 2:
         figs.append(("Parallel coordinates", lambda: V.plot_parallel_coordinate(study, target_name=target)))
-        a, b = spec.names[:2]
+    if len(spread) >= 2:
+        a, b = spread[:2]
         figs.append((f"{a} × {b}", lambda: V.plot_contour(study, params=[a, b], target_name=target)))
-    else:
+    else:     # one setting (or only one has taken two values so far): each trial's value against it
         figs.append(("Slice", lambda: V.plot_slice(study, target_name=target)))
     for title, make in figs:
         try:
