@@ -96,7 +96,8 @@ INPUTS = ("selectbox", "select_slider", "slider", "number_input", "multiselect",
 # lesson and step have no widget: they come from a lesson's link (and its Back / Next buttons)
 LINK_ONLY = {"lesson", "step"}
 # inputs that are this session's own and never part of a link: a path on the server, uploaded files
-SESSION_INPUTS = {"esm.path", "esm.ckpt_upload", "esm.reg_upload", "esm.seq_upload"}
+SESSION_INPUTS = {"esm.path", "esm.ckpt_upload", "esm.reg_upload", "esm.seq_upload",
+                  "esm.emb_files"}   # the embeddings-file uploader (files are not settings)
 
 
 pytestmark = pytest.mark.usefixtures("esm_offline")   # no weights to find, no network (tests/conftest.py)
