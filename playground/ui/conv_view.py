@@ -146,9 +146,10 @@ def _filter_controls(tr, state, i: int):
             if not 1 <= int(state.get(f"conv_learned{i}")) <= n:
                 state.set(f"conv_learned{i}", min(i, n))
             st.number_input(f"First-layer filter (1-{n})", 1, n, step=1, key=K(f"conv_learned{i}"),
-                            help=f"The model's weights after {tr.steps:,} training steps (epoch {tr.epoch}).")
+                            help="The model's weights as trained so far: press ▶ Play above and watch them change.")
             f = int(state.get(f"conv_learned{i}")) - 1
             w, name, model_bias = weights[f], f"learned {f + 1}", float(bias[f])
+            st.caption(f"after epoch {tr.epoch} ({tr.steps:,} steps)")
         else:
             w = _grid_editor(state, i)
             name = f"grid {i}"
