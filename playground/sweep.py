@@ -832,7 +832,9 @@ def _claim_lock(storage, study_name: str) -> Iterator[None]:
     if url.startswith("postgresql"):
         import sqlalchemy
 
-        key = int.from_bytes(study_name.encode()[:64].ljust(8, b"\0")[:8], "big", signed=True) ^ 0x5157
+        import hashlib
+
+        key = int.from_bytes(hashlib.sha1(f"playground-sweep:{study_name}".encode()).digest()[:8], "big", signed=True)
         with storage.engine.connect() as con:
             con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
