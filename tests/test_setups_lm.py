@@ -121,3 +121,31 @@ def test_lesson_links_open_the_page_with_the_steps_settings():
             assert values[k] == v
     url = L.step_url(les, 1)
     assert url.startswith("/Language_Models?lesson=ngrams&step=1")
+
+
+def test_a_finetuned_classifier_predicts_on_the_predict_path_and_a_bare_lm_is_refused():
+    from playground.bundle import BundleError, bundle_from_trainer, load_bundle
+    from playground.predict import predict, read_input
+
+    run = S.build({**SMALL, "tokens": "kmer_overlap", "k": 3})
+    tr = run.make_trainer()
+    corpus, tok = run.extras["corpus"], run.extras["tokenizer"]
+    pair = S.finetune_pair({**SMALL, "ft_n": 25, "ft_epochs": 1}, tr.model, tok, S.labelled_set({}, corpus))
+    pair.run_epochs(1)
+    clf = pair.pretrained
+    b = load_bundle(bundle_from_trainer(clf, pair.spec, page="lm", input=S.input_spec(tok, pair.spec.max_len),
+                                        label_names=["no motif", "motif"]).to_bytes())
+    assert b.kind == "lm_classifier" and b.input.kind == "lm_tokens" and b.input.max_length == 30   # [CLS] + 28 3-mers
+    seqs = corpus.val[:5] + ["ACGTACGTAC"]
+    res = predict(b, read_input(b, text="\n".join(seqs)))
+    frame = res.frame()
+    assert len(frame) == 6
+    # the same numbers as the trainer's model on the same tokens ([CLS] + overlapping 3-mers)
+    x = tok.encode_batch(seqs[:5])
+    clf.model.eval()
+    with torch.no_grad():
+        p1 = torch.sigmoid(clf.model(x)[:, 0]).numpy()
+    assert list(frame.iloc[:5, :].filter(like="motif").iloc[:, -1].round(4)) == list(p1.round(4))
+    lm_bundle = load_bundle(bundle_from_trainer(tr, run.spec, page="lm", input=S.input_spec(run)).to_bytes())
+    with pytest.raises(BundleError, match="language model"):
+        predict(lm_bundle, ["ACGT"])
