@@ -41,7 +41,7 @@ def test_the_workshop_example_steps_window_by_window(app_test):
     assert any("gives the same feature maps" in s.value and s.value.startswith("✓") for s in at.success)
     track = next(s for s in plotly_specs(at) if any(d.get("name") == "feature map" for d in s["data"]))
     maps = [d["z"][0] for d in track["data"] if d.get("name") == "feature map"]
-    assert maps[0][:2] == [1, 3] and all(v is None or math.isnan(v) for v in maps[0][2:])     # the track grows window by window
+    assert maps[0][:2] == [1, 3] and all(v is None or math.isnan(v) for v in maps[0][2:])  # it grows
     assert dict(at.query_params).get("conv_window") in ("2", ["2"])          # the window is in the link
     at.button(key="dna.conv_back").click().run()
     assert at.session_state["dna.conv_window"] == 1

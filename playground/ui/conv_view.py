@@ -15,7 +15,6 @@ max-pool 2).
 from __future__ import annotations
 
 import time
-import zlib
 
 import numpy as np
 import pandas as pd
@@ -285,7 +284,8 @@ def _window_numbers(r, i: int) -> None:
             s, b, v = float(w["sums"][f]), float(r.bias[f]), float(w["values"][f])
             st.metric(f"{r.names[f]}: sum + bias", _num(v), help="The feature map's value for this window.")
             nonzero = [_num(x) for x in w["products"][f].ravel() if abs(x) > 1e-12]
-            terms = (" + ".join(nonzero[:8]) + (" + …" if len(nonzero) > 8 else "") + " = ") if len(nonzero) > 1 else ""
+            more = " + …" if len(nonzero) > 8 else ""
+            terms = (" + ".join(nonzero[:8]) + more + " = ") if len(nonzero) > 1 else ""
             st.caption(f"sum of the products: {terms}{_num(s)}, + bias {_num(b)} = **{_num(v)}**")
 
 
