@@ -25,7 +25,7 @@ it is above the band. JASPAR hits get the same treatment (``jaspar_null``: the b
 of a random filter of this shape on these data), and ``shuffled_motif_null`` offers Tomtom's
 other null: the observed filters against column-shuffled copies of the motif.
 
-Everything is vectorised numpy/torch: 200 draws × 32 filters cost about 0.3 s of CPU, once
+Everything is vectorised numpy/torch: 200 draws × 32 filters cost about 0.4 s of CPU, once
 per shape and data (cached).
 """
 from __future__ import annotations
