@@ -243,6 +243,11 @@ def test_sweep_panel_starts_a_sweep_and_shows_a_study(storage, app_test):
     at.number_input(key="basics.sweep.epochs").set_value(1)
     at.run()
     assert any("**5** combinations" in c.value for c in at.caption)          # n1's default 2..6 around the page's 4
+    at.text_input(key="basics.sweep.vary.n1").set_value("8..2")
+    at.button(key="basics.sweep.start").click()
+    at.run()
+    assert any("range 8..2 is empty" in e.value and "Swap them" in e.value for e in at.error)   # a friendly box
+    assert at.session_state["basics.sweep.pick"] == "➕ New sweep"                             # nothing started
     at.text_input(key="basics.sweep.vary.n1").set_value("2..3")
     at.button(key="basics.sweep.start").click()
     at.run()

@@ -192,7 +192,7 @@ def sweep_panel(state: PageState, page: str, task: str | None = None, *, expande
 
             show_error(e.message, e.hint)
             return
-        names = [s["name"] for s in reversed(studies)]       # newest first
+        names = [s["name"] for s in reversed(studies)][:30]  # newest first (a class's server keeps many)
         if current not in names:
             ss[K("pick")] = NEW
         choice = st.selectbox("Sweep", [NEW, *names], key=K("pick"),
@@ -200,7 +200,7 @@ def sweep_panel(state: PageState, page: str, task: str | None = None, *, expande
         name = None if choice == NEW else choice
         if name is None:
             _form(state, page, task, K)
-        err = ss.get(K("error"))
+        err = ss.pop(K("error"), None)      # shown once: the next change of the form clears it
         if err:
             from playground.ui.layout import show_error
 
