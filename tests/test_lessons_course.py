@@ -41,7 +41,8 @@ def test_shuffle_off_feeds_the_training_points_in_their_stored_order():
     assert on.config.shuffle and not tr.config.shuffle
     # the circle stores its class-1 points first: without shuffling each epoch ends on class 0 only
     y = tr.data.y_train
-    assert (y[: len(y) // 3] == 1).all() and (y[-len(y) // 3:] == 0).all()
+    per_batch = [int(y[i:i + 10].sum()) for i in range(0, len(y), 10)]
+    assert per_batch == [10] * 12 + [5] + [0] * 12        # lesson 15: 12 class-1 batches, one mixed, 12 class-0
 
 
 def test_normalize_standardises_the_inputs_with_the_training_set():
