@@ -149,3 +149,20 @@ def test_a_finetuned_classifier_predicts_on_the_predict_path_and_a_bare_lm_is_re
     lm_bundle = load_bundle(bundle_from_trainer(tr, run.spec, page="lm", input=S.input_spec(run)).to_bytes())
     with pytest.raises(BundleError, match="language model"):
         predict(lm_bundle, ["ACGT"])
+
+
+def test_an_uploaded_fasta_makes_the_corpus_and_a_bad_one_a_friendly_error():
+    from playground.errors import PlaygroundError
+
+    fasta = "".join(f">s{i}\n{'ACGT' * 5}{'TTGCA'[i % 5]}GG\n" for i in range(20)).encode()
+    v = {**SMALL, "corpus": "upload", "up_alphabet": "dna"}
+    run = S.build(v, upload=("mine.fasta", fasta))
+    corpus = run.extras["corpus"]
+    assert corpus.alphabet == "dna" and len(corpus.train) + len(corpus.val) == 20
+    assert "upload" in S.signature(v, ("mine.fasta", fasta))
+    assert S.signature(v, ("mine.fasta", fasta)) != S.signature(v, ("mine.fasta", fasta + b">x\nACGT\n"))
+    with pytest.raises(PlaygroundError) as e:
+        S.make_corpus(v, ("bad.fasta", b">a\nACGT\n"))
+    assert e.value.hint                                      # says what to do
+    with pytest.raises(S.LMSettingError):
+        S.make_corpus(v, None)
