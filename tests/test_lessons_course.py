@@ -227,3 +227,30 @@ def test_the_dna_page_offers_numericalised_bases_for_the_logistic_regression(app
     radio = next(r for r in at.sidebar.radio if r.label == "Bases as")
     assert radio.value == "integer"
     assert any("50 numbers (A=1 C=2 G=3 T=4)" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("values", [
+    {"dataset": "cubic", "features": ["x1", "x1_sq"], "layers": 1, "n1": 3, "optimizer": "sgd", "lr": 0.03,
+     "normalize": True},
+    {"dataset": "circle", "features": ["x1", "x2"], "layers": 1, "n1": 4, "optimizer": "sgd", "lr": 0.3,
+     "shuffle": False},
+])
+def test_the_exported_script_trains_as_the_page_does_with_the_new_settings(values, capsys):
+    """The 🐍 code of a normalised or unshuffled run prints the trainer's validation losses."""
+    import re
+
+    from playground.codegen import toy_script_from_run
+
+    run = B.build(values)
+    tr = run.make_trainer()
+    tr.run_epochs(5)
+    src = toy_script_from_run(run, epochs=5)
+    assert ("input_mean" in src) == bool(values.get("normalize"))
+    assert ("torch.arange(n_train)" in src) == (values.get("shuffle") is False)
+    capsys.readouterr()
+    exec(compile(src, "train_mlp.py", "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out
+    printed = {int(e): float(v) for e, v in re.findall(r"epoch +(\d+) +train loss [0-9.]+ +validation loss ([0-9.]+)", out)}
+    assert len(printed) >= 3
+    for epoch, loss in printed.items():
+        assert loss == pytest.approx(tr.history[epoch]["val_loss"], abs=6e-5), epoch
