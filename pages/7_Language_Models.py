@@ -134,8 +134,10 @@ with c_set:
                 st.select_slider("Masking rate (tokens to predict)", L.MASK_RATES, key=K("mask_rate"),
                                  format_func=lambda v: f"{v:.0%}", help="BERT: 15 %. The loss counts these only.")
                 m1, m2 = st.columns(2)
-                m1.slider("→ [MASK] (%)", 0, 100, step=5, key=K("mask_pct"))
-                m2.slider("→ random token (%)", 0, 100, step=5, key=K("random_pct"))
+                m1.slider("[MASK] %", 0, 100, step=5, key=K("mask_pct"),
+                          help="Of the chosen tokens, the share replaced by [MASK] (BERT: 80 %).")
+                m2.slider("Random %", 0, 100, step=5, key=K("random_pct"),
+                          help="The share replaced by a random token (BERT: 10 %); the rest stay unchanged.")
                 keep = 100 - int(state.get("mask_pct")) - int(state.get("random_pct"))
                 st.caption(f"Of the chosen tokens: {state.get('mask_pct')} % [MASK], {state.get('random_pct')} % a "
                            f"random token, {max(keep, 0)} % unchanged (BERT: 80 / 10 / 10).")
