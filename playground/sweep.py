@@ -316,7 +316,7 @@ def grid_values(v: Vary) -> list:
         return [round(v.lo + i * v.step, 12) for i in range(n)]
     if not v.points:
         raise SweepError(f"{v.name}: a grid over the float range {v.lo:g}..{v.hi:g} needs its points.",
-                         f"Add :n=K (K values spread over the range) or :step=X, or give a list.")
+                         "Add :n=K (K values spread over the range) or :step=X, or give a list.")
     xs = np.geomspace(v.lo, v.hi, v.points) if v.log else np.linspace(v.lo, v.hi, v.points)
     return [float(f"{x:.6g}") for x in xs]
 
@@ -509,7 +509,7 @@ def storage_url(storage: str | None = None) -> str:
         scheme, rest = raw.split("://", 1)
         driver = "psycopg"
         try:
-            import psycopg  # noqa: F401
+            import psycopg  # noqa: F401  (psycopg 3 installed?)
         except ImportError:
             driver = "psycopg2"
         return f"postgresql+{driver}://{rest}"
@@ -884,7 +884,7 @@ def run_worker(name: str, storage: str | None = None, *, n_trials: int | None = 
     import optuna
     from optuna.trial import TrialState
 
-    import playground  # noqa: F401  (one torch thread per process)
+    import playground  # noqa: F401  (one torch thread per process: PLAYGROUND_NUM_THREADS)
 
     study = load_study(name, storage)
     spec = study_spec(study)
@@ -952,8 +952,6 @@ def worker_command(name: str, storage: str | None = None, n_trials: int | None =
 
 
 def worker_env(storage: str | None = None) -> dict:
-    import sys
-
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PLAYGROUND_NUM_THREADS": os.environ.get("PLAYGROUND_NUM_THREADS", "1"),
            STORAGE_ENV: storage_url(storage)}

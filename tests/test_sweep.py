@@ -4,10 +4,7 @@ The PostgreSQL study shared by two worker processes is tests/test_sweep_postgres
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from urllib.parse import parse_qsl, urlsplit

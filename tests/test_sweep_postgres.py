@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
