@@ -116,3 +116,8 @@ def test_pretrain_then_finetune_against_scratch_on_the_same_split(app_test):
     live = at.session_state["_runs.live"]
     assert {"lm_ft.pretrained", "lm_ft.scratch"} <= set(live)   # on the Predict page's list
     assert any("50** of the" in c.value for c in at.caption)
+    # the second (last) epoch: both runs are over, so each held-out test set is scored once, by itself
+    [b for b in at.button if b.label == "⏭ Step"][1].click().run()
+    no_exception(at)
+    scored = [c.value for c in at.caption if "never used in training, scored at epoch 2" in c.value]
+    assert len(scored) == 2

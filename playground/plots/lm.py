@@ -24,6 +24,7 @@ UNIFORM_COLOR = "#7f7f7f"
 NGRAM_COLOR = "#2ca02c"
 MOTIF_FILL = "rgba(255, 127, 14, 0.18)"
 PAIR_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
+LEGEND_BELOW = dict(orientation="h", y=-0.3, x=0, xanchor="left", yanchor="top")   # long titles keep the top
 BASE_COLORS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "T": "#d62728", "U": "#d62728", "N": "#7f7f7f"}
 
 
@@ -57,7 +58,7 @@ def _references(refs: list[tuple[str, float, str]]) -> tuple[list, list]:
 
 
 def bits_figure(history: list[dict], uniform: float, ngram: float | None = None, ngram_label: str = "best n-gram",
-                title: str = "Bits per token (cross-entropy / ln 2)", height: int = 330) -> go.Figure:
+                title: str = "Bits per token (cross-entropy / ln 2)", height: int = 370) -> go.Figure:
     """Training and validation loss per epoch in bits per token, with the uniform baseline and
     the best n-gram's validation bits as dashed lines. The history's losses are in nats."""
     ep = column(history, "epoch")
@@ -71,12 +72,13 @@ def bits_figure(history: list[dict], uniform: float, ngram: float | None = None,
     lay = layout_dict(title, height, fixed_margins=True, shapes=shapes, annotations=notes,
                       xaxis=dict(title=dict(text="epoch"), dtick=_epoch_dtick(ep)),
                       yaxis=dict(title=dict(text="bits per token"), rangemode="tozero"))
+    lay.update(legend=LEGEND_BELOW, margin=dict(l=50, r=10, t=40, b=80))
     return figure(data, lay)
 
 
 def perplexity_figure(history: list[dict], vocab_size: int, ngram_bits: float | None = None,
                       ngram_label: str = "best n-gram", title: str = "Validation perplexity (2^bits)",
-                      height: int = 330) -> go.Figure:
+                      height: int = 370) -> go.Figure:
     """Validation perplexity per epoch: the number of equally likely tokens the model is as unsure
     as. Uniform = the vocabulary size; the best n-gram as a reference."""
     ep = column(history, "epoch")
@@ -206,7 +208,7 @@ def embedding_figure(xy: np.ndarray, labels: list[str], explained=(), groups: li
 
 
 def finetune_figure(histories: dict[str, list[dict]], metric: str = "val_accuracy", label: str = "validation accuracy",
-                    chance: float | None = None, title: str | None = None, height: int = 340) -> go.Figure:
+                    chance: float | None = None, title: str | None = None, height: int = 380) -> go.Figure:
     """The validation curve of each run (pretrained + new head, from scratch) on one chart."""
     data = []
     for k, (name, hist) in enumerate(histories.items()):
@@ -215,10 +217,12 @@ def finetune_figure(histories: dict[str, list[dict]], metric: str = "val_accurac
                          marker=dict(size=5)))
     shapes, notes = _references([(f"chance: {chance:.2f}", chance, UNIFORM_COLOR)] if chance is not None else [])
     ep = np.concatenate([column(h, "epoch") for h in histories.values()]) if histories else np.zeros(0)
-    return figure(data, layout_dict(title or f"Fine-tuning: {label} per epoch", height, fixed_margins=True,
-                                    shapes=shapes, annotations=notes,
-                                    xaxis=dict(title=dict(text="epoch"), dtick=_epoch_dtick(ep)),
-                                    yaxis=dict(title=dict(text=label))))
+    lay = layout_dict(title or f"Fine-tuning: {label} per epoch", height, fixed_margins=True,
+                      shapes=shapes, annotations=notes,
+                      xaxis=dict(title=dict(text="epoch"), dtick=_epoch_dtick(ep)),
+                      yaxis=dict(title=dict(text=label)))
+    lay.update(legend=LEGEND_BELOW, margin=dict(l=50, r=10, t=40, b=80))
+    return figure(data, lay)
 
 
 def size_curve_figure(rows: list[dict], label: str = "validation accuracy", height: int = 340) -> go.Figure:

@@ -531,6 +531,10 @@ def finetune_tab(state: PageState, run, trainer, tok, corpus, live_playing: bool
         st.dataframe(pd.DataFrame(p.table()), hide_index=True)
 
     live.run(draw)
+    if pair.done and not live.playing:      # both runs are over: the one look the test sets are for
+        for t in pair.trainers.values():
+            if t.test_scores is None:
+                t.score_test()
     if live.playing:
         st.caption("💾 Pause to save the fine-tuned classifier or to score the held-out test set.")
     else:
