@@ -80,6 +80,21 @@ def test_a_trial_is_the_pages_run_scored_on_validation():
     assert tr.history[-1]["val_loss"] == res.history[-1]["val_loss"]
 
 
+@pytest.mark.parametrize("page, vary, base, metric", [
+    ("dna", {"c1": [4, 8]}, {"model": "custom", "n": 200, "length": 30}, "auroc"),
+    ("sequence", {"t_layers": [1, 2]}, {"family": "transformer", "n": 200, "length": 30, "t_d": 16}, "accuracy"),
+])
+def test_dna_and_sequence_trials_are_their_pages_runs(page, vary, base, metric):
+    spec = SW.make_spec(page, vary, base=base, strategy="grid", epochs=1, metric=metric)
+    assert SW.spec_warnings(spec) == []
+    name, (value, *_) = next(iter(vary.items()))
+    res = SW.train_trial(spec, {name: value})
+    tr = SW.setup_of(page).build({**spec.base, name: value}).make_trainer()
+    tr.run_epochs(1)
+    assert tr.evaluate("val")[metric] == res.value
+    assert SW.trial_url(spec, {name: value}).startswith(f"/{SW.page_url_path(page)}?")
+
+
 def test_a_grid_sweep_runs_exactly_its_grid_with_three_workers(storage):
     spec = SW.make_spec("basics", {"lr": "0.01..0.1", "n1": "2..3"}, strategy="grid", epochs=2, metric="accuracy")
     assert spec.n_trials == 6
