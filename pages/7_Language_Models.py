@@ -105,7 +105,8 @@ with c_set:
                f"**{n_tr:,}** training and **{n_va:,}** validation tokens · uniform guess: "
                f"**{L.uniform_bits(tok):.2f} bits** per token")
 
-reference = LV.cached(state, "reference", LV.token_key(state, upload), lambda: L.reference_ngram(tok, corpus))
+with st.spinner("Counting the n-grams of orders 1–6 (the reference line) …"):
+    reference = LV.cached(state, "reference", LV.token_key(state, upload), lambda: L.reference_ngram(tok, corpus))
 ref_bits = reference["val_bits"][reference["order"]]
 
 # ---- model -------------------------------------------------------------------------------------
@@ -142,7 +143,12 @@ with c_set:
                 st.caption(f"Of the chosen tokens: {state.get('mask_pct')} % [MASK], {state.get('random_pct')} % a "
                            f"random token, {max(keep, 0)} % unchanged (BERT: 80 / 10 / 10).")
     try:
-        run = L.build(state.values(), upload, corpus=corpus)
+        fit = None
+        if model_kind == "ngram":      # counted once per corpus, tokens and n-gram settings
+            v = L.relevant(state.values())
+            fit = LV.cached(state, "ngram", LV.token_key(state, upload) + (v["order"], v["smoothing"], v["add_k"]),
+                            lambda: L.fit_ngram(state.values(), tok, corpus))
+        run = L.build(state.values(), upload, corpus=corpus, ngram=fit)
     except (PlaygroundError, ValueError) as e:
         with c_view:
             show_error(f"This model cannot be built: {getattr(e, 'message', e)}",

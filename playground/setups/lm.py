@@ -527,11 +527,12 @@ def size_sweep(values: dict, lm_model, tok, labelled, sizes=(25, 50, 100, 200, 0
     return rows
 
 
-def build(values: dict, upload=None, corpus=None) -> Run:
+def build(values: dict, upload=None, corpus=None, ngram: dict | None = None) -> Run:
     """The run the page trains for these values (missing ones take their defaults).
 
     ``upload``: (file name, bytes) for the 'upload' corpus; ``corpus``: the ``make_corpus``
-    result when the caller has it (the page caches it). Run.data is the ``SplitData`` of the
+    result when the caller has it (the page caches it), ``ngram`` the ``fit_ngram`` result likewise.
+    Run.data is the ``SplitData`` of the
     LM (None for the n-gram); extras: ``corpus``, ``tokenizer``, ``uniform_bits``,
     ``masking``, ``label``, ``model`` and, for the n-gram, ``ngram`` (``fit_ngram``).
     Raises a PlaygroundError or ValueError naming the setting to change."""
@@ -544,7 +545,7 @@ def build(values: dict, upload=None, corpus=None) -> Run:
               "model": v["model"], "alphabet": corpus.alphabet}
     sig = signature(v, upload)
     if v["model"] == "ngram":
-        extras["ngram"] = fit_ngram(v, tok, corpus)
+        extras["ngram"] = ngram if ngram is not None else fit_ngram(v, tok, corpus)
         return Run(None, None, None, sig, extras)
     rate, mask_frac, random_frac = masking_of(v) if v["model"] == "masked" else (0.15, 0.8, 0.1)
     spec = spec_of(v, tok, corpus)
