@@ -25,6 +25,7 @@ from playground.ui.state import PageState
 
 MAX_WORKERS_ENV = "PLAYGROUND_SWEEP_MAX_WORKERS"
 REFRESH_S = 2.0
+DEFAULT_VARY = {"basics": ("lr", "n1")}
 
 # study name -> its worker processes started by this server (all sessions see them)
 _PROCS: dict[str, list] = {}
@@ -219,8 +220,8 @@ def _form(state: PageState, page: str, task: str | None, K) -> None:
     ss = st.session_state
     values = state.values()
     options = SW.varying_names(page)
-    if K("names") not in ss:
-        ss[K("names")] = [n for n in ("lr",) if n in options]
+    if K("names") not in ss:      # what a first sweep asks: the learning rate (× the first layer's width on Basics)
+        ss[K("names")] = [n for n in DEFAULT_VARY.get(page, ("lr",)) if n in options]
     names = st.multiselect("Settings to vary", options, key=K("names"),
                            format_func=lambda n: _label(state.schema[n]),
                            help="Any setting that changes the run (display settings cannot vary).")
