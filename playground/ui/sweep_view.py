@@ -292,7 +292,7 @@ def _plots(study, spec, task):
             fig = make()
         except (ValueError, ZeroDivisionError, IndexError, KeyError):
             continue
-        fig.update_layout(title=None, height=330, margin=dict(l=10, r=10, t=30, b=10), uirevision=title)
+        fig.update_layout(title=None, height=330, margin=dict(l=45, r=10, t=30, b=10), uirevision=title)
         out.append((title, fig))
     return out
 
