@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
+import weakref
 from typing import Callable
 
 from playground.compare import SideBySide
@@ -312,12 +314,30 @@ def visible_accuracy(model, tok, corpus) -> float:
     return float((pred[real] == x[real]).float().mean()) if bool(real.any()) else float("nan")
 
 
+_GAIN_MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # trainer -> (key, when, value)
+GAIN_EVERY_S = 20.0
+
+
+def _throttled_gain(tr: Trainer, values: dict, corpus, tok) -> float:
+    """``finetune_gain`` of a trainer, computed once per epoch and at most every GAIN_EVERY_S seconds
+    while it trains (the lesson panel asks every second; one measure is two fine-tune runs)."""
+    v = complete(SCHEMA, values)
+    key = (tr.epoch, tuple(v[k] for k in ("ft_task", "ft_n", "ft_lr", "ft_epochs", "seed")))
+    got = _GAIN_MEMO.get(tr)
+    now = time.monotonic()
+    if got is not None and (got[0] == key or (got[0][1] == key[1] and now - got[1] < GAIN_EVERY_S)):
+        return got[2]
+    value = finetune_gain(v, tr.model, tok, corpus)
+    _GAIN_MEMO[tr] = (key, now, value)
+    return value
+
+
 def metrics_of(corpus, tok, values: dict) -> dict[str, Callable[[Trainer], float]]:
     """The page's lesson metrics (fn(trainer) -> float, on the current weights)."""
     return {"motif_acc": lambda tr: motif_accuracy(tr, corpus, tok)["motif"],
             "background_acc": lambda tr: motif_accuracy(tr, corpus, tok)["background"],
             "visible_acc": lambda tr: visible_accuracy(tr.model, tok, corpus),
-            "finetune_gain": lambda tr: finetune_gain(values, tr.model, tok, corpus)}
+            "finetune_gain": lambda tr: _throttled_gain(tr, values, corpus, tok)}
 
 
 def input_spec(run_or_tok, max_len: int | None = None):
