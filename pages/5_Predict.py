@@ -119,7 +119,7 @@ def example_text() -> str:
         pts = rng.uniform(-5, 5, size=(12, dims))
         return "\n".join(",".join(f"{v:.2f}" for v in p) for p in pts)
     a = "ACGT" if bundle.input.alphabet == "dna" else "ACDEFGHIKLMNPQRSTVWY"
-    L = bundle.input.length or (60 if bundle.input.alphabet == "dna" else 80)
+    L = bundle.input.length or min(60 if bundle.input.alphabet == "dna" else 80, length_limit(bundle) or 10 ** 6)
     out = []
     for i in range(12):
         n = L if bundle.input.length else int(rng.integers(L // 2, L + 1))

@@ -121,3 +121,18 @@ def test_pretrain_then_finetune_against_scratch_on_the_same_split(app_test):
     no_exception(at)
     scored = [c.value for c in at.caption if "never used in training, scored at epoch 2" in c.value]
     assert len(scored) == 2
+    # both fine-tuned classifiers are on the Predict page (the bare language model is not) and predict there
+    pr = app_test("pages/5_Predict.py")
+    for k in ("_runs.records", "_runs.live", "_runs.models"):
+        if k in at.session_state:
+            pr.session_state[k] = at.session_state[k]
+    pr.run()
+    no_exception(pr)
+    options = pr.selectbox[0].options
+    assert [o.split(": ", 1)[1].split(" ·")[0] for o in options] == ["LM classifier (pretrained + new head)",
+                                                                     "LM classifier (from scratch)"]
+    next(b for b in pr.button if "Example" in b.label).click().run()
+    next(b for b in pr.button if b.label == "🔮 Predict").click().run()
+    no_exception(pr)
+    table = pr.dataframe[0].value
+    assert len(table) == 12 and {"P(no motif)", "P(motif)"} <= set(table.columns)

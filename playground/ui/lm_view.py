@@ -503,6 +503,7 @@ def finetune_tab(state: PageState, run, trainer, tok, corpus, live_playing: bool
     for key, name in (("lm_ft.pretrained", "pretrained"), ("lm_ft.scratch", "scratch")):
         track(key, pair.pretrained if name == "pretrained" else pair.scratch, pair.spec, page="lm", dataset=ds_name,
               input=inp, label_names=list(labelled.class_names),
+              model=f"LM classifier ({'pretrained + new head' if name == 'pretrained' else 'from scratch'})",
               parameters={"encoder": f"pretrained ({snap['epoch']} epochs)" if name == "pretrained" else "from scratch",
                           "labels": data.meta["n_labels"]})
     st.caption(f"Split of the {len(labelled):,} labelled sequences: **{data.meta['n_labels']}** of the "

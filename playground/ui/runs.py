@@ -152,7 +152,8 @@ def session_models() -> list[tuple[str, str]]:
         tr, info = entry["trainer"], entry["info"]
         if tr is None or info.get("spec") is None or tr.steps == 0 or getattr(tr, "task", "") in LM_TASKS:
             continue                 # (a language model predicts tokens: its fine-tuned classifiers are listed)
-        out.append((f"live:{slot}", f"Current model on {_page_label(info['page'])}: {_short(info)} · epoch {tr.epoch}"))
+        out.append((f"live:{slot}", f"Current model on {_page_label(info['page'])}: {info.get('model') or _short(info)}"
+                                    f" · epoch {tr.epoch}"))
     for mid, b in reversed(_models().items()):
         if b.task in LM_TASKS:
             continue
