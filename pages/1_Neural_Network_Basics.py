@@ -142,8 +142,8 @@ def draw(tr: Trainer) -> None:
     data = tr.data
     col_net, col_out = st.columns([1.1, 1])
     with col_net:
-        net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features)),
-                            seconds=2.0)
+        net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features),
+                                                              ready=True), seconds=2.0)
         st.plotly_chart(net, key="basics.net", config=png_config("basics_net"))
     with col_out:
         pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
@@ -153,14 +153,14 @@ def draw(tr: Trainer) -> None:
         if ds.dims == 2:
             fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                 y_te if show_test else None, ds.problem, state.get("discretize"),
-                                hover=not live.playing)
+                                hover=not live.playing, ready=True)
         else:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_val"] if show_test else None,
-                               y_te if show_test else None)
+                               y_te if show_test else None, ready=True)
         st.plotly_chart(fig, key="basics.output", config=png_config("basics_output"))
     col_loss, col_pvt = st.columns(2)
     with col_loss:
-        st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y")), key="basics.loss",
+        st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y"), ready=True), key="basics.loss",
                         config=png_config("basics_loss"))
     with col_pvt:
         st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te), seconds=2.0), key="basics.pvt",
@@ -171,13 +171,13 @@ def pred_vs_true(tr: Trainer, y_te: np.ndarray):
     """Regression: the course's "Pred vs True" scatter with R². Classification: the confusion matrix."""
     y_pred = tr.predict(tr.data.x_val)
     if ds.problem == "regression":
-        return plots.parity_figure(y_te, y_pred, r2(y_te, y_pred))
+        return plots.parity_figure(y_te, y_pred, r2(y_te, y_pred), ready=True)
     finite = np.isfinite(y_pred)
     y_hat = np.where(finite, y_pred >= 0.5, 0).astype(int)
     acc = accuracy(y_te.astype(int), y_hat) if len(y_te) else float("nan")
     mc = mcc(y_te.astype(int), y_hat) if len(y_te) else float("nan")
     return plots.confusion_figure(confusion(y_te.astype(int), y_hat, 2), ["0", "1"],
-                                  title=f"Validation set · accuracy {acc:.1%} · MCC {mc:.2f}")
+                                  title=f"Validation set · accuracy {acc:.1%} · MCC {mc:.2f}", ready=True)
 
 
 with c_view:
@@ -205,7 +205,7 @@ with tab_gd:
     if ds.dims != 1:
         st.caption("This view uses the 1-D **Linear (βx)** data set (the current one is 2-D).")
     path = setup.descent_view(state.values())
-    st.plotly_chart(landscape_figure(path), key="basics.landscape", config=png_config("basics_landscape"))
+    st.plotly_chart(landscape_figure(path, ready=True), key="basics.landscape", config=png_config("basics_landscape"))
     final = path.loss[-1] if len(path.loss) else float("nan")
     if path.diverged or not np.isfinite(final) or final > path.loss[0]:
         st.error(f"Diverged: with learning rate {state.get('gd_lr'):g} every step overshoots the minimum "

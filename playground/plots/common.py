@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseFigure
 
 TRAIN_COLOR = "#1f77b4"
 TEST_COLOR = "#ff7f0e"
@@ -29,10 +30,93 @@ def layout_dict(title: str = "", height: int = 320, uirevision: str | None = "ke
     return layout
 
 
-def figure(data: list[dict], layout: dict) -> go.Figure:
+def figure(data: list[dict], layout: dict, ready: bool = False):
     """A figure from plain trace and layout dicts, validated once. Several times faster than
-    building it with add_* / update_* calls: it matters for charts redrawn while training."""
+    building it with add_* / update_* calls: it matters for charts redrawn while training.
+    ``ready=True``: a :class:`ReadyFigure` instead (no plotly objects at all, for live charts)."""
+    if ready:
+        return ReadyFigure(data, layout)
     return go.Figure(data=data, layout=layout)
+
+
+_TEMPLATES: dict = {}
+
+
+def _template_json() -> dict | None:
+    """The default template as plotly JSON (what ``go.Figure`` puts in ``layout.template``;
+    Streamlit makes it its own theme), built once per template name."""
+    import plotly.io as pio
+
+    name = pio.templates.default
+    if not name:
+        return None
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = pio.templates[name].to_plotly_json()
+    return _TEMPLATES[name]
+
+
+def _as_json(obj):
+    """A copy of a trace or layout dict as ``go.Figure(...).to_dict()`` writes it: keys set to
+    None left out, numpy arrays as plotly's typed arrays (``convert_to_base64``)."""
+    from _plotly_utils.utils import is_homogeneous_array, is_skipped_key, to_typed_array_spec
+
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if v is None:
+                continue
+            if is_skipped_key(k):
+                out[k] = v
+            elif is_homogeneous_array(v):
+                out[k] = to_typed_array_spec(v)
+            else:
+                out[k] = _as_json(v)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_as_json(v) if isinstance(v, (dict, list, tuple)) else v for v in obj]
+    return obj
+
+
+_COLORSCALES: dict = {}
+
+
+def colorscale(name: str) -> list:
+    """A named plotly colorscale as the explicit list ``go.Figure`` sends (plotly.js has other
+    scales under some of the same names, e.g. "Blues"): for figures built as plain JSON."""
+    if name not in _COLORSCALES:
+        from _plotly_utils.basevalidators import ColorscaleValidator
+
+        _COLORSCALES[name] = [list(p) for p in ColorscaleValidator("colorscale", "heatmap").validate_coerce(name)]
+    return _COLORSCALES[name]
+
+
+class ReadyFigure(BaseFigure):
+    """Plotly JSON written by hand, for ``st.plotly_chart`` on charts redrawn several times a
+    second. ``st.plotly_chart`` turns a dict into a validated ``go.Figure`` and a ``go.Figure``
+    into a deep copy (``to_dict``): for the Basics page's live charts that was ~2/3 of a redraw's
+    CPU. A ``ReadyFigure`` is a ``BaseFigure`` (so Streamlit takes it as already validated) that
+    holds only the finished dict: numpy arrays encoded as plotly 7 does (typed arrays) and the
+    default template added, so the chart's JSON is the one ``go.Figure(data, layout).to_dict()``
+    gives (``tests/test_ready_figure.py``). Only ``to_dict()`` / ``to_plotly_json()`` work: use it
+    for finished figures, never to ``update_*`` them. Do not pass anything a validator would
+    have to fix (it is not validated)."""
+
+    def __init__(self, data: list[dict], layout: dict):     # noqa: D107 - no BaseFigure.__init__: no objects
+        data = [_as_json(t) for t in data]
+        layout = _as_json(layout)
+        template = _template_json()
+        if template is not None and "template" not in layout:
+            layout["template"] = template
+        object.__setattr__(self, "_spec", {"data": data, "layout": layout})
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+    def to_plotly_json(self) -> dict:
+        return self._spec
+
+    def __repr__(self) -> str:
+        return f"ReadyFigure({len(self._spec['data'])} traces)"
 
 
 def _layout(fig: go.Figure, title: str = "", height: int = 320, uirevision: str | None = "keep", **kw) -> go.Figure:
@@ -41,7 +125,7 @@ def _layout(fig: go.Figure, title: str = "", height: int = 320, uirevision: str 
 
 
 def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", height: int = 320,
-                trace=None) -> go.Figure:
+                trace=None, ready: bool = False) -> go.Figure:
     """Training and validation loss per epoch. ``trace``: the Trainer's sub-epoch trace (step,
     epoch + fraction, mean training loss), drawn as a thin line, so a long epoch shows progress."""
     ep = column(history, "epoch")
@@ -56,7 +140,8 @@ def loss_figure(history: list[dict], log_y: bool = False, title: str = "Loss", h
                  line=dict(color=TEST_COLOR, width=2.5))]
     return figure(data, layout_dict(title, height, fixed_margins=True,
                                     xaxis=dict(title=dict(text="epoch"), dtick=_epoch_dtick(ep)),
-                                    yaxis=dict(title=dict(text="loss"), type="log" if log_y else "linear")))
+                                    yaxis=dict(title=dict(text="loss"), type="log" if log_y else "linear")),
+                  ready=ready)
 
 
 def _epoch_dtick(ep) -> int | None:
@@ -86,12 +171,12 @@ def runs_figure(histories: dict, key: str = "val_loss", title: str = "Validation
     return _layout(fig, title, height)
 
 
-def confusion_figure(cm: np.ndarray, class_names: list[str], title: str = "Confusion matrix") -> go.Figure:
+def confusion_figure(cm: np.ndarray, class_names: list[str], title: str = "Confusion matrix",
+                     ready: bool = False) -> go.Figure:
     cm = np.asarray(cm)
-    fig = go.Figure(go.Heatmap(z=cm, x=[f"pred {c}" for c in class_names], y=[f"true {c}" for c in class_names],
-                               colorscale="Blues", text=cm, texttemplate="%{text}", showscale=False))
-    fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, 320)
+    data = [dict(type="heatmap", z=cm, x=[f"pred {c}" for c in class_names], y=[f"true {c}" for c in class_names],
+                 colorscale=colorscale("Blues"), text=cm, texttemplate="%{text}", showscale=False)]
+    return figure(data, layout_dict(title, 320, yaxis=dict(autorange="reversed")), ready=ready)
 
 
 def roc_figure(fpr, tpr, auc: float, title: str = "ROC curve") -> go.Figure:
@@ -103,18 +188,19 @@ def roc_figure(fpr, tpr, auc: float, title: str = "ROC curve") -> go.Figure:
     return _layout(fig, title, 320)
 
 
-def parity_figure(y_true, y_pred, r2: float | None = None, title: str = "Pred vs True") -> go.Figure:
+def parity_figure(y_true, y_pred, r2: float | None = None, title: str = "Pred vs True",
+                  ready: bool = False) -> go.Figure:
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     lo = float(min(y_true.min(initial=0), y_pred.min(initial=0)))
     hi = float(max(y_true.max(initial=1), y_pred.max(initial=1)))
-    fig = go.Figure()
-    fig.add_scatter(x=y_true, y=y_pred, mode="markers", name="test points", marker=dict(size=6, opacity=0.7))
-    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line=dict(dash="dash", color="gray"))
-    fig.update_xaxes(title="true")
-    fig.update_yaxes(title="predicted")
+    data = [dict(type="scatter", x=y_true, y=y_pred, mode="markers", name="test points",
+                 marker=dict(size=6, opacity=0.7)),
+            dict(type="scatter", x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
+                 line=dict(dash="dash", color="gray"))]
     if r2 is not None and np.isfinite(r2):
         title = f"{title} (R² = {r2:.3f})"
-    return _layout(fig, title, 320)
+    return figure(data, layout_dict(title, 320, xaxis=dict(title=dict(text="true")),
+                                    yaxis=dict(title=dict(text="predicted"))), ready=ready)
 
 
 def heatmap_figure(z, x=None, y=None, title: str = "", colorscale: str = "RdBu", zmid: float | None = 0.0,

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from playground.data.toy import RANGE
-from playground.plots.common import _layout, figure, layout_dict
+from playground.plots.common import colorscale, figure, layout_dict
 
 # TF Playground's colours: orange for negative / class 0, blue for positive / class 1.
 ORANGE = "#f59322"
@@ -97,7 +97,7 @@ def output_image(z: np.ndarray, points_train, y_train, points_test, y_test, zmin
 
 def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarray, y_train: np.ndarray,
                   points_test: np.ndarray | None, y_test: np.ndarray | None, problem: str,
-                  discretize: bool = False, title: str = "Output", hover: bool = True) -> go.Figure:
+                  discretize: bool = False, title: str = "Output", hover: bool = True, ready: bool = False) -> go.Figure:
     """2-D: the model's output over the input square with the data on top, drawn as one image
     (:func:`output_image`) on plotly axes. ``hover=True`` adds invisible markers, so each point
     shows its coordinates and label on hover (left out while training plays)."""
@@ -139,11 +139,11 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
                                     scaleratio=1, constrain="domain", showgrid=False, zeroline=False))
     layout.update(margin=dict(l=40, r=10, t=40, b=35),
                   legend=dict(orientation="h", y=-0.12, x=0.5, xanchor="center", yanchor="top"))
-    return figure(data, layout)
+    return figure(data, layout, ready=ready)
 
 
 def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=None, y_test=None,
-                 title: str = "Data and fitted curve") -> go.Figure:
+                 title: str = "Data and fitted curve", ready: bool = False) -> go.Figure:
     """1-D regression: the data and the network's curve."""
     data = [dict(type="scatter", x=np.asarray(x_train).reshape(-1), y=y_train, mode="markers", name="train",
                  marker=dict(color=BLUE, size=6, opacity=0.7))]
@@ -154,11 +154,11 @@ def curve_figure(x_grid: np.ndarray, pred: np.ndarray, x_train, y_train, x_test=
                      line=dict(color="black", width=3)))
     return figure(data, layout_dict(title, 440, fixed_margins=True,
                                     xaxis=dict(title=dict(text="x1"), range=[-RANGE, RANGE]),
-                                    yaxis=dict(title=dict(text="y"))))
+                                    yaxis=dict(title=dict(text="y"))), ready=ready)
 
 
 def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weights: list[np.ndarray],
-                   biases: list[np.ndarray], tile: int = 12) -> go.Figure:
+                   biases: list[np.ndarray], tile: int = 12, ready: bool = False) -> go.Figure:
     """The network as TF Playground draws it.
 
     layer_names: names of the nodes in each column (features, hidden layers, output).
@@ -179,7 +179,7 @@ def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weight
         y_off = (height_units - total) / 2
         centers.append([(x0 + tile / 2, y_off + i * (tile + gap_y) + tile / 2) for i in range(len(names))])
 
-    fig = go.Figure()
+    data: list[dict] = []
     # links, bucketed by sign and width so a big network stays a handful of traces
     all_w = np.concatenate([np.abs(w).ravel() for w in weights]) if weights else np.array([1.0])
     all_w = all_w[np.isfinite(all_w)]
@@ -201,10 +201,12 @@ def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weight
                 mid_y.append((y1 + y2) / 2)
                 mid_txt.append(f"{layer_names[li][i]} → {layer_names[li + 1][j]}<br>w = {w:.3f}")
     for (pos, level), (xs, ys) in sorted(buckets.items()):
-        fig.add_scatter(x=np.array(xs), y=np.array(ys), mode="lines", hoverinfo="skip", showlegend=False,
-                        line=dict(color=BLUE if pos else ORANGE, width=0.6 + level * 0.9), opacity=0.75)
-    fig.add_scatter(x=np.array(mid_x), y=np.array(mid_y), mode="markers", marker=dict(size=8, opacity=0), hovertext=mid_txt,
-                    hoverinfo="text", showlegend=False, name="weights")
+        data.append(dict(type="scatter", x=np.array(xs), y=np.array(ys), mode="lines", hoverinfo="skip",
+                         showlegend=False, line=dict(color=BLUE if pos else ORANGE, width=0.6 + level * 0.9),
+                         opacity=0.75))
+    data.append(dict(type="scatter", x=np.array(mid_x), y=np.array(mid_y), mode="markers",
+                     marker=dict(size=8, opacity=0), hovertext=mid_txt, hoverinfo="text", showlegend=False,
+                     name="weights"))
     # node maps: one heatmap per column (NaN between nodes)
     node_x, node_y, node_txt = [], [], []
     for ci, names in enumerate(layer_names):
@@ -225,34 +227,39 @@ def network_figure(layer_names: list[list[str]], tiles: list[np.ndarray], weight
             node_y.append(cy)
             node_txt.append(names[ni] + b_txt)
         x0 = ci * (tile + gap_x)
-        fig.add_trace(go.Heatmap(z=z, x0=x0 + 0.5, dx=1, y0=0.5, dy=1, colorscale=DIVERGING, zmin=-1, zmax=1,
-                                 showscale=False, hoverinfo="skip"))
-    fig.add_scatter(x=np.array(node_x), y=np.array(node_y), mode="markers", marker=dict(size=tile * 2, opacity=0, symbol="square"),
-                    hovertext=node_txt, hoverinfo="text", showlegend=False, name="nodes")
+        data.append(dict(type="heatmap", z=z, x0=x0 + 0.5, dx=1, y0=0.5, dy=1, colorscale=DIVERGING, zmin=-1, zmax=1,
+                         showscale=False, hoverinfo="skip"))
+    data.append(dict(type="scatter", x=np.array(node_x), y=np.array(node_y), mode="markers",
+                     marker=dict(size=tile * 2, opacity=0, symbol="square"), hovertext=node_txt, hoverinfo="text",
+                     showlegend=False, name="nodes"))
+    annotations = []
     for ci, names in enumerate(layer_names):
         label = "inputs" if ci == 0 else ("output" if ci == n_cols - 1 else f"layer {ci}")
-        fig.add_annotation(x=ci * (tile + gap_x) + tile / 2, y=-tile * 0.6, text=label, showarrow=False,
-                           font=dict(size=13))
+        annotations.append(dict(x=ci * (tile + gap_x) + tile / 2, y=-tile * 0.6, text=label, showarrow=False,
+                                font=dict(size=13)))
     for name, (cx, cy) in zip(layer_names[0], centers[0]):
-        fig.add_annotation(x=cx - tile / 2 - 1, y=cy, text=name, showarrow=False, xanchor="right",
-                           font=dict(size=13))
-    fig.update_xaxes(visible=False, range=[-tile * 2.6, (n_cols - 1) * (tile + gap_x) + tile * 1.3])
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", scaleratio=1)
-    return _layout(fig, "Network", max(440, min(760, 60 + max_nodes * 46)))
+        annotations.append(dict(x=cx - tile / 2 - 1, y=cy, text=name, showarrow=False, xanchor="right",
+                                font=dict(size=13)))
+    layout = layout_dict("Network", max(440, min(760, 60 + max_nodes * 46)), annotations=annotations,
+                         xaxis=dict(visible=False, range=[-tile * 2.6, (n_cols - 1) * (tile + gap_x) + tile * 1.3]),
+                         yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", scaleratio=1))
+    return figure(data, layout, ready=ready)
 
 
-def landscape_figure(path, title: str = "Loss landscape of y = w·x + b") -> go.Figure:
+def landscape_figure(path, title: str = "Loss landscape of y = w·x + b", ready: bool = False) -> go.Figure:
     """Contours of the training loss over (w, b) with the optimizer's path."""
-    fig = go.Figure(go.Contour(x=path.w_grid, y=path.b_grid, z=np.log10(path.loss_grid + 1e-9),
-                               colorscale="Viridis", contours=dict(showlabels=False), ncontours=25,
-                               colorbar=dict(title="log₁₀ loss", thickness=12), hoverinfo="skip"))
     inside = (np.abs(path.w - path.w_best) < 50) & (np.abs(path.b - path.b_best) < 50)
-    fig.add_scatter(x=path.w[inside], y=path.b[inside], mode="lines+markers", name="optimizer path",
-                    line=dict(color="white", width=2), marker=dict(size=5, color="#ff4136"),
-                    customdata=np.stack([np.arange(len(path.w))[inside], path.loss[inside]], 1),
-                    hovertemplate="step %{customdata[0]}<br>w=%{x:.3f} b=%{y:.3f}<br>loss=%{customdata[1]:.4g}<extra></extra>")
-    fig.add_scatter(x=[path.w_best], y=[path.b_best], mode="markers", name="minimum",
-                    marker=dict(symbol="star", size=16, color="gold", line=dict(color="black", width=1)))
-    fig.update_xaxes(title="w (weight)", range=[path.w_grid[0], path.w_grid[-1]])
-    fig.update_yaxes(title="b (bias)", range=[path.b_grid[0], path.b_grid[-1]])
-    return _layout(fig, title, 420, uirevision=None)
+    data = [dict(type="contour", x=path.w_grid, y=path.b_grid, z=np.log10(path.loss_grid + 1e-9),
+                 colorscale=colorscale("Viridis"), contours=dict(showlabels=False), ncontours=25,
+                 colorbar=dict(title=dict(text="log₁₀ loss"), thickness=12), hoverinfo="skip"),
+            dict(type="scatter", x=path.w[inside], y=path.b[inside], mode="lines+markers", name="optimizer path",
+                 line=dict(color="white", width=2), marker=dict(size=5, color="#ff4136"),
+                 customdata=np.stack([np.arange(len(path.w))[inside], path.loss[inside]], 1),
+                 hovertemplate="step %{customdata[0]}<br>w=%{x:.3f} b=%{y:.3f}<br>loss=%{customdata[1]:.4g}"
+                               "<extra></extra>"),
+            dict(type="scatter", x=[path.w_best], y=[path.b_best], mode="markers", name="minimum",
+                 marker=dict(symbol="star", size=16, color="gold", line=dict(color="black", width=1)))]
+    layout = layout_dict(title, 420, uirevision=None,
+                         xaxis=dict(title=dict(text="w (weight)"), range=[float(path.w_grid[0]), float(path.w_grid[-1])]),
+                         yaxis=dict(title=dict(text="b (bias)"), range=[float(path.b_grid[0]), float(path.b_grid[-1])]))
+    return figure(data, layout, ready=ready)

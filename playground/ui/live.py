@@ -103,6 +103,7 @@ class TrainingThread:
         import playground
 
         playground.configure_torch_threads(this_thread=True)
+        _name_os_thread("pg-train")     # so `top -H`, py-spy and bench/redraw_cost.py can tell it apart
         while True:
             with self._cond:
                 while self._held and time.monotonic() < self._until:
@@ -122,6 +123,16 @@ class TrainingThread:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+
+def _name_os_thread(name: str) -> None:
+    """Name the calling thread for the OS (Linux ``prctl(PR_SET_NAME)``, at most 15 bytes)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)
+    except Exception:  # noqa: BLE001 - only a label
+        pass
 
 
 class BackgroundTraining:
@@ -526,8 +537,8 @@ class LiveTraining:
                     st.error(f"Training stopped: {worker.error}", icon="💥")
                     worker.error = None
                     self.set_playing(False)
-                if self.playing and not tr.done and not background:
-                    tr.run_for(budget)
+                if self.playing and not tr.done and not background and (fragment_only or not _in_server()):
+                    tr.run_for(budget)      # (a server's full run leaves it to the first redraw: Play stays cheap)
                 if self.playing and tr.done:
                     self.set_playing(False)
                     st.rerun()  # full rerun: stops the timer and updates the buttons
