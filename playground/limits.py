@@ -226,7 +226,7 @@ def check_input_fields(d: dict, error: ErrorType = LimitError, where: str = "The
     k = tok.get("k", 1)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 8 or not all(
             isinstance(tok.get(n, ""), str) and len(tok.get(n, "")) <= 40 for n in ("alphabet", "kind")):
-        raise error(f"{where}: the tokenizer's k is {_n(k)}; the playground's k-mers are 1 to 8 letters long.",
+        raise error(f"{where}: the tokenizer's k is {_n(k)}; the playground allows k-mers of 1 to 8 letters.",
                     _AGAIN)
     feats = d.get("features", [])
     if not isinstance(feats, list) or len(feats) > MAX_LIST_ITEMS or not all(isinstance(f, str) and len(f) <= 40

@@ -35,6 +35,9 @@ TOKENS = {"kind": "tokens", "alphabet": "dna"}
 PROTEIN_TOKENS = {"kind": "tokens", "alphabet": "protein"}
 FEATURES = {"kind": "features", "alphabet": None, "features": ["x1", "x2"]}
 ESM_IN = {"kind": "esm_embedding", "alphabet": "protein", "esm_model": "esm2_t6_8M_UR50D"}
+LM_TOKENS = {"kind": "lm_tokens", "alphabet": "dna", "max_length": 40,
+             "tokenizer": {"alphabet": "dna", "kind": "char", "k": 1}}   # a language model's own tokens
+BIG_LM = {"vocab_size": 10_004, "d_model": 4096, "heads": 64, "layers": 16, "ff": 16_384}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,6 +90,9 @@ HOSTILE = {
     "esm_head_embed": ({"kind": "esm_head", "embed_dim": 10 ** 9}, ESM_IN, "tiny"),
     "input_length": ({"kind": "cnn", "length": 30, "channels": [8], "kernel_sizes": [6]},
                      {**ONE_HOT, "length": 10 ** 9}, "tiny"),
+    "lm_vocab": ({"kind": "lm", "vocab_size": 10 ** 8}, LM_TOKENS, "tiny"),
+    "lm_tokenizer_k": ({"kind": "lm"}, {**LM_TOKENS, "tokenizer": {"alphabet": "dna", "kind": "kmer_overlap",
+                                                                   "k": 10 ** 9}}, "tiny"),
     # within every per-field cap, but too many parameters: counted on the meta device
     "cnn_parameters": ({"kind": "cnn", "length": 10_000, "channels": [256, 256, 256, 256], "kernel_sizes": [25],
                         "padding": "same", "pool": "none", "dense": [4096]}, {**ONE_HOT, "length": 10_000}, "tiny"),
@@ -105,6 +111,10 @@ HOSTILE = {
                                      {**ESM_IN, "kind": "esm_finetune"}, "tiny"),
     "esm_head_finetune_layers": ({"kind": "esm_head", "finetune_layers": 48}, {**ESM_IN, "kind": "esm_finetune"},
                                  "tiny"),
+    # (an LM's attention runs as PyTorch's fused kernel, whose memory grows with the length, not its square
+    # (measured: 3,000 positions x 4 heads, +2 MB; explicit softmax(QKᵀ)V +277 MB): no activation case)
+    "lm_parameters": ({"kind": "lm", **BIG_LM}, LM_TOKENS, "tiny"),
+    "lm_classifier_parameters": ({"kind": "lm_classifier", **BIG_LM}, LM_TOKENS, "tiny"),
     # right shapes and a sensible parameter count, but the activations of ONE input are huge:
     # measured by a meta forward pass
     "rnn_activations": ({"kind": "rnn", "cell": "lstm", "vocab_size": 6, "embed_dim": 64, "hidden": 1024,
