@@ -243,6 +243,10 @@ def fill_blank_view(state: PageState, model, tok, corpus, picked, objective: str
         st.caption("Planted: " + ", ".join(f"**{m}** at tokens {a + 1}–{b}" for m, a, b in ts) + f" · {how}.")
     else:
         st.caption(how[:1].upper() + how[1:] + ".")
+    if tok.kind == "kmer_overlap" and model is not None and objective == "masked":
+        st.caption(f"⚠️ Overlapping {tok.k}-mers: each neighbour of a blank shares {tok.k - 1} of its letters, so one "
+                   f"hidden token can be read off its neighbours. DNABERT hides {tok.k} neighbouring tokens at once "
+                   "for this reason; hide a run of neighbours here to see the difference.")
     hits = sum(1 for p in pos if dists[p] and dists[p][0][0] == toks[p])
     st.markdown(f"Top guess right at **{hits} of {len(pos)}** blanks (chance about {1 / (tok.vocab_size - 4):.2f} "
                 "each). The outlined bar is the hidden token.")
