@@ -31,6 +31,24 @@ def button(at, label: str):
     return next(b for b in at.button if b.label.startswith(label))
 
 
+def widget_settings(at) -> set[str]:
+    """The page's settings that have a widget now (keys 'lm.<name>' that are schema settings); a
+    keyed widget that is neither a setting nor a library or page button fails the test."""
+    from playground.setups import lm as S
+    from playground.ui.state import LIBRARY_WIDGETS
+
+    def walk(node):
+        for child in getattr(node, "children", {}).values():
+            yield child
+            yield from walk(child)
+
+    names = {el.key[3:] for el in walk(at._tree) if str(getattr(el, "key", None) or "").startswith("lm.")
+             and type(el).__name__ != "UnknownElement"}
+    stray = names - set(S.SCHEMA.names) - set(LIBRARY_WIDGETS) - {"ft_take", "ft_sweep"}
+    assert not stray, f"widgets without a setting: {stray}"
+    return names & set(S.SCHEMA.names)
+
+
 def test_masked_lm_trains_live_with_reference_lines_views_and_a_safe_bundle(app_test, downloads):  # noqa: F811
     at = app_test(PAGE, query=SMALL).run()
     no_exception(at)
@@ -39,6 +57,9 @@ def test_masked_lm_trains_live_with_reference_lines_views_and_a_safe_bundle(app_
     assert "Vocabulary: 4 tokens" in caps and "uniform guess: **2.00 bits**" in caps
     assert "160 training and 40 validation sequences" in caps
     assert metric(at, "Epoch") == "0"
+    assert {"corpus", "n", "length", "motif", "tokens", "k", "model", "d_model", "heads", "layers", "mask_rate",
+            "mask_pct", "random_pct", "lr", "batch", "early_stop", "blanks", "temperature", "top_k", "ft_n"} <= \
+        widget_settings(at)
     button(at, "⏭ Step").click().run()
     no_exception(at)
     assert metric(at, "Epoch") == "1"
@@ -88,6 +109,8 @@ def test_ngram_count_table_lecture_example_and_kmer_tokens(app_test):
     assert "**P(" in md and "| A C) = " in md and " / " in md          # written out as the lecture writes it
     assert "P(books | students opened their) = 400 / 1,000 = 0.4" in md
     assert "Order n" in [m.label for m in at.metric]
+    shown = widget_settings(at)
+    assert {"order", "smoothing", "add_k", "context"} <= shown and not shown & {"d_model", "mask_rate", "lr"}
     assert "P(next token | A C)" in titles(at)
     # overlapping 3-mers: 64 tokens; the n-gram reads k-mers
     at.selectbox(key="lm.tokens").set_value("kmer_overlap").run()
