@@ -118,7 +118,7 @@ def test_a_good_file_loads(tmp_path):
     (GOOD.replace('dataset = "cubic"', 'dataset = "sine"'), "steps[1].settings.dataset", "must be one of circle"),
     (GOOD.replace('layers = 1', 'features = ["x1", "x9"]'), "steps[1].settings.features", "unknown item(s) ['x9']"),
     (GOOD.replace('text = "Do this."', 'text = "Do this."\npage = "sequence"'), "steps[1].settings.layers",
-     "a setting of the Neural network basics page, not of Sequence models"),
+     "Neural network basics page, not of Sequence models"),
     (GOOD.replace('text = "Do this."', 'text = "Do this."\nlock = ["t_heads"]'), "steps[1].lock",
      "a setting of the Sequence models & attention page"),
     (GOOD.replace('value = 0.5', 'than = { batch = 3 }'), "steps[1].expect[1].than.batch", "must be one of"),

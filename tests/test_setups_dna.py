@@ -160,6 +160,7 @@ def test_widget_keys_are_exactly_the_schema(app_test, offline_genomic):
         ({"model": "custom", "pool": "adaptive", "n": "200", "tab": TABS[3]}, None),
         ({"model": "mlp", "n": "200"}, None),
         ({"tab": "🔬 Explain a sequence", "scan_source": "typed", "scan_seq": "ACGTACGTTA", "n": "200"}, None),
+        ({"tab": "✋ Convolution by hand", "n": "200"}, None),      # the workshop's typed example, consensus filters
         *[({"tab": "✋ Convolution by hand", "conv_source": "validation", "conv_kind1": a, "conv_kind2": b, "n": "200"},
            None) for a, b in (("jaspar", "learned"), ("learned", "jaspar"), ("grid", "grid"))],
         *[({"tab": "🧪 Designed filters", "design_source": s, "n": "200"}, None) for s in ("jaspar", "consensus", "grid")],
@@ -173,7 +174,9 @@ def test_widget_keys_are_exactly_the_schema(app_test, offline_genomic):
             at.file_uploader(key="dna._upload").set_value(upload).run()
         assert not at.exception, (query, [e.message for e in at.exception])
         keys = widget_keys(at)
-        stray = keys - set(by_key) - private
+        # the 🔎 Sweep panel's own form (playground/ui/sweep_view.py): a study's settings live in the study, not in the
+        # page's link; its trial links carry page settings
+        stray = {k for k in keys - set(by_key) - private if not k.startswith("dna.sweep.")}
         assert not stray, f"{query}: widgets outside the schema and PRIVATE: {sorted(stray)}"
         seen |= {by_key[k] for k in keys if k in by_key}
     missing = set(D.SCHEMA.names) - NEVER_A_WIDGET - seen
@@ -216,7 +219,8 @@ def test_a_setting_of_the_run_rebuilds_the_trainer_and_live_or_view_ones_do_not(
     view = {"tab": TABS[1], "seq": 3, "n_logos": 16, "logo_kind": "weights", "explain_class": 1, "sal_logo": False,
             "projector": True, "lock": ["gc"], "hide": ["motif_noise"],
             **{p.name: p.default for p in D.CONV_PARAMS}, "conv_window": 3, "conv_pool": 3, "conv_stride": 2,
-            **{n: D.SCHEMA[n].default for n in DESIGN}, "design_epochs": 5, "design_filter": 2}
+            **{n: D.SCHEMA[n].default for n in DESIGN}, "design_epochs": 5, "design_filter": 2,
+            "scan_source": "typed", "scan_seq": "ACGTACGTTA", "scan_units": "probability"}
     assert set(view) | NEVER_A_WIDGET | set(D.SCHEMA.live_names) == {p.name for p in D.SCHEMA if not p.in_run}
     for name, value in view.items():
         at.session_state[setting_key(name)] = value
@@ -331,11 +335,13 @@ def test_links_saved_before_the_schema_restore_the_same_settings(offline_genomic
 
 
 DNA_STEPS = [(les, n) for les in L.load_all()[0] for n, step in enumerate(les.steps, 1) if step.page == "dna"]
+# lessons 13 on were written after the old links were recorded
+OLD_DNA_STEPS = [(les, n) for les, n in DNA_STEPS if les.number <= 12]
 
 
 def test_the_old_links_cover_every_shipped_dna_lesson_step():
     old_queries = [r["query"] for r in OLD]
-    for les, n in DNA_STEPS:
+    for les, n in OLD_DNA_STEPS:
         assert L.step_query(les, n) in old_queries, (les.id, n)
 
 
