@@ -44,9 +44,13 @@ def test_train_masked_lm_and_fill_a_blank(server_url, page):
         page.get_by_text(f"blank {toks[p]}{p + 1}", exact=True).first.wait_for()
     page.get_by_text("Top guess right at").first.wait_for()
     assert "of 2 blanks" in page.get_by_text("Top guess right at").first.inner_text()
-    blanks = parse_qs(urlsplit(page.url).query)["blanks"]
-    assert blanks == [f"{min(inside, outside) + 1},{max(inside, outside) + 1}"]      # the blanks are in the link
-    page.get_by_text("Top guess right at").first.scroll_into_view_if_needed()
+    want = [f"{min(inside, outside) + 1},{max(inside, outside) + 1}"]               # the blanks are in the link
+    deadline = time.time() + 20                  # (the URL is written when the script run ends)
+    while parse_qs(urlsplit(page.url).query).get("blanks") != want and time.time() < deadline:
+        time.sleep(0.3)
+    assert parse_qs(urlsplit(page.url).query).get("blanks") == want
+    page.get_by_text("Blanks: click tokens to hide them").first.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 250)
     time.sleep(1.0)
     path = screenshot(page, "lm_fill_blank")
     assert path.stat().st_size > 30_000
@@ -60,6 +64,7 @@ def test_train_masked_lm_and_fill_a_blank(server_url, page):
                            timeout=20_000)
     wait_for_app(page)
     page.get_by_text("Top guess right at").first.wait_for()
+    page.get_by_text("Top guess right at").first.scroll_into_view_if_needed()
     time.sleep(1.0)
     path = screenshot(page, "lm_fill_blank_projector")
     assert path.stat().st_size > 30_000
