@@ -4,7 +4,6 @@ pretrain -> fine-tune against the same architecture from scratch.
 Settings and the run: playground/setups/lm.py; widgets: playground/ui/lm_view.py."""
 import streamlit as st
 
-from playground.bundle import InputSpec
 from playground.errors import PlaygroundError
 from playground.lm.tokens import TokenizerError
 from playground.plots import lm as PL
@@ -172,7 +171,6 @@ model = None
 ngram = None
 label = run.extras["label"]
 uniform = L.uniform_bits(tok)
-input_spec = None
 with c_view:
     if run.spec is None:
         st.markdown("#### n-gram: counted, not trained")

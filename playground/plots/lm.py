@@ -164,8 +164,8 @@ def fill_blank_logo(probs: np.ndarray, letters: list[str], labels: list[str], ti
 
 
 def surprise_figure(labels: list[str], bits, spans: list[tuple[str, int, int]] = (), uniform: float | None = None,
-                    other: dict[str, np.ndarray] | None = None, title: str = "Surprise: −log₂ P(token) along the sequence",
-                    height: int = 320) -> go.Figure:
+                    other: dict[str, np.ndarray] | None = None,
+                    title: str = "Surprise: −log₂ P(token) along the sequence", height: int = 320) -> go.Figure:
     """Bars of the model's surprise at each token (bits); the planted motifs (token spans,
     0-based, end exclusive) shaded; ``other``: more models' surprise as lines (the n-gram)."""
     bits = np.asarray(bits, dtype=float)

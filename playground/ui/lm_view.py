@@ -244,8 +244,8 @@ def fill_blank_view(state: PageState, model, tok, corpus, picked, objective: str
     else:
         st.caption(how[:1].upper() + how[1:] + ".")
     if tok.kind == "kmer_overlap" and model is not None and objective == "masked":
-        st.caption(f"⚠️ Overlapping {tok.k}-mers: each neighbour of a blank shares {tok.k - 1} of its letters, so one "
-                   f"hidden token can be read off its neighbours. DNABERT hides {tok.k} neighbouring tokens at once "
+        st.caption(f"⚠️ Overlapping {tok.k}-mers: each neighbour of a blank shares {tok.k - 1} of its letters, so "
+                   f"one hidden token can be read off its neighbours. DNABERT hides {tok.k} neighbouring tokens at once "
                    "for this reason; hide a run of neighbours here to see the difference.")
     hits = sum(1 for p in pos if dists[p] and dists[p][0][0] == toks[p])
     st.markdown(f"Top guess right at **{hits} of {len(pos)}** blanks (chance about {1 / (tok.vocab_size - 4):.2f} "
@@ -332,7 +332,8 @@ def surprise_view(state: PageState, model, tok, corpus, picked, reference: dict,
         inside[a:b] = True
     parts = [f"mean **{np.nanmean(shown):.2f} bits** per token"]
     if inside.any() and (~inside).any():
-        parts.append(f"inside the motif **{np.nanmean(shown[inside]):.2f}**, background **{np.nanmean(shown[~inside]):.2f}**")
+        parts.append(f"inside the motif **{np.nanmean(shown[inside]):.2f}**, "
+                     f"background **{np.nanmean(shown[~inside]):.2f}**")
     st.markdown(" · ".join(parts) + f" (uniform {L.uniform_bits(tok):.2f}).")
     st.caption("Surprise = −log₂ P(the true token). " + (
         "A masked model hides each token in turn and predicts it from both sides (pseudo-likelihood). "
