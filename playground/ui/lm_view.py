@@ -119,7 +119,7 @@ def ngram_panel(state: PageState, fit: dict, tok, corpus, reference: dict) -> No
     with a:
         st.markdown(f"`{given or '∅'}` was seen **{table['context_count']:,}** times in training. What followed:")
         st.dataframe(pd.DataFrame([{"next token": t, "count": cnt, "P(next | context)": round(p, 4)}
-                                   for t, cnt, p in shown]), hide_index=True, width="stretch", height=260)
+                                   for t, cnt, p in shown]), hide_index=True, width="stretch")
     best = shown[0][0] if shown else None
     b.markdown(f"**{table['text']}**" if table["text"] else "")
     if best is not None and table["context_count"] and model.smoothing == "add_k" and model.k == 0:
