@@ -136,7 +136,7 @@ def draw(tr: Trainer) -> None:
         m[5].metric("MCC", f"{ev['mcc']:.2f}" if np.isfinite(ev.get("mcc", np.nan)) else "–",
                     help="Matthews correlation coefficient on the validation set: 0 for a constant or random "
                          "guess, 1 for perfect, whatever the class balance.")
-    render_doctor(tr, page="basics", key="doctor.basics", checks=False)
+    render_doctor(live.steady(tr, "doctor"), page="basics", key="doctor.basics", checks=False)   # ≤ 1/s while playing
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     data = tr.data

@@ -64,3 +64,17 @@ def test_ready_figure_leaves_out_none_and_encodes_arrays_like_plotly():
     assert tr["y"] == [1, None, 3]                      # None inside a list stays (a gap)
     assert set(tr["x"]) == {"dtype", "bdata"}           # numpy: plotly 7's typed array
     assert as_sent(fig) == as_sent(C.figure(fig.to_dict()["data"], {"title": {"text": "t"}}))
+
+
+def test_a_steady_trainer_freezes_the_history_and_reads_the_rest_live(run):
+    """LiveTraining.steady's stand-in (the doctor re-diagnoses at most once a second while playing)."""
+    from playground import doctor
+    from playground.ui.live import _Steady
+
+    view = _Steady(run)
+    assert [f.message for f in doctor.diagnose(view, page="basics")] == \
+        [f.message for f in doctor.diagnose(run, page="basics")]
+    epoch, n = run.epoch, len(run.history)
+    run.run_epochs(1)
+    assert (view.epoch, len(view.history)) == (epoch, n)            # as it was
+    assert view.model is run.model and view.steps == run.steps       # the rest: live

@@ -25,7 +25,9 @@ fragment waits until its messages have left for the browser, then sleeps out the
 period, returning at once when the student clicks anything (a full rerun is waiting), so ⏸ Pause
 is honoured within one redraw at any load. When the server is full, the page says so and redraws
 less often; it never freezes. Where no background training happens (the first redraw after Play,
-Streamlit's AppTest, which has no browser timer), the fragment trains ``TRAIN_BUDGET`` s itself.
+Streamlit's AppTest, which has no browser timer), the fragment trains ``TRAIN_BUDGET`` s itself; a
+real server's full runs (▶ Play, a changed setting) do not, so they stay cheap for the others.
+What each step costs the server's main process in CPU: ``python bench/redraw_cost.py``.
 Runs left idle (nobody played or looked for ``IDLE_RELEASE_S``) give their trainer's memory back.
 """
 from __future__ import annotations
@@ -389,6 +391,22 @@ def _sleep_until(deadline: float) -> None:
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
 
 
+class _Steady:
+    """A trainer seen as it was at one moment: ``history`` and ``epoch`` frozen, every other
+    attribute the trainer's own (see ``LiveTraining.steady``)."""
+
+    def __init__(self, trainer: Trainer):
+        object.__setattr__(self, "_trainer", trainer)
+        object.__setattr__(self, "history", list(trainer.history))
+        object.__setattr__(self, "epoch", trainer.epoch)
+
+    def __getattr__(self, name):
+        return getattr(self._trainer, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._trainer, name, value)
+
+
 class LiveTraining:
     def __init__(self, key: str):
         self.key = key
@@ -507,6 +525,23 @@ class LiveTraining:
         value = build()
         st.session_state[slot] = (now, value)
         return value
+
+    def steady(self, trainer: Trainer, name: str, seconds: float = 1.0):
+        """While playing, ``trainer`` as it was at most ``seconds`` ago (longer on a busy server), for
+        views that redo their work whenever the run has a new epoch (the training doctor diagnoses
+        once per epoch: while playing, that was every redraw, a third of its CPU). It is a stand-in
+        whose ``history`` and ``epoch`` stay as they were when it was made and whose other
+        attributes are the trainer's own, read live; a new one every ``seconds``. When paused:
+        ``trainer`` itself."""
+        slot = f"{self.key}._cache.steady.{name}"
+        if not self.playing:
+            st.session_state.pop(slot, None)        # holds a trainer: never kept while paused
+            return trainer
+        got = self.throttle(f"steady.{name}", lambda: _Steady(trainer), seconds)
+        if got._trainer is not trainer:             # a new run since
+            got = _Steady(trainer)
+            st.session_state[slot] = (time.perf_counter(), got)
+        return got
 
     def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS):
         """Draw (and keep training while playing) inside a fragment that reruns while playing.
