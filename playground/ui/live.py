@@ -33,6 +33,7 @@ Runs left idle (nobody played or looked for ``IDLE_RELEASE_S``) give their train
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 import weakref
@@ -52,6 +53,50 @@ LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): hal
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
 IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
+
+
+class TrainingSlots:
+    """How many background training threads of this process may train at once (first come,
+    first served, one chunk each time). All of them share one GIL: twenty threads that each want
+    to train all the time train no faster than one, but each keeps the GIL away from the thread
+    that sends the redraws to the browsers (every socket write waits behind them all), so with a
+    class playing, deliveries fell behind, the next redraw dropped them, and pages froze. A waiting
+    thread gives up its place as soon as it is held (⏸ Pause, a redraw, a click)."""
+
+    def __init__(self, n: int):
+        self.n = max(1, int(n))
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._queue: collections.deque = collections.deque()    # events of the waiting threads
+
+    def acquire(self, abort: Callable[[], bool]) -> bool:
+        with self._lock:
+            if self._busy < self.n and not self._queue:
+                self._busy += 1
+                return True
+            ev = threading.Event()
+            self._queue.append(ev)
+        while not ev.wait(0.05):
+            if abort():
+                with self._lock:
+                    if ev.is_set():          # handed over just now: pass it on
+                        break
+                    self._queue.remove(ev)
+                    return False
+        if abort():
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._queue:
+                self._queue.popleft().set()  # hand the slot to the next in line (busy stays)
+            else:
+                self._busy -= 1
+
+
+TRAIN_SLOTS = TrainingSlots((os.cpu_count() or 2) - 1)
 
 
 class TrainingThread:
@@ -114,17 +159,25 @@ class TrainingThread:
                 if time.monotonic() >= self._until or tr is None or tr.done:
                     self._thread = None
                     return
-                self._busy = True
+            if not TRAIN_SLOTS.acquire(lambda: self._held or time.monotonic() >= self._until):
+                continue
             try:
-                self.steps += tr.run_for(CHUNK_SECONDS)["steps_done"]
-            except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
-                self.error = f"{type(e).__name__}: {e}"
                 with self._cond:
-                    self._until = 0.0
+                    if self._held or self._trainer is not tr:
+                        continue
+                    self._busy = True
+                try:
+                    self.steps += tr.run_for(CHUNK_SECONDS)["steps_done"]
+                except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
+                    self.error = f"{type(e).__name__}: {e}"
+                    with self._cond:
+                        self._until = 0.0
+                finally:
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
             finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                TRAIN_SLOTS.release()
 
 
 def _name_os_thread(name: str) -> None:
