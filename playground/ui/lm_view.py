@@ -429,9 +429,12 @@ def _pretrained(snap: dict):
     return model.eval()
 
 
-def _no_finetune_script() -> str:
-    raise ValueError("the fine-tune script is not written yet: save the classifier (.pt) and the language model's "
-                     "script above (it shows the pretraining, masking included)")
+def _finetune_script(pair, tok) -> str:
+    """The fine-tune run as a standalone PyTorch script (``--pretrained trained_lm.pt`` loads the LM's body,
+    without it the same network trains from scratch)."""
+    from playground.codegen import finetune_script_for
+
+    return finetune_script_for(pair, tok, title="Language models · pretrain → fine-tune")
 
 
 def finetune_tab(state: PageState, run, trainer, tok, corpus, live_playing: bool = False) -> None:
@@ -551,7 +554,7 @@ def finetune_tab(state: PageState, run, trainer, tok, corpus, live_playing: bool
                 test_panel(t, ("accuracy",), key=f"lm.ft_test.{name}")
         model_panel(pair.pretrained, pair.spec, page="lm", dataset=ds_name, label_names=list(labelled.class_names),
                     input=inp, settings={"encoder": f"pretrained ({snap['epoch']} epochs)"}, key="lm_ft",
-                    title="💾 Save & export: the fine-tuned classifier", code=_no_finetune_script)
+                    title="💾 Save & export: the fine-tuned classifier", code=lambda: _finetune_script(pair, tok))
     st.markdown("##### How each does with fewer labels")
     sizes = [n for n in L.FT_SIZES if n == 0 or n < data.meta["pool"]]
     sweep_key = (sig, tuple(sizes))
