@@ -33,3 +33,100 @@ def test_one_slot_is_taken_in_turn_and_a_held_waiter_leaves_the_queue():
     assert order == ["b gave up", "a", "c"]
     assert slots.acquire(lambda: False)            # all handed back: free again
     slots.release()
+
+
+# ------------------------------------------------------------------------------------------------
+# live.Scheduler: a process-wide budget of redraws, measured from the process's CPU
+import types
+
+import pytest
+
+from playground.ui import live
+from playground.ui.live import FullRuns, Scheduler
+
+
+def test_a_redraw_costs_the_showing_cpu_per_redraw_and_the_period_grows_with_the_class():
+    clock, cpu = [0.0], [0.0]
+    s = Scheduler(clock=lambda: clock[0], cpu=lambda: cpu[0])
+    s.release(0.01)                                # opens the first window
+    for _ in range(40):                            # 4 s: 10 redraws/s, each 40 ms of the process's CPU
+        clock[0] += 0.1                            # (its own thread: only 10 ms; the rest is sending)
+        cpu[0] += 0.04
+        s.release(0.01)
+    assert s.cost == pytest.approx(0.04, rel=0.1)
+    assert s.gap(0.5) == pytest.approx(s.cost / 0.5)
+    s.seen("alone")
+    assert s.period(remote=False) == pytest.approx(max(live.MIN_PERIOD, s.cost / live.LOCAL_DRAW_SHARE))
+    for i in range(20):
+        s.seen(f"student {i}")
+    p20 = s.period(remote=False)
+    assert p20 == pytest.approx(min(live.MAX_PERIOD, 21 * s.cost / live.LOCAL_DRAW_SHARE))
+    # the redraws of 21 students then take the share of one core they are given, not more
+    assert 21 / p20 * s.cost == pytest.approx(live.LOCAL_DRAW_SHARE, rel=0.01)
+    # never cheaper than the redraw's own CPU, whatever the window says
+    for _ in range(30):
+        clock[0] += 0.1
+        s.release(0.03)
+    assert s.cost >= 0.9 * s.draw_cost > 0.02
+
+
+def test_redraws_start_no_closer_than_the_budgets_gap_and_a_click_cuts_the_wait():
+    s = Scheduler(cpu=lambda: 0.0)
+    s.cost = 0.02                                   # gap at half a core: 40 ms
+    starts = []
+    for _ in range(5):
+        assert s.acquire(lambda: False, remote=False)
+        starts.append(time.monotonic())
+        s.release(0.001)
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.035, gaps
+    s.cost = 2.0                                    # a 4 s gap after the next: a click must not wait for it
+    assert s.acquire(lambda: False, remote=False)
+    s.release(0.001)
+    t0 = time.monotonic()
+    clicked = threading.Event()
+    threading.Timer(0.05, clicked.set).start()
+    assert not s.acquire(clicked.is_set, remote=False)
+    assert time.monotonic() - t0 < 0.5
+
+
+def test_a_full_run_goes_before_redraws_and_training_until_it_ends():
+    runs = FullRuns()
+    ctx = types.SimpleNamespace(fragment_ids_this_run=[])
+    ends = threading.Event()
+    script = threading.Thread(target=ends.wait, args=(5,))
+    script.start()
+    runs.start(ctx, script)                         # a click's full run, in its script thread
+    assert runs.active()
+    s = Scheduler(cpu=lambda: 0.0, full_runs=runs)
+    slots = TrainingSlots(1, yield_to=runs)
+    got = {}
+
+    def redraw():
+        got["redraw"] = s.acquire(lambda: False) and time.monotonic()
+
+    def train():
+        got["train"] = slots.acquire(lambda: False) and time.monotonic()
+
+    threads = [threading.Thread(target=redraw), threading.Thread(target=train)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    assert got == {}, "both wait while the click's run is in progress"
+    t_end = time.monotonic()
+    ctx.fragment_ids_this_run = ["live"]            # the script thread went on to a fragment run
+    for t in threads:
+        t.join(2)
+    assert got["redraw"] - t_end < 0.3 and got["train"] - t_end < 0.3
+    assert not runs.active()
+    # a run whose thread ended is over too; and priority never lasts past CLICK_PRIORITY_S
+    runs.start(types.SimpleNamespace(fragment_ids_this_run=[]), script)
+    ends.set()
+    script.join(2)
+    assert not runs.active()
+    runs.start(types.SimpleNamespace(fragment_ids_this_run=[]), threading.current_thread())
+    assert runs.active()
+    t0 = time.monotonic()
+    runs.wait()
+    assert time.monotonic() - t0 < live.CLICK_PRIORITY_S + 0.3
+    slots.release()

@@ -18,12 +18,19 @@ else ever reads a trainer that is being trained.
 Sharing the server fairly (a class on one process). The browser asks for the next redraw on a
 short timer, whether or not the last one has arrived; Streamlit then starts the next fragment run
 at once and drops the previous run's messages that were not sent yet. So the fragment paces
-itself: a process-wide ``Scheduler`` lets one redraw draw at a time (first come, first served),
-measures what a redraw costs (its thread's CPU time), and gives each playing session a redraw period of about
-``playing sessions × cost / DRAW_SHARE`` (never under ``MIN_PERIOD``). After drawing, the
-fragment waits until its messages have left for the browser, then sleeps out the rest of its
-period, returning at once when the student clicks anything (a full rerun is waiting), so ⏸ Pause
-is honoured within one redraw at any load. When the server is full, the page says so and redraws
+itself: a process-wide ``Scheduler`` lets one redraw draw at a time (first come, first served)
+and keeps a budget: redraws start at most one per ``cost / share`` seconds, where ``cost`` is
+measured as the process's CPU time that was not training (the redraws, Streamlit sending them,
+clicks, page loads: ``showing_cpu``) per finished redraw, and ``share`` is the part of one core
+that showing may take (``LOCAL_DRAW_SHARE`` = half while the runs train on threads here, the other
+half is training; ``DRAW_SHARE`` with worker processes). Each playing session's redraw period is
+then about ``playing sessions × cost / share`` (``MIN_PERIOD`` to ``MAX_PERIOD``). After drawing,
+the fragment waits until its messages have left for the browser, then sleeps out the rest of its
+period, returning at once when the student clicks anything (a full rerun is waiting). A full run
+in progress (``FullRuns``: ⏸ Pause, ▶ Play, a changed setting, a page load) goes first: new
+redraws and the training threads wait for it (at most ``CLICK_PRIORITY_S``), so a click is not
+queued behind the class's redraws for the one GIL; a fragment run while paused (the timer's last
+tick) skips the queue. When the server is full, the page says so and redraws
 less often; it never freezes. Where no background training happens (the first redraw after Play,
 Streamlit's AppTest, which has no browser timer), the fragment trains ``TRAIN_BUDGET`` s itself; a
 real server's full runs (▶ Play, a changed setting) do not, so they stay cheap for the others.
@@ -48,11 +55,75 @@ TRAIN_BUDGET = 0.08     # seconds the fragment trains itself when the background
 CHUNK_SECONDS = 0.01    # the thread trains in chunks this long, so a redraw waits at most about this
 KEEP_ALIVE = 1.0        # background training stops when no redraw has come for this long (+ the period)
 MIN_PERIOD = 0.1        # a playing session redraws at most 10 times a second
-DRAW_SHARE = 0.75       # of one core, the share redraws may take together (the rest: sending, training)
-LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): half the time is training
+MAX_PERIOD = 5.0        # ... and at least every 5 s, however busy the server
+DRAW_SHARE = 0.75       # of one core, what showing may take (redraws, their sending, clicks, page loads)
+LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): the other half is training
+COST_WINDOW_S = 1.0     # the cost of a redraw is measured over windows this long (see Scheduler)
+CLICK_PRIORITY_S = 1.0  # a full run (a click, a page load) goes before redraws and training this long at most
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
 IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
+
+
+class _TrainingCPU:
+    """CPU seconds this process spent training (the background threads' chunks and the first
+    redraw's own training), so that what showing costs is the process's CPU time minus this."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.total = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.total += seconds
+
+
+TRAINING_CPU = _TrainingCPU()
+
+
+def showing_cpu() -> float:
+    """CPU seconds of this process so far that were not training: redraws, sending them, clicks,
+    page loads, Streamlit's own work (all threads of the process; training threads left out)."""
+    return time.process_time() - TRAINING_CPU.total
+
+
+class FullRuns:
+    """The full script runs in progress in this process (a click, a changed setting, a page load).
+    While one is, redraws and background training wait (at most ``CLICK_PRIORITY_S`` from its
+    start), so ⏸ Pause never queues behind the other students' redraws for the one GIL. A full run
+    is over when its script thread ends or starts a fragment run (the same ``ScriptRunContext`` is
+    reused for each run of a script thread)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._runs: dict[int, tuple] = {}      # id(ctx) -> (ctx, thread, started)
+
+    def start(self, ctx=None, thread: threading.Thread | None = None) -> None:
+        ctx = _run_context() if ctx is None else ctx
+        if ctx is None or getattr(ctx, "fragment_ids_this_run", None):
+            return
+        with self._lock:
+            self._runs[id(ctx)] = (ctx, thread or threading.current_thread(), self._clock())
+
+    def active(self) -> bool:
+        if not self._runs:              # the common case, without the lock
+            return False
+        now = self._clock()
+        with self._lock:
+            for k, (ctx, th, t0) in list(self._runs.items()):
+                if now - t0 > CLICK_PRIORITY_S or not th.is_alive() or getattr(ctx, "fragment_ids_this_run", None):
+                    del self._runs[k]
+            return bool(self._runs)
+
+    def wait(self, abort: Callable[[], bool] = lambda: False) -> None:
+        """Wait while a full run is in progress (bounded: each has priority for a short while)."""
+        end = self._clock() + CLICK_PRIORITY_S
+        while self.active() and not abort() and self._clock() < end:
+            time.sleep(0.01)
+
+
+FULL_RUNS = FullRuns()
 
 
 class TrainingSlots:
@@ -63,17 +134,18 @@ class TrainingSlots:
     class playing, deliveries fell behind, the next redraw dropped them, and pages froze. A waiting
     thread gives up its place as soon as it is held (⏸ Pause, a redraw, a click)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, yield_to: "FullRuns | None" = None):
         self.n = max(1, int(n))
         self._lock = threading.Lock()
         self._busy = 0
         self._queue: collections.deque = collections.deque()    # events of the waiting threads
+        self._yield_to = yield_to       # full runs in progress go first (a click waits for no training)
 
     def acquire(self, abort: Callable[[], bool]) -> bool:
         with self._lock:
             if self._busy < self.n and not self._queue:
                 self._busy += 1
-                return True
+                return self._got(abort)
             ev = threading.Event()
             self._queue.append(ev)
         while not ev.wait(0.05):
@@ -83,6 +155,12 @@ class TrainingSlots:
                         break
                     self._queue.remove(ev)
                     return False
+        return self._got(abort)
+
+    def _got(self, abort: Callable[[], bool]) -> bool:
+        """The slot is ours: first let a full run in progress have the GIL, then train."""
+        if self._yield_to is not None:
+            self._yield_to.wait(abort)
         if abort():
             self.release()
             return False
@@ -96,7 +174,7 @@ class TrainingSlots:
                 self._busy -= 1
 
 
-TRAIN_SLOTS = TrainingSlots((os.cpu_count() or 2) - 1)
+TRAIN_SLOTS = TrainingSlots((os.cpu_count() or 2) - 1, yield_to=FULL_RUNS)
 
 
 class TrainingThread:
@@ -166,6 +244,7 @@ class TrainingThread:
                     if self._held or self._trainer is not tr:
                         continue
                     self._busy = True
+                c0 = time.thread_time()
                 try:
                     self.steps += tr.run_for(CHUNK_SECONDS)["steps_done"]
                 except Exception as e:  # noqa: BLE001 - shown on the page, never a traceback
@@ -173,6 +252,7 @@ class TrainingThread:
                     with self._cond:
                         self._until = 0.0
                 finally:
+                    TRAINING_CPU.add(time.thread_time() - c0)
                     with self._cond:
                         self._busy = False
                         self._cond.notify_all()
@@ -274,7 +354,9 @@ class BackgroundTraining:
 
 
 def hold_session_training() -> None:
-    """Pause every background trainer of this session (called at the start of each full run)."""
+    """Pause every background trainer of this session (called at the start of each full run);
+    until the run ends, the process's redraws and training threads let it go first."""
+    FULL_RUNS.start()
     for k in list(st.session_state.keys()):
         v = st.session_state.get(k)
         if isinstance(v, (TrainingThread, BackgroundTraining)):
@@ -305,26 +387,47 @@ def _in_server() -> bool:
 
 
 class Scheduler:
-    """The process's redraws, shared fairly: one draws at a time, first come first served; the
-    measured cost of a redraw and the number of playing sessions set each session's period."""
+    """The process's redraws, shared fairly within a budget of the CPU.
 
-    def __init__(self):
+    One redraw draws at a time, first come first served, and redraws *start* at most one per
+    ``cost / share`` seconds, so that everything that showing costs (the redraws, Streamlit
+    sending them, the clicks and page loads, the timer's requests) takes about ``share`` of one
+    core and training gets the rest. ``cost`` is measured, not guessed: over windows of
+    ``COST_WINDOW_S``, the process's CPU time that was not training (``showing_cpu``: all threads,
+    the sending included) divided by the redraws finished in the window (a moving average; never
+    below the redraw's own CPU). So with N sessions playing, each session redraws about every
+    ``N × cost / share`` seconds (between ``MIN_PERIOD`` and ``MAX_PERIOD``), the gap grows with the
+    class, and the total stays within the budget. A full run in progress (a click) goes first."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, cpu: Callable[[], float] = showing_cpu,
+                 full_runs: FullRuns | None = None):
+        self._clock = clock
+        self._cpu = cpu
+        self._full_runs = full_runs
         self._cond = threading.Condition()
         self._queue: collections.deque = collections.deque()
         self._drawing = False
         self._seen: dict[str, float] = {}
-        self.cost = 0.05                      # seconds per redraw (moving average)
+        self._next_start = 0.0                # the budget: no redraw starts before this
+        self.cost = 0.05                      # showing CPU seconds per redraw (moving average)
+        self.draw_cost = 0.02                 # the redraw's own thread CPU (moving average)
+        self.redraws = 0                      # finished redraws (all sessions)
+        self._window: tuple | None = None     # (start, showing cpu, redraws) of the current window
 
     def playing(self) -> int:
-        now = time.monotonic()
+        now = self._clock()
         horizon = max(3.0, 3 * self._period_for(len(self._seen)))
         with self._cond:
             for k in [k for k, t in self._seen.items() if now - t > horizon]:
                 del self._seen[k]
             return max(1, len(self._seen))
 
+    def gap(self, share: float = DRAW_SHARE) -> float:
+        """Seconds between the starts of two redraws of the process (any sessions)."""
+        return self.cost / share
+
     def _period_for(self, n: int, share: float = DRAW_SHARE) -> float:
-        return max(MIN_PERIOD, n * self.cost / share)
+        return min(MAX_PERIOD, max(MIN_PERIOD, n * self.gap(share)))
 
     def period(self, remote: bool = True) -> float:
         """A playing session's redraw period; ``remote=False``: its run trains in this process,
@@ -333,24 +436,38 @@ class Scheduler:
 
     def seen(self, who: str) -> None:
         with self._cond:
-            self._seen[who] = time.monotonic()
+            self._seen[who] = self._clock()
 
     def forget(self, who: str) -> None:
         with self._cond:
             self._seen.pop(who, None)
 
-    def acquire(self, abort: Callable[[], bool], timeout: float = 10.0) -> bool:
-        """Wait for this redraw's turn; False if ``abort()`` became true (a click is waiting)."""
+    def acquire(self, abort: Callable[[], bool], timeout: float = 10.0, remote: bool = True) -> bool:
+        """Wait for this redraw's turn (first in line, nobody drawing, the budget's gap since the
+        last start, no click in progress); False if ``abort()`` became true (a click is waiting)."""
         ticket = object()
-        deadline = time.monotonic() + timeout
+        share = DRAW_SHARE if remote else LOCAL_DRAW_SHARE
+        deadline = self._clock() + timeout
         with self._cond:
             self._queue.append(ticket)
+            first_in_line = None
             try:
-                while self._drawing or self._queue[0] is not ticket:
-                    if abort() or time.monotonic() > deadline:
+                while True:
+                    now = self._clock()
+                    if abort() or now > deadline:
                         return False
-                    self._cond.wait(0.05)
+                    if not self._drawing and self._queue[0] is ticket:
+                        first_in_line = first_in_line or now
+                        clicked = (self._full_runs is not None and self._full_runs.active()
+                                   and now - first_in_line < CLICK_PRIORITY_S)
+                        if now >= self._next_start and not clicked:
+                            break
+                        wait = 0.01 if clicked else min(0.05, self._next_start - now)
+                    else:
+                        wait = 0.05
+                    self._cond.wait(max(0.001, wait))
                 self._drawing = True
+                self._next_start = now + self.gap(share)
                 return True
             finally:
                 if ticket in self._queue:
@@ -358,13 +475,30 @@ class Scheduler:
                 self._cond.notify_all()
 
     def release(self, seconds: float) -> None:
+        """A redraw finished; ``seconds``: its own thread CPU time."""
         with self._cond:
             self._drawing = False
-            self.cost = 0.8 * self.cost + 0.2 * min(seconds, 1.0)
+            self.draw_cost = 0.8 * self.draw_cost + 0.2 * min(seconds, 1.0)
+            self.redraws += 1
+            self._measure()
             self._cond.notify_all()
 
+    def _measure(self) -> None:
+        now, cpu = self._clock(), self._cpu()
+        if self._window is None:
+            self._window = (now, cpu, self.redraws)
+            return
+        t0, c0, r0 = self._window
+        if now - t0 < COST_WINDOW_S:
+            return
+        n = self.redraws - r0
+        if n > 0 and now - t0 <= max(4 * COST_WINDOW_S, 2 * MAX_PERIOD):   # (longer: nobody was playing)
+            per = max(self.draw_cost, min((cpu - c0) / n, 2.0))
+            self.cost = 0.5 * self.cost + 0.5 * per
+        self._window = (now, cpu, self.redraws)
 
-SCHEDULER = Scheduler()
+
+SCHEDULER = Scheduler(full_runs=FULL_RUNS)
 
 # Trainers of this process -> when a session last used them (a redraw, a full run).
 _LAST_USED: "weakref.WeakKeyDictionary[Trainer, float]" = weakref.WeakKeyDictionary()
@@ -611,11 +745,11 @@ class LiveTraining:
             fragment_only = _fragment_rerun()       # a browser's redraw, not a full run of the page
             paced = self.playing and fragment_only
             t0 = time.monotonic()
-            if paced:
+            if paced:                   # a playing redraw waits for its turn in the budget
                 SCHEDULER.seen(worker.sid)
-            if fragment_only:                       # every redraw takes its turn, playing or not
-                if not SCHEDULER.acquire(_click_waiting):
+                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote):
                     return              # a click is waiting: let its full rerun go first
+            # (a fragment run while paused is the tail of a click, the timer's last tick: no queue)
             t_draw = time.thread_time()     # the redraw's own CPU time (not its waits for the GIL)
             touch(tr)
             try:
@@ -626,7 +760,10 @@ class LiveTraining:
                     worker.error = None
                     self.set_playing(False)
                 if self.playing and not tr.done and not background and (fragment_only or not _in_server()):
-                    tr.run_for(budget)      # (a server's full run leaves it to the first redraw: Play stays cheap)
+                    c0 = time.thread_time()     # (a server's full run leaves it to the first redraw: Play stays cheap)
+                    tr.run_for(budget)
+                    TRAINING_CPU.add(time.thread_time() - c0)
+                    t_draw += time.thread_time() - c0
                 if self.playing and tr.done:
                     self.set_playing(False)
                     st.rerun()  # full rerun: stops the timer and updates the buttons
@@ -637,7 +774,7 @@ class LiveTraining:
                                "Training goes on in between.")
                 draw(tr)
             finally:
-                if fragment_only:
+                if paced:
                     SCHEDULER.release(time.thread_time() - t_draw)
             if paced and self.playing and not tr.done:
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
