@@ -156,7 +156,9 @@ def test_killing_a_worker_mid_trial_leaves_the_study_readable(storage, monkeypat
     SW.create_study(spec, "killed")
     proc = SW.start_worker("killed")
     try:
-        assert _wait(lambda: any(t.state.name == "RUNNING" and "worker" in t.user_attrs for t in _trials("killed"))), \
+        # mid-trial: claimed, and its settings drawn (a kill before that leaves a trial with no settings to link)
+        assert _wait(lambda: any(t.state.name == "RUNNING" and "worker" in t.user_attrs and t.params
+                                 for t in _trials("killed"))), \
             "the worker did not start"
         proc.send_signal(signal.SIGKILL)             # dies at once, mid-trial: no chance to tell anyone
         proc.wait(10)

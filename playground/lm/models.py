@@ -154,14 +154,19 @@ class LMSpec(ModelSpec):
                 f"{self.positional} positions, {self.vocab_size} tokens")
 
 
+def body_of(spec) -> "LMBody":
+    """The shared Transformer body of an LM or an LM classifier spec (a causal objective keeps its mask)."""
+    return LMBody(spec.vocab_size, spec.d_model, spec.heads, spec.layers, spec.ff, spec.dropout,
+                  spec.positional, spec.norm, spec.max_len, spec.objective == "causal")
+
+
 class LanguageModel(nn.Module):
     """``LMBody`` -> Linear to the vocabulary: logits for every position."""
 
     def __init__(self, spec: LMSpec):
         super().__init__()
         self.spec = spec
-        self.body = LMBody(spec.vocab_size, spec.d_model, spec.heads, spec.layers, spec.ff, spec.dropout,
-                           spec.positional, spec.norm, spec.max_len, spec.objective == "causal")
+        self.body = body_of(spec)
         self.lm_head = nn.Linear(spec.d_model, spec.vocab_size)
 
     @property
@@ -221,8 +226,7 @@ class LMClassifier(nn.Module):
     def __init__(self, spec: LMClassifierSpec):
         super().__init__()
         self.spec = spec
-        self.body = LMBody(spec.vocab_size, spec.d_model, spec.heads, spec.layers, spec.ff, spec.dropout,
-                           spec.positional, spec.norm, spec.max_len, spec.objective == "causal")
+        self.body = body_of(spec)
         self.head = nn.Linear(spec.d_model, spec.n_outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
