@@ -59,6 +59,7 @@ MAX_PERIOD = 5.0        # ... and at least every 5 s, however busy the server
 DRAW_SHARE = 0.75       # of one core, what showing may take (redraws, their sending, clicks, page loads)
 LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): the other half is training
 COST_WINDOW_S = 1.0     # the cost of a redraw is measured over windows this long (see Scheduler)
+MAX_COST = 0.25         # ... and counted as at most this (a window of clicks and page loads is no redraw)
 CLICK_PRIORITY_S = 1.0  # a full run (a click, a page load) goes before redraws and training this long at most
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
@@ -353,10 +354,38 @@ class BackgroundTraining:
         self.local.release(trainer, keep_alive)
 
 
+# session id -> the script thread drawing this session's live fragment right now
+_DRAWING: dict[str, threading.Thread] = {}
+
+
+def _drawing(on: bool) -> None:
+    ctx = _run_context()
+    if ctx is None:
+        return
+    if on:
+        _DRAWING[ctx.session_id] = threading.current_thread()
+    elif _DRAWING.get(ctx.session_id) is threading.current_thread():
+        _DRAWING.pop(ctx.session_id, None)
+
+
+def _wait_for_previous_redraw(timeout: float = 1.0) -> None:
+    """A click stops the running fragment run and starts a new full run in a new script thread
+    (Streamlit's fast reruns); the stopped one ends at its next message, but one it already sent
+    on its way could reach the browser after the new run's first elements, at a place the new run
+    has changed. So the new run starts drawing once the old redraw has ended (a few ms)."""
+    ctx = _run_context()
+    th = _DRAWING.get(ctx.session_id) if ctx is not None else None
+    end = time.monotonic() + timeout
+    while (th is not None and th is not threading.current_thread() and th.is_alive()
+           and _DRAWING.get(ctx.session_id) is th and time.monotonic() < end):
+        time.sleep(0.005)
+
+
 def hold_session_training() -> None:
     """Pause every background trainer of this session (called at the start of each full run);
     until the run ends, the process's redraws and training threads let it go first."""
     FULL_RUNS.start()
+    _wait_for_previous_redraw()
     for k in list(st.session_state.keys()):
         v = st.session_state.get(k)
         if isinstance(v, (TrainingThread, BackgroundTraining)):
@@ -442,7 +471,8 @@ class Scheduler:
         with self._cond:
             self._seen.pop(who, None)
 
-    def acquire(self, abort: Callable[[], bool], timeout: float = 10.0, remote: bool = True) -> bool:
+    def acquire(self, abort: Callable[[], bool], timeout: float = 10.0, remote: bool = True,
+                budget: bool = True) -> bool:
         """Wait for this redraw's turn (first in line, nobody drawing, the budget's gap since the
         last start, no click in progress); False if ``abort()`` became true (a click is waiting)."""
         ticket = object()
@@ -460,27 +490,30 @@ class Scheduler:
                         first_in_line = first_in_line or now
                         clicked = (self._full_runs is not None and self._full_runs.active()
                                    and now - first_in_line < CLICK_PRIORITY_S)
-                        if now >= self._next_start and not clicked:
+                        if (now >= self._next_start or not budget) and not clicked:
                             break
                         wait = 0.01 if clicked else min(0.05, self._next_start - now)
                     else:
                         wait = 0.05
                     self._cond.wait(max(0.001, wait))
                 self._drawing = True
-                self._next_start = now + self.gap(share)
+                if budget:
+                    self._next_start = now + self.gap(share)
                 return True
             finally:
                 if ticket in self._queue:
                     self._queue.remove(ticket)
                 self._cond.notify_all()
 
-    def release(self, seconds: float) -> None:
-        """A redraw finished; ``seconds``: its own thread CPU time."""
+    def release(self, seconds: float, counted: bool = True) -> None:
+        """A redraw finished; ``seconds``: its own thread CPU time; ``counted=False``: a redraw
+        outside the budget (while paused), which is not one of the redraws the cost is shared by."""
         with self._cond:
             self._drawing = False
-            self.draw_cost = 0.8 * self.draw_cost + 0.2 * min(seconds, 1.0)
-            self.redraws += 1
-            self._measure()
+            if counted:
+                self.draw_cost = 0.8 * self.draw_cost + 0.2 * min(seconds, 1.0)
+                self.redraws += 1
+                self._measure()
             self._cond.notify_all()
 
     def _measure(self) -> None:
@@ -493,7 +526,7 @@ class Scheduler:
             return
         n = self.redraws - r0
         if n > 0 and now - t0 <= max(4 * COST_WINDOW_S, 2 * MAX_PERIOD):   # (longer: nobody was playing)
-            per = max(self.draw_cost, min((cpu - c0) / n, 2.0))
+            per = max(self.draw_cost, min((cpu - c0) / n, MAX_COST))
             self.cost = 0.5 * self.cost + 0.5 * per
         self._window = (now, cpu, self.redraws)
 
@@ -745,13 +778,16 @@ class LiveTraining:
             fragment_only = _fragment_rerun()       # a browser's redraw, not a full run of the page
             paced = self.playing and fragment_only
             t0 = time.monotonic()
-            if paced:                   # a playing redraw waits for its turn in the budget
+            if paced:
                 SCHEDULER.seen(worker.sid)
-                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote):
+            if fragment_only:           # every redraw takes its turn; a playing one within the budget
+                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote, budget=paced):
                     return              # a click is waiting: let its full rerun go first
-            # (a fragment run while paused is the tail of a click, the timer's last tick: no queue)
+            waited = time.monotonic() - t0
             t_draw = time.thread_time()     # the redraw's own CPU time (not its waits for the GIL)
             touch(tr)
+            if fragment_only:
+                _drawing(True)
             try:
                 background = worker.active
                 worker.sync(tr)
@@ -768,16 +804,22 @@ class LiveTraining:
                     self.set_playing(False)
                     st.rerun()  # full rerun: stops the timer and updates the buttons
                 period = SCHEDULER.period(remote=worker.remote)
+                # One slot for the note in every run of the fragment, shown or not: the elements
+                # below keep their places in the page (a note that came and went moved them, and
+                # the next full run's charts then landed where the browser had the note).
+                note = st.empty()
                 if paced and period >= BUSY_PERIOD:
-                    st.caption(f"🧑‍🏫 {SCHEDULER.playing()} students are training on this server: your charts "
+                    note.caption(f"🧑‍🏫 {SCHEDULER.playing()} students are training on this server: your charts "
                                f"redraw about every {period:.1f} s so everyone gets a fair share. "
                                "Training goes on in between.")
                 draw(tr)
             finally:
-                if paced:
-                    SCHEDULER.release(time.thread_time() - t_draw)
+                if fragment_only:
+                    _drawing(False)
+                    SCHEDULER.release(time.thread_time() - t_draw, counted=paced)
             if paced and self.playing and not tr.done:
-                worker.release(tr, keep_alive=KEEP_ALIVE + 2 * period)   # train while the browser renders
+                # train while the browser renders, and until the next turn (the wait for it included)
+                worker.release(tr, keep_alive=KEEP_ALIVE + 2 * (period + waited))
                 _wait_delivered(time.monotonic() + DELIVERY_WAIT)
                 _sleep_until(t0 + period)
 
