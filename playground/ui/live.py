@@ -497,8 +497,8 @@ class Scheduler:
                         wait = 0.05
                     self._cond.wait(max(0.001, wait))
                 self._drawing = True
-                if budget:
-                    self._next_start = now + self.gap(share)
+                if budget:      # every playing session redraws at least every MAX_PERIOD, whatever it costs
+                    self._next_start = now + min(self.gap(share), MAX_PERIOD / self.playing())
                 return True
             finally:
                 if ticket in self._queue:
