@@ -130,3 +130,16 @@ def test_a_full_run_goes_before_redraws_and_training_until_it_ends():
     runs.wait()
     assert time.monotonic() - t0 < live.CLICK_PRIORITY_S + 0.3
     slots.release()
+
+
+def test_a_free_slot_given_up_at_once_is_handed_back_without_a_deadlock():
+    """The free slot's holder is held before it trains (abort() true at once): it gives the slot
+    back (this used to deadlock on the slots' own lock, and every trainer of the process stopped)."""
+    slots = TrainingSlots(1, yield_to=FullRuns())
+    done = []
+    t = threading.Thread(target=lambda: done.append(slots.acquire(lambda: True)))
+    t.start()
+    t.join(2)
+    assert done == [False], "acquire returned (no deadlock) and gave the slot up"
+    assert slots.acquire(lambda: False)           # and the slot is free again
+    slots.release()

@@ -144,11 +144,14 @@ class TrainingSlots:
 
     def acquire(self, abort: Callable[[], bool]) -> bool:
         with self._lock:
-            if self._busy < self.n and not self._queue:
+            free = self._busy < self.n and not self._queue
+            if free:
                 self._busy += 1
-                return self._got(abort)
-            ev = threading.Event()
-            self._queue.append(ev)
+            else:
+                ev = threading.Event()
+                self._queue.append(ev)
+        if free:
+            return self._got(abort)         # (outside the lock: _got may wait, or release)
         while not ev.wait(0.05):
             if abort():
                 with self._lock:
