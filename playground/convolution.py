@@ -36,11 +36,9 @@ from typing import Sequence
 
 import numpy as np
 
+from playground.data.motifs import BASES, IUPAC, normalize_pwm
 from playground.errors import PlaygroundError
 
-BASES = "ACGT"
-IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "U": "T", "R": "AG", "Y": "CT", "S": "CG", "W": "AT",
-         "K": "GT", "M": "AC", "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT"}
 IUPAC_TEXT = "A C G T, or IUPAC R Y S W K M B D H V N"
 MAX_SEQUENCE = 10_000
 LOG_ODDS_PSEUDOCOUNT = 0.05   # added to every probability of a PWM before taking log2(p / 0.25)
@@ -169,9 +167,7 @@ def pad_filters(filters: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
 def log_odds(pwm: np.ndarray, pseudocount: float = LOG_ODDS_PSEUDOCOUNT, background: float = 0.25) -> np.ndarray:
     """A PWM (4, w) of probabilities -> log-odds weights log2(p' / background), where p' adds
     ``pseudocount`` to every probability and renormalises (so an unseen base is not -inf)."""
-    p = np.asarray(pwm, dtype=np.float64) + pseudocount
-    p = p / p.sum(0, keepdims=True)
-    return np.log2(p / background)
+    return np.log2(normalize_pwm(np.asarray(pwm, dtype=np.float64), pseudocount) / background)
 
 
 def motif_filter(motif, pseudocount: float = LOG_ODDS_PSEUDOCOUNT) -> tuple[np.ndarray, str]:

@@ -44,10 +44,10 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.weak import WeakIdKeyDictionary
 
-from playground.data.motifs import BASES, IUPAC, Motif, information_content, normalize_pwm, resolve_motif
+from playground.convolution import ConvolutionError, consensus_filter, log_odds
+from playground.data.motifs import Motif, information_content, resolve_motif
 from playground.errors import PlaygroundError
 
-LOG_ODDS_PSEUDOCOUNT = 0.05   # added to every probability before log2(p / 0.25), as the convolution by hand does
 SOURCES = {"jaspar": "JASPAR motif (log-odds)", "consensus": "Consensus (IUPAC)", "grid": "Numbers (4 × k grid)"}
 MODES = {"designed": "Designed only", "learned": "Learned only", "both": "Designed + learned"}
 
@@ -79,13 +79,6 @@ class DesignedFilter:
 
 # ------------------------------------------------------------------------------------------------
 # making a designed filter
-def log_odds(pwm: np.ndarray, background: float = 0.25, pseudocount: float = LOG_ODDS_PSEUDOCOUNT) -> np.ndarray:
-    """A PWM (probabilities, 4 × w) as log-odds in bits: log2(p / background) per base; the
-    score of a window is then how much more likely the motif makes it than background DNA."""
-    p = normalize_pwm(np.asarray(pwm, dtype=np.float64), pseudocount)
-    return np.log2(p / background)
-
-
 def fit_width(matrix: np.ndarray, width: int, importance: np.ndarray | None = None,
               what: str = "The filter") -> tuple[np.ndarray, str]:
     """``matrix`` (4, w) fitted to ``width`` columns: cropped to the window of largest total
@@ -126,16 +119,10 @@ def from_consensus(consensus: str, width: int, bias: float = 0.0) -> DesignedFil
     makes it: 1 on a definite letter's base, 0 elsewhere, so a window scores its number of matching
     positions; a degenerate letter spreads its 1 evenly over its bases (R = 0.5 on A and G, N = 0.25)."""
     cons = re.sub(r"\s+", "", str(consensus)).upper()
-    if not cons:
-        raise DesignError("The consensus is empty.", "Type a motif such as CCACNAGGKGGC (IUPAC letters allowed).",
-                          "consensus")
-    w = np.zeros((4, len(cons)))
-    for j, ch in enumerate(cons):
-        if ch not in IUPAC:
-            raise DesignError(f"Consensus position {j + 1}: '{ch}' is not a DNA or IUPAC letter.",
-                              "Use A C G T or R Y S W K M B D H V N.", f"consensus position {j + 1}")
-        for b in IUPAC[ch]:
-            w[BASES.index(b), j] = 1.0 / len(IUPAC[ch])
+    try:
+        w = consensus_filter(cons, "The consensus")     # the convolution by hand's reading of the letters
+    except ConvolutionError as e:
+        raise DesignError(e.message, e.hint, "consensus") from None
     info = 2.0 - np.log2((w > 0).sum(0))    # bits a letter pins down: 2 for A C G T, 0 for N
     weights, note = fit_width(w, width, info, what=f"The consensus {cons}")
     return DesignedFilter(f"consensus {cons}", weights, float(bias), "consensus", note)
