@@ -37,14 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load import PAGE, PAUSE, PLAY, QUERY, STEPS, page_ready, steps_now  # noqa: E402
 from bench.streamlit_client import BrowserSession  # noqa: E402
+from tests.browser.conftest import start_streamlit, stop_streamlit  # noqa: E402
 
 TRAIN_THREAD = "pg-train"        # playground.ui.live.TrainingThread names its OS thread so
 
@@ -157,42 +155,6 @@ class ServerCPU:
 # ---------------------------------------------------------------------------------------------
 # server
 # ---------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(cwd: Path, script: str, env_extra: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "PLAYGROUND_NUM_THREADS": "1", **env_extra}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-    proc.kill()
-    raise RuntimeError("streamlit did not start within 90 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 # ---------------------------------------------------------------------------------------------
 # one tab's measurements
 # ---------------------------------------------------------------------------------------------
@@ -344,13 +306,13 @@ def _mean(v) -> float:
 
 
 def run_one(label: str, cwd: Path, script: str, page: str, query: str, args, env: dict) -> dict:
-    proc, url = start_server(cwd, script, env)
+    proc, url = start_streamlit(extra_env=env, script=script, cwd=cwd, timeout=90, quiet=True)
     cpu = ServerCPU(proc.pid)
     try:
         res = asyncio.run(measure(url, cpu, args, page, query))
     finally:
         cpu.close()
-        stop_server(proc)
+        stop_streamlit(proc)
     rates = res["rate"]
     print(f"{label}: page load {', '.join(f'{v:.0f}' for v in res['load'])} ms; "
           f"play {', '.join(f'{v:.0f}' for v in res['play'])} ms; "

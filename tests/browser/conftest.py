@@ -37,15 +37,18 @@ def browser_missing_reason() -> str | None:
     return None
 
 
-def start_streamlit(port: int | None = None, extra_env: dict | None = None):
+def start_streamlit(port: int | None = None, extra_env: dict | None = None, *, script: str = "app.py",
+                    cwd: Path = ROOT, timeout: float = 60, quiet: bool = False):
+    """``streamlit run script`` on localhost (from ``cwd``), waited for until /_stcore/health answers.
+    ``quiet``: the server's output is dropped (a long benchmark must not fill an unread pipe)."""
     port = port or _free_port()
     env = {**os.environ, "PLAYGROUND_NUM_THREADS": "1", **(extra_env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=cwd, env=env, stdout=subprocess.DEVNULL if quiet else subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
@@ -54,9 +57,10 @@ def start_streamlit(port: int | None = None, extra_env: dict | None = None):
         except OSError:
             time.sleep(0.3)
         if proc.poll() is not None:
-            raise RuntimeError("streamlit exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
+            out = "" if quiet else ": " + proc.stdout.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"streamlit exited with {proc.returncode}{out}")
     proc.kill()
-    raise RuntimeError("streamlit did not start within 60 s")
+    raise RuntimeError(f"streamlit did not start within {timeout:.0f} s")
 
 
 def stop_streamlit(proc) -> None:
