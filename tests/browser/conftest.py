@@ -71,6 +71,15 @@ def stop_streamlit(proc) -> None:
         proc.kill()
 
 
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory):
+    """A server of its own with no ESM-2 weights and downloads switched off (an empty TORCH_HOME)."""
+    home = tmp_path_factory.mktemp("torch_home")
+    proc, url = start_streamlit(extra_env={"PLAYGROUND_OFFLINE": "1", "TORCH_HOME": str(home)})
+    yield url
+    stop_streamlit(proc)
+
+
 @pytest.fixture(scope="session")
 def server_url():
     reason = browser_missing_reason()

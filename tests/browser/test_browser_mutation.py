@@ -8,17 +8,9 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.conftest import screenshot, start_streamlit, stop_streamlit, wait_for_app
+from tests.browser.conftest import screenshot, wait_for_app
 
 PROTEIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGK"       # the first 48 residues of ubiquitin
-
-
-@pytest.fixture(scope="module")
-def offline_server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("torch_home")
-    proc, url = start_streamlit(extra_env={"PLAYGROUND_OFFLINE": "1", "TORCH_HOME": str(home)})
-    yield url
-    stop_streamlit(proc)
 
 
 @pytest.mark.browser
