@@ -231,6 +231,18 @@ def regularization_code(config: TrainConfig) -> str:
             f"        loss = loss + {config.reg_rate:g} * 0.5 * sum((p * p).sum() for p in model.parameters() if p.dim() > 1)")
 
 
+def _optimizer_step_lines(config: TrainConfig) -> list[str]:
+    """One optimizer step of the exported loops, line by line: warm-up, clipping, step, zero_grad."""
+    step = []
+    if config.warmup_steps > 0:
+        step += [f"for group in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
+                 f"    group['lr'] = {_lr_code(config, f'(optimizer_steps + 1) / {config.warmup_steps}')}"]
+    if config.grad_clip > 0:
+        step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
+    step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
+    return step
+
+
 def _lr_code(config: TrainConfig, warmup: str = "") -> str:
     """The learning rate of an optimizer step: LR, times the schedule's factor, times the warm-up's."""
     return "LR" + (" * lr_scale" if config.schedule != "off" else "") + (f" * min(1.0, {warmup})" if warmup else "")
@@ -532,13 +544,7 @@ def _training_code(config: TrainConfig, buckets: bool = False) -> str:
     reg = regularization_code(config).replace("\n        ", "\n            ")
     backward = (f"(loss / {accum}).backward()  # gradient accumulation: {accum} batches per optimizer step"
                 if accum > 1 else "loss.backward()")
-    step = []
-    if config.warmup_steps > 0:
-        step += [f"for group in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
-                 f"    group['lr'] = {_lr_code(config, f'(optimizer_steps + 1) / {config.warmup_steps}')}"]
-    if config.grad_clip > 0:
-        step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
-    step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
+    step = _optimizer_step_lines(config)
     last = "i + 1 == len(plan)" if buckets else "start + batch_size >= n_train"
     if accum > 1:
         body = (f"            {backward}\n            batches += 1\n"
@@ -1260,13 +1266,7 @@ def _lm_loop_code(config: TrainConfig) -> str:
     warm-up, clipping; after each epoch the validation scores, early stopping and the schedule."""
     accum = max(1, int(config.grad_accum))
     reg = regularization_code(config).replace("\n        ", "\n            ")
-    step = []
-    if config.warmup_steps > 0:
-        step += [f"for group in optimizer.param_groups:  # linear warm-up over {config.warmup_steps} steps",
-                 f"    group['lr'] = {_lr_code(config, f'(optimizer_steps + 1) / {config.warmup_steps}')}"]
-    if config.grad_clip > 0:
-        step += [f"nn.utils.clip_grad_norm_(model.parameters(), {config.grad_clip:g})"]
-    step += ["optimizer.step()", "optimizer.zero_grad(set_to_none=True)", "optimizer_steps += 1"]
+    step = _optimizer_step_lines(config)
     if accum > 1:
         body = (f"            (loss / {accum}).backward()  # gradient accumulation: {accum} batches per optimizer step\n"
                 f"            batches += 1\n            if batches % {accum} == 0 or start + batch_size >= n_train:\n"
