@@ -19,9 +19,9 @@ from playground.plots import lm as PL
 from playground.setups import lm as L
 from playground.ui.layout import show_error
 from playground.ui.runs import png_config
+from playground.ui.seq_data import kept_upload
 from playground.ui.state import PageState
 
-UPLOAD_TYPES = ["fa", "fasta", "faa", "fna", "txt", "csv", "tsv", "gz"]
 UPLOAD_EXAMPLE = ("⬆️ Upload a FASTA file of sequences (no labels needed: a language model learns from the "
                   "sequences alone), e.g.\n\n```\n>seq1\nACGTTGCAAGGCTTAACG\n>seq2\nTTGACGCAAGGCTAACGT\n```\n\n"
                   f"Sequences longer than {L.MAX_UPLOAD_LENGTH} letters are cut. Hundreds of sequences are better "
@@ -33,21 +33,6 @@ PROTEIN_GROUPS = {**{a: "charged" for a in "DEKR"}, **{a: "hydrophobic" for a in
 
 
 # ---- uploads and caches ---------------------------------------------------------------------------
-def kept_upload(state: PageState, uploader: str, kept: str, forget: str, label: str, help: str = ""):
-    """A file uploader whose file is kept for the session (slot ``kept``: (name, bytes)) until its
-    Forget button drops it. Returns the kept (name, bytes) or None."""
-    ss = st.session_state
-    st.file_uploader(label, type=UPLOAD_TYPES, key=state.slot(uploader), help=help)
-    up = ss.get(state.slot(uploader))
-    if up is not None:
-        ss[state.slot(kept)] = (up.name, up.getvalue())
-    elif ss.get(state.slot(kept)) is not None:
-        f1, f2 = st.columns([3, 1])
-        f1.caption(f"Using **{ss[state.slot(kept)][0]}** (uploaded earlier in this session).")
-        f2.button("Forget", key=state.slot(forget), on_click=lambda: ss.pop(state.slot(kept), None))
-    return ss.get(state.slot(kept))
-
-
 def cached(state: PageState, slot: str, key, build):
     """``build()`` once per ``key`` in the page's private ``slot``."""
     ss = st.session_state

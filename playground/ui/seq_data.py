@@ -62,9 +62,11 @@ def upload_layout(upload) -> PF.FileLayout | None:
         return None
 
 
-def _kept_upload(state: PageState, uploader: str, kept: str, forget: str, label: str, help: str, used: str) -> None:
+def kept_upload(state: PageState, uploader: str, kept: str, forget: str, label: str, help: str = "",
+                used: str = "Using **{}**"):
     """A file uploader whose file is kept for the session (slot ``kept``: (name, bytes)) until its
-    'Forget' button drops it; ``used`` says what the kept file is, e.g. 'Using **{}**'."""
+    'Forget' button drops it; ``used`` says what the kept file is, e.g. 'Using **{}**'. Returns the
+    kept (name, bytes) or None."""
     ss = st.session_state
     st.file_uploader(label, type=UPLOAD_TYPES, key=state.slot(uploader), help=help)
     up = ss.get(state.slot(uploader))
@@ -74,12 +76,13 @@ def _kept_upload(state: PageState, uploader: str, kept: str, forget: str, label:
         f1, f2 = st.columns([3, 1])
         f1.caption(used.format(ss[state.slot(kept)][0]) + " (uploaded earlier in this session).")
         f2.button("Forget", key=state.slot(forget), on_click=lambda: ss.pop(state.slot(kept), None))
+    return ss.get(state.slot(kept))
 
 
 def upload_controls(state: PageState) -> None:
     """The file uploader (the file is kept for the session: 'Forget' drops it) and how the file is read."""
     K = state.key
-    _kept_upload(state, "uploader", "upload", "forget", "CSV / TSV / FASTA", UPLOAD_HELP, "Using **{}**")
+    kept_upload(state, "uploader", "upload", "forget", "CSV / TSV / FASTA", UPLOAD_HELP, "Using **{}**")
     if _has_reading_slots(state):
         reading_controls(state)
     u1, u2 = st.columns(2)
@@ -132,7 +135,7 @@ def reading_controls(state: PageState) -> None:
             st.multiselect("Ignore residues where this is 0", lay.mask_options, key=state.slot("ss_masks"),
                            help=MASK_HELP)
     elif lay.layout == "fasta":
-        _kept_upload(state, "labels_uploader", "labels_upload", "labels_forget", "Labels FASTA (same ids, optional)",
+        kept_upload(state, "labels_uploader", "labels_upload", "labels_forget", "Labels FASTA (same ids, optional)",
                      LABELS_HELP, "Labels from **{}**")
 
 
