@@ -10,6 +10,7 @@ from playground.predict import (LONG_POLICIES, MAX_SEQUENCES, aligned_text, can_
                                 length_limit, load_model, predict, read_input, require_predictor, residue_symbols)
 from playground.ui import PageState, Param, setup_page, show_error, sidebar, stop_page
 from playground.ui.runs import get_model, model_stamp, png_config, session_models, training_page_links
+from playground.ui.mutation_view import class_picker, scan_target_controls
 
 setup_page("Predict", "🔮")
 
@@ -220,21 +221,8 @@ def mutation_scan_section() -> None:
     st.text_area("DNA sequence (A C G T, N = unknown" + (f"; this model reads {L} bases, shorter ones are padded)"
                                                          if L else ")"),
                  key=S("scan_text"), height=90, placeholder="ACGT… (a FASTA header line is fine)")
-    c1, c2 = st.columns(2)
-    target, class_name = None, (bundle.classes[1] if bundle.task == "binary" and bundle.classes else None)
-    if bundle.task == "multiclass":
-        names = bundle.classes
-        if state.get("explain_class") >= len(names):
-            state.set("explain_class", 0)
-        c1.selectbox("Scan the score of class", list(range(len(names))), key=K("explain_class"),
-                     format_func=lambda k: names[k])
-        target = int(state.get("explain_class"))
-        class_name = names[target]
-    units = "output"
-    if bundle.task in ("binary", "multiclass"):
-        c2.radio("Scan in", ("output", "probability"), key=K("scan_units"), horizontal=True,
-                 format_func={"output": "logit (the model's output)", "probability": "probability"}.get)
-        units = state.get("scan_units")
+    target, class_name, units = scan_target_controls(state, bundle.task, list(bundle.classes or []),
+                                                     "Scan the score of class")
     text = ss.get(S("scan_text"), "") or ""
     go = st.button("🔬 Scan every single-base change", key="predict.scan_go", disabled=not text.strip())
     if not text.strip():
@@ -352,12 +340,7 @@ if result.task == "per_residue" or explainable:
     else:
         target = None
         if bundle.task == "multiclass":
-            names = bundle.classes
-            if state.get("explain_class") >= len(names):
-                state.set("explain_class", 0)
-            st.selectbox("Explain the score of class", list(range(len(names))), key=K("explain_class"),
-                         format_func=lambda k: names[k])
-            target = int(state.get("explain_class"))
+            target = class_picker(state, bundle.classes)
         from playground.plots.dna import ism_figure, saliency_figure
 
         got = ss.get(S("model_obj"))

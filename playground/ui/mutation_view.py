@@ -47,6 +47,31 @@ def _typed_input(tr, dataset, state, model_input, L: int):
     return seq, one_hot([seq], DNA, L, n_value=float(getattr(model_input, "n_value", 0.0) or 0.0))[0]
 
 
+def class_picker(state, names: list[str], label: str = "Explain the score of class", where=st) -> int:
+    """The class (index) whose score a saliency or a mutation scan explains (setting ``explain_class``,
+    reset to the first class when the model has fewer)."""
+    if state.get("explain_class") >= len(names):
+        state.set("explain_class", 0)
+    where.selectbox(label, list(range(len(names))), key=state.key("explain_class"), format_func=lambda k: names[k])
+    return int(state.get("explain_class"))
+
+
+def scan_target_controls(state, task: str, class_names: list[str], label: str = "Explain the score of class"):
+    """(target class or None, its name or None, units) of a mutation scan: the class picker for several
+    classes and 'Scan in' logit or probability for classifiers (setting ``scan_units``)."""
+    target, class_name = None, (class_names[1] if task == "binary" and class_names else None)
+    c1, c2 = st.columns(2)
+    if task == "multiclass":
+        target = class_picker(state, class_names, label, c1)
+        class_name = class_names[target]
+    units = "output"
+    if task in ("binary", "multiclass"):
+        c2.radio("Scan in", ("output", "probability"), key=state.key("scan_units"), horizontal=True,
+                 format_func={"output": "logit (the model's output)", "probability": "probability"}.get)
+        units = state.get("scan_units")
+    return target, class_name, units
+
+
 def render_explain(tr, dataset, state, sequence_picker: Callable, model_input, playing: bool) -> None:
     K = state.key
     st.radio("Sequence", ("validation", "typed"), key=K("scan_source"), horizontal=True,
@@ -63,20 +88,7 @@ def render_explain(tr, dataset, state, sequence_picker: Callable, model_input, p
         sites = dataset.sites[j] if dataset.sites else []
         key_of, name = i, f"validation sequence {i + 1}"
         truth = f" · true label **{V.label_text(dataset, dataset.y[j])}**"
-    target, class_name = None, (dataset.class_names[1] if tr.task == "binary" and dataset.class_names else None)
-    c1, c2 = st.columns(2)
-    if tr.task == "multiclass":
-        if state.get("explain_class") >= dataset.n_classes:
-            state.set("explain_class", 0)
-        c1.selectbox("Explain the score of class", list(range(dataset.n_classes)), key=K("explain_class"),
-                     format_func=lambda k: dataset.class_names[k])
-        target = int(state.get("explain_class"))
-        class_name = dataset.class_names[target]
-    units = "output"
-    if tr.task in ("binary", "multiclass"):
-        c2.radio("Scan in", ("output", "probability"), key=K("scan_units"), horizontal=True,
-                 format_func={"output": "logit (the model's output)", "probability": "probability"}.get)
-        units = state.get("scan_units")
+    target, class_name, units = scan_target_controls(state, tr.task, list(dataset.class_names))
     ptxt = V.prediction_text(tr.task, tr.predict(x[None])[0], dataset.class_names)
     st.markdown(f"Model says about {name}: {ptxt}{truth}")
     n = len(seq)
