@@ -10,10 +10,9 @@ from playground.codegen import script_for
 from playground.data import dna
 from playground.data.motifs import KNOWN_MOTIFS, PRIMER_CONSENSUS, search_jaspar
 from playground.data.parsing import SequenceFileError
-from playground.interpret import has_filters, in_silico_mutagenesis, rank_filters, saliency, to_jaspar, to_meme
+from playground.interpret import has_filters, rank_filters, to_jaspar, to_meme
 from playground.models import ACTIVATION_LABELS, count_parameters
-from playground.plots.dna import (figure_png, ism_figure, logo_figure, one_hot_figure, recovery_figure, saliency_figure,
-                                  sequence_strip_figure)
+from playground.plots.dna import one_hot_figure, recovery_figure, sequence_strip_figure
 from playground.runs import PAGE_LABELS
 from playground.setups import dna as D
 from playground.train import LEARNING_RATES, OPTIMIZERS
