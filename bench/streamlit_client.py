@@ -71,6 +71,8 @@ Everything is bounded in time and only loopback servers are accepted.
 """
 from __future__ import annotations
 
+import collections
+import os
 import asyncio
 import http.cookiejar
 import ipaddress
@@ -190,7 +192,8 @@ class AppTree:
         for depth, i in enumerate(path[1:], start=1):
             last = depth == len(path) - 1
             if i > len(parent.children):
-                raise ProtocolError(f"Bad delta path index {i} (should be between [0, {len(parent.children)}])")
+                raise ProtocolError(f"Bad delta path index {i} (should be between [0, {len(parent.children)}]) "
+                                    f"at depth {depth} of {list(path)}")
             if last:
                 if i == len(parent.children):
                     parent.children.append(new_node)
@@ -483,6 +486,7 @@ class BrowserSession:
         self._app_hash_set = False
         self.app_state_clears = 0
         self.timers: dict[str, list] = {}      # fragment id -> [interval s, next due (monotonic)]
+        self._trace = collections.deque(maxlen=300) if os.environ.get("BENCH_TRACE") else None
         # bookkeeping
         self.events: list[Event] = []
         self.errors: list[str] = []
@@ -627,6 +631,10 @@ class BrowserSession:
         except ProtocolError as e:
             run = "fragment" if self.fragment_ids_this_run else "full"
             self.error(f"{e} (during a {run} run)")
+            trace = os.environ.get("BENCH_TRACE")
+            if trace:           # the last messages before the error, for debugging the protocol
+                with open(trace, "a") as fh:
+                    fh.write(f"=== {self.name}: {e}\n" + "\n".join(self._trace) + "\n")
         except Exception as e:  # noqa: BLE001 - a bug in this client must not hang the bench
             self.error(f"client error: {type(e).__name__}: {e}")
         finally:
@@ -648,6 +656,21 @@ class BrowserSession:
         msg = self.cache.process(msg, frame)
         self.msgs_in += 1
         kind = msg.WhichOneof("type")
+        if self._trace is not None:
+            what = kind
+            if kind == "delta":
+                d = msg.delta
+                what += f" {d.WhichOneof('type')}"
+                if d.WhichOneof("type") == "new_element":
+                    what += f"/{d.new_element.WhichOneof('type')}"
+                what += f" {list(msg.metadata.delta_path)} frag={d.fragment_id[:6]}"
+            elif kind == "new_session":
+                what += f" run={msg.metadata.run.script_run_id[:6]} frags={[f[:6] for f in msg.metadata.run.fragment_ids]}"
+            elif kind == "script_finished":
+                what += f" {msg.script_finished}"
+            elif kind == "auto_rerun":
+                what += f" {msg.auto_rerun.interval}"
+            self._trace.append(f"{time.monotonic():.3f} {what}")
         busy = 0.0
         if kind == "new_session":
             self._on_new_session(msg)
@@ -767,6 +790,8 @@ class BrowserSession:
         """App.sendRerunBackMsg(widgetStates, fragmentId, undefined, isAutoRerun)."""
         if self._closed.is_set() or self._ws is None:
             return
+        if self._trace is not None:
+            self._trace.append(f"{time.monotonic():.3f} >>> rerun frag={(fragment_id or '')[:6]} auto={is_auto}")
         back = BackMsg()
         cs = back.rerun_script
         cs.query_string = self._query_string()

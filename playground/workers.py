@@ -40,25 +40,54 @@ CHUNK_SECONDS = 0.01        # a worker trains each run this long before moving t
 SNAPSHOT_MIN_S = 0.03       # at most this often per run, and only when the app asked for one
 KEEP_ALIVE_S = 1.5          # a run stops (and is sent back) after this long without keep_alive
 MAX_STATE_MB = 64           # larger runs (data included) train in the app process instead
+WORKER_NICENESS = 19        # workers run below the app process (os.nice): showing first, training with the rest
+
+
+_NUMPY_DTYPES = {torch.float64, torch.float32, torch.float16, torch.int64, torch.int32, torch.int16, torch.int8,
+                 torch.uint8, torch.bool}
+
+
+def _tensor_from(array, dtype: str):
+    return torch.from_numpy(array) if dtype == "" else torch.from_numpy(array).view(getattr(torch, dtype))
+
+
+class _Pickler(pickle.Pickler):
+    """Plain CPU tensors travel as numpy arrays (pickle's out-of-the-box path for a tensor is
+    ``torch.save`` of its storage, which made the snapshot of a tiny MLP cost a millisecond per
+    redraw to read back). Parameters, tensors that need gradients and anything else keep
+    torch's own reduction. Values, dtypes and shapes arrive unchanged (each tensor its own copy)."""
+
+    def reducer_override(self, obj):
+        if type(obj) is torch.Tensor and obj.layout == torch.strided and obj.device.type == "cpu" \
+                and not obj.requires_grad:
+            # by its importable name (a worker runs this module as __main__)
+            from playground.workers import _tensor_from as rebuild
+
+            if obj.dtype in _NUMPY_DTYPES:
+                return rebuild, (obj.detach().numpy(), "")
+            if obj.dtype == torch.bfloat16:
+                return rebuild, (obj.detach().contiguous().view(torch.int16).numpy(), "bfloat16")
+        return NotImplemented
 
 
 def _dumps(obj) -> bytes:
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    _Pickler(buf, protocol=5).dump(obj)
     return buf.getvalue()
 
 
 def _loads(data: bytes):
     # Only ever bytes this module wrote, between processes of this app (never a user's file).
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    return pickle.loads(data)
 
 
 def default_workers() -> int:
-    """Worker processes to use: ``PLAYGROUND_TRAIN_WORKERS`` (default 0 = train in the app
-    process; ``auto`` = one per core beyond the first, at most 4). Off by default: each worker is
-    another process with torch loaded (~300 MB), and on the 2-core development machine, with the
-    browser on the same machine, it did not yet pay (see README, "How live training works")."""
-    env = os.environ.get("PLAYGROUND_TRAIN_WORKERS", "").strip().lower()
+    """Worker processes to use: ``PLAYGROUND_TRAIN_WORKERS`` (default ``auto`` = one per core
+    beyond the first, at most 4: none on one core; ``0`` = always train in the app process). Each
+    worker is another process with torch loaded (~300 MB); in exchange the app process's one GIL
+    is left to showing, which is what lets a class of 20 share the 2-core machine
+    (README, "A class on one server")."""
+    env = os.environ.get("PLAYGROUND_TRAIN_WORKERS", "auto").strip().lower() or "auto"
     if env == "auto":
         return max(0, min(4, (os.cpu_count() or 1) - 1))
     try:
@@ -105,6 +134,12 @@ def worker_main(fd: int) -> None:
     import playground  # noqa: F401 - one torch thread
 
     playground.configure_torch_threads(this_thread=True)
+    try:
+        # Below the app process: its showing (redraws, clicks, page loads) goes first and the
+        # training takes every cycle left over, so a busy core slows training, never a Pause.
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     conn = Connection(fd)
     runs: dict[str, _Run] = {}
     order: list[str] = []

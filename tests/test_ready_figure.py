@@ -66,6 +66,28 @@ def test_ready_figure_leaves_out_none_and_encodes_arrays_like_plotly():
     assert as_sent(fig) == as_sent(C.figure(fig.to_dict()["data"], {"title": {"text": "t"}}))
 
 
+def test_the_fast_typed_arrays_are_plotlys_own():
+    """ReadyFigure encodes plain numpy arrays itself (plotly's generic path asks narwhals about
+    every array); each dtype, shape and int64 range gives exactly plotly's typed array."""
+    from _plotly_utils.utils import to_typed_array_spec
+
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(size=7), rng.normal(size=(3, 4)).astype(np.float32), np.arange(5),
+             np.array([0, 300]), np.array([-70000, 5]), np.array([2**40, 1]), np.arange(4, dtype=np.uint64),
+             np.array([1, 2], dtype=np.uint8), np.arange(12.0).reshape(3, 4)[:, 1],   # a strided view
+             np.arange(6, dtype=np.int16).reshape(2, 3)]
+    for v in cases:
+        fast = C._typed_array(v)
+        want = to_typed_array_spec(v)
+        if fast is None:                    # left to plotly (here: int64 beyond int32)
+            assert not isinstance(want, dict) or v.dtype == np.int64
+            continue
+        assert fast == want, (v.dtype, v.shape)
+    assert C._typed_array(np.array([], dtype=float)) is None
+    assert C._typed_array(np.array([True, False])) is None          # bool: plotly's own path
+    assert C._typed_array(np.arange(3.0).astype(">f8")) is None     # not native byte order
+
+
 def test_a_steady_trainer_freezes_the_history_and_reads_the_rest_live(run):
     """LiveTraining.steady's stand-in (the doctor re-diagnoses at most once a second while playing)."""
     from playground import doctor

@@ -158,3 +158,24 @@ def test_a_dead_worker_reports_an_error_and_the_run_stays_usable():
         tr.step(3)                      # what was last synced trains on here
     finally:
         p.close()
+
+
+@pytest.mark.parametrize("page", ["dna", "lm", "sequence"])
+def test_every_training_page_gives_the_same_history_in_a_worker(pool, page):
+    """Workers are on by default in a server: each page's seeded run (a DNA CNN, a masked language
+    model with its masking generator, a sequence model) continues in a worker exactly as here."""
+    import importlib
+
+    setup = importlib.import_module(f"playground.setups.{page}")
+    values = {"epochs": 3} if "epochs" in setup.SCHEMA else {}
+    here, there = setup.build(values).make_trainer(), setup.build(values).make_trainer()
+    steps = 3 * max(1, here.steps_per_epoch) if hasattr(here, "steps_per_epoch") else 60
+    torch.manual_seed(3)
+    here.step(steps)
+    torch.manual_seed(3)
+    there.step(2)
+    assert train_remote(pool, f"page-{page}", there, max_steps=steps)
+    assert there.steps == here.steps == steps
+    assert strip(here.history) == strip(there.history) and len(here.history) >= 1
+    for a, b in zip(here.model.state_dict().values(), there.model.state_dict().values()):
+        assert torch.equal(a, b)

@@ -50,19 +50,24 @@ import streamlit as st
 
 from playground.train import Trainer
 
-TICK_SECONDS = 0.05     # browser timer while playing (the fragment paces itself; see Scheduler)
+TICK_SECONDS = 0.05     # browser timer while playing, until the first redraw retimes it (see browser_interval)
+MIN_INTERVAL = 0.02     # the retimed timer: at least this long after a redraw arrived
 TRAIN_BUDGET = 0.08     # seconds the fragment trains itself when the background thread is not running
 CHUNK_SECONDS = 0.01    # the thread trains in chunks this long, so a redraw waits at most about this
 KEEP_ALIVE = 1.0        # background training stops when no redraw has come for this long (+ the period)
 MIN_PERIOD = 0.1        # a playing session redraws at most 10 times a second
 MAX_PERIOD = 5.0        # ... and at least every 5 s, however busy the server
-DRAW_SHARE = 0.75       # of one core, what showing may take (redraws, their sending, clicks, page loads)
+DRAW_SHARE = 0.9        # of one core, what showing may take (redraws, their sending, clicks, page loads)
 LOCAL_DRAW_SHARE = 0.5  # ... when the runs train in this process (threads): the other half is training
 COST_WINDOW_S = 1.0     # the cost of a redraw is measured over windows this long (see Scheduler)
 MAX_COST = 0.25         # ... and counted as at most this (a window of clicks and page loads is no redraw)
+COST_STEP = 1.5         # ... changing by at most this factor per window
 CLICK_PRIORITY_S = 1.0  # a full run (a click, a page load) goes before redraws and training this long at most
 BUSY_PERIOD = 0.6       # above this redraw period, the page says the server is busy
 DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for the browser
+FULL_RUN_DELIVERY_WAIT = 3.0    # ... and for a full run's live charts (see LiveTraining.run)
+BROWSER_EAGER = 0.75    # the browser asks again after this part of its period (so a turn never waits for it) ...
+BROWSER_MAX_INTERVAL = 1.0  # ... and at most this long (a period grown by a burst of clicks shrinks soon)
 IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
 
 
@@ -350,7 +355,10 @@ class BackgroundTraining:
             return
         self.hold()
         self._trainer = trainer
-        if pool.enabled and pool.start(self.sid, trainer, keep_alive_s=keep_alive):
+        # Only a page's own Trainer moves (not, e.g., the language-model page's fine-tune pair,
+        # two trainers in one), and only in a real server (AppTest trains here, as it always did).
+        movable = type(trainer) is Trainer and _in_server()
+        if movable and pool.enabled and pool.start(self.sid, trainer, keep_alive_s=keep_alive):
             self._remote = True
             return
 
@@ -445,6 +453,7 @@ class Scheduler:
         self.draw_cost = 0.02                 # the redraw's own thread CPU (moving average)
         self.redraws = 0                      # finished redraws (all sessions)
         self._window: tuple | None = None     # (start, showing cpu, redraws) of the current window
+        self._share = DRAW_SHARE              # the share of the latest redraw (runs in workers or here)
 
     def playing(self) -> int:
         now = self._clock()
@@ -479,7 +488,7 @@ class Scheduler:
         """Wait for this redraw's turn (first in line, nobody drawing, the budget's gap since the
         last start, no click in progress); False if ``abort()`` became true (a click is waiting)."""
         ticket = object()
-        share = DRAW_SHARE if remote else LOCAL_DRAW_SHARE
+        share = self._share = DRAW_SHARE if remote else LOCAL_DRAW_SHARE
         deadline = self._clock() + timeout
         with self._cond:
             self._queue.append(ticket)
@@ -520,6 +529,12 @@ class Scheduler:
             self._cond.notify_all()
 
     def _measure(self) -> None:
+        """Every ``COST_WINDOW_S``: steer ``cost`` so that showing takes its share of a core. The
+        showing CPU of the window, as a part of a core, against the share: over it, ``cost`` (and so
+        every gap and period) grows; under it, it shrinks, never below the redraw's own CPU. (Not
+        the window's CPU per redraw itself: much of what showing costs is fixed per second, the
+        timers, the sockets, the waiting threads, so that ratio is higher the fewer redraws there
+        are: a slow window read as an expensive one and the server settled at half its rate.)"""
         now, cpu = self._clock(), self._cpu()
         if self._window is None:
             self._window = (now, cpu, self.redraws)
@@ -529,8 +544,9 @@ class Scheduler:
             return
         n = self.redraws - r0
         if n > 0 and now - t0 <= max(4 * COST_WINDOW_S, 2 * MAX_PERIOD):   # (longer: nobody was playing)
-            per = max(self.draw_cost, min((cpu - c0) / n, MAX_COST))
-            self.cost = 0.5 * self.cost + 0.5 * per
+            used = (cpu - c0) / (now - t0)              # of one core
+            step = min(COST_STEP, max(1 / COST_STEP, used / self._share))
+            self.cost = min(MAX_COST, max(self.draw_cost, self.cost * step))
         self._window = (now, cpu, self.redraws)
 
 
@@ -601,7 +617,8 @@ def _wait_delivered(deadline: float) -> None:
 
         info = Runtime.instance()._session_mgr.get_active_session_info(_run_context().session_id)
         queue = info.session._browser_queue
-        while time.monotonic() < deadline and any(m.WhichOneof("type") == "delta" for m in list(queue._queue)):
+        while time.monotonic() < deadline and any(m.WhichOneof("type") in ("delta", "auto_rerun")
+                                                  for m in list(queue._queue)):
             if _click_waiting():
                 return
             time.sleep(0.005)
@@ -612,6 +629,45 @@ def _wait_delivered(deadline: float) -> None:
 def _sleep_until(deadline: float) -> None:
     while time.monotonic() < deadline and not _click_waiting():
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+
+
+def _fragment_id() -> str | None:
+    """The id of the fragment running in this thread (None outside a fragment)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
+
+        return ThreadState.get().fragment_id
+    except Exception:  # noqa: BLE001 - unknown Streamlit internals
+        return None
+
+
+def browser_interval(period: float, spent: float, last: float | None, lag: float = 0.0) -> float:
+    """The browser timer's next interval for a session whose redraws should start every ``period``
+    seconds, when this redraw took ``spent`` to draw and the way to the browser and back (sending,
+    rendering, the next request) takes ``lag``: the rest of the period (at least ``MIN_INTERVAL``),
+    in 10 ms steps. The browser asks a little early (``BROWSER_EAGER`` of the period), so that the
+    server's turns, not the browsers, set the pace, and at most ``BROWSER_MAX_INTERVAL`` later. (The
+    redraw's wait for its turn is not subtracted: the browser's timer repeats, and one shorter than
+    the wait would ask again and again meanwhile.) Never the same value as
+    ``last``: the frontend restarts its timer only when the interval changes, and a restart on
+    every delivered redraw is what makes the browser ask for the next one only after this one has
+    arrived."""
+    interval = round(min(BROWSER_MAX_INTERVAL, max(MIN_INTERVAL, BROWSER_EAGER * period - spent - lag)), 2)
+    if last is not None and abs(interval - last) < 1e-6:
+        interval = round(interval + 0.001, 3)
+    return interval
+
+
+def _retime_browser(fragment_id: str, interval: float) -> None:
+    """Send the browser this fragment's new timer interval (Streamlit's ``auto_rerun`` message,
+    the one ``st.fragment(run_every=...)`` sends; the frontend replaces a timer whose interval
+    changed and starts counting from when the message arrived)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msg = ForwardMsg()
+    msg.auto_rerun.interval = interval
+    msg.auto_rerun.fragment_id = fragment_id
+    _run_context().enqueue(msg)
 
 
 class _Steady:
@@ -798,8 +854,12 @@ class LiveTraining:
                     st.error(f"Training stopped: {worker.error}", icon="💥")
                     worker.error = None
                     self.set_playing(False)
-                if self.playing and not tr.done and not background and (fragment_only or not _in_server()):
-                    c0 = time.thread_time()     # (a server's full run leaves it to the first redraw: Play stays cheap)
+                # No background training yet (the first redraw after Play; AppTest, which has no browser
+                # timer): train a little here. Not on a busy server, where this would hold the one
+                # drawing turn of the class (nor in a server's full run: Play stays cheap).
+                inline = not _in_server() or (fragment_only and SCHEDULER.playing() <= 1)
+                if self.playing and not tr.done and not background and inline:
+                    c0 = time.thread_time()
                     tr.run_for(budget)
                     TRAINING_CPU.add(time.thread_time() - c0)
                     t_draw += time.thread_time() - c0
@@ -823,7 +883,32 @@ class LiveTraining:
             if paced and self.playing and not tr.done:
                 # train while the browser renders, and until the next turn (the wait for it included)
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * (period + waited))
-                _wait_delivered(time.monotonic() + DELIVERY_WAIT)
-                _sleep_until(t0 + period)
+                fid = _fragment_id() if _in_server() else None
+                if fid:
+                    # The browser waits out the rest of the period itself, counted from when this
+                    # redraw arrives: no request comes before it is delivered, and no script thread
+                    # of the class sits sleeping on the server.
+                    ss = st.session_state
+                    slot = f"{self.key}._browser"
+                    last = ss.get(slot)         # (interval sent, when that redraw ended, lag estimate)
+                    lag = 0.0
+                    if last is not None:
+                        seen = t0 - last[1] - last[0]   # this request came this long after the timer's due time
+                        lag = last[2] if not 0.0 <= seen < 2.0 else 0.7 * last[2] + 0.3 * seen
+                    interval = browser_interval(period, time.monotonic() - t0 - waited,
+                                                last[0] if last else None, lag)
+                    _retime_browser(fid, interval)
+                    _wait_delivered(time.monotonic() + DELIVERY_WAIT)
+                    ss[slot] = (interval, time.monotonic(), lag)
+                else:
+                    _wait_delivered(time.monotonic() + DELIVERY_WAIT)
+                    _sleep_until(t0 + period)
 
         _live()
+        if not _fragment_rerun() and _in_server():
+            # A full run (▶ Play, ⏸ Pause, a setting) ends with the browser's timer tick usually
+            # waiting, and Streamlit starts that fragment run at once; its start clears the queue of
+            # the fragment's messages not sent yet, the full run's own included. Then the browser
+            # had the fragment's charts without the container they live in ("Bad delta path
+            # index", bench/load.py at 20 and 30 students). So the full run lets them leave first.
+            _wait_delivered(time.monotonic() + FULL_RUN_DELIVERY_WAIT)
