@@ -24,6 +24,7 @@ import dataclasses
 import importlib
 import inspect
 import textwrap
+import threading
 
 import numpy as np
 
@@ -44,6 +45,15 @@ BUCKETS = "playground.data.buckets"
 # =================================================================================================
 _SKIP_NAMES = {"ModelSpec", "register", "ClassVar"}
 _SOURCE_CACHE: dict = {}
+_AST_LOCK = threading.Lock()
+
+
+def _parse(src: str) -> ast.Module:
+    """``ast.parse`` one at a time in this process: CPython 3.11's AST constructor is not safe when
+    several threads parse at once (a class pressing ▶ Play together on one server raised
+    "SystemError: AST constructor recursion depth mismatch" in one student's code tab)."""
+    with _AST_LOCK:
+        return ast.parse(src)
 
 
 def _module_parts(modname: str):
@@ -51,7 +61,7 @@ def _module_parts(modname: str):
     if modname in _SOURCE_CACHE:
         return _SOURCE_CACHE[modname]
     src = inspect.getsource(importlib.import_module(modname))
-    tree = ast.parse(src)
+    tree = _parse(src)
     defs, imports, external = {}, {}, []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -119,7 +129,7 @@ def _collect(modname: str, name: str, out: dict, external: list, visiting: set, 
 
 
 def _bound_names(import_line: str) -> set[str]:
-    node = ast.parse(import_line).body[0]
+    node = _parse(import_line).body[0]
     return {(a.asname or a.name).split(".")[0] for a in node.names}
 
 
@@ -137,7 +147,7 @@ def sources(*targets: tuple[str, str], skip=()) -> tuple[str, str]:
             raise ValueError(f"name clash in generated code: {name}")
         kept.setdefault(name, text)
     code = "\n\n\n".join(kept.values())
-    used = {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    used = {n.id for n in ast.walk(_parse(code)) if isinstance(n, ast.Name)}
     return "\n".join(ln for ln in external if _bound_names(ln) & used), code
 
 
@@ -180,7 +190,7 @@ ACT_CODE = {name: f"nn.{cls.__name__}()" for name, cls in ACTIVATIONS.items()}
 def _feature_code() -> dict[str, str]:
     """Each toy feature's expression on the points ``X``, read from ``toy.FEATURES`` (its lambdas)."""
     src = inspect.getsource(toy)
-    for node in ast.parse(src).body:
+    for node in _parse(src).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "FEATURES" for t in node.targets):
             return {ast.literal_eval(k): ast.get_source_segment(src, v.elts[1].body)
                     for k, v in zip(node.value.keys, node.value.values)}

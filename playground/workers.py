@@ -40,7 +40,7 @@ CHUNK_SECONDS = 0.01        # a worker trains each run this long before moving t
 SNAPSHOT_MIN_S = 0.03       # at most this often per run, and only when the app asked for one
 KEEP_ALIVE_S = 1.5          # a run stops (and is sent back) after this long without keep_alive
 MAX_STATE_MB = 64           # larger runs (data included) train in the app process instead
-WORKER_NICENESS = 19        # workers run below the app process (os.nice): showing first, training with the rest
+WORKER_NICENESS = 5         # workers run below the app process (os.nice): showing first, training with the rest
 
 
 _NUMPY_DTYPES = {torch.float64, torch.float32, torch.float16, torch.int64, torch.int32, torch.int16, torch.int8,

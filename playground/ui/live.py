@@ -112,6 +112,13 @@ class FullRuns:
         with self._lock:
             self._runs[id(ctx)] = (ctx, thread or threading.current_thread(), self._clock())
 
+    def finish(self, ctx=None) -> None:
+        """This full run no longer goes first (what the click changed has been drawn)."""
+        ctx = _run_context() if ctx is None else ctx
+        if ctx is not None and self._runs:
+            with self._lock:
+                self._runs.pop(id(ctx), None)
+
     def active(self) -> bool:
         if not self._runs:              # the common case, without the lock
             return False
@@ -545,7 +552,7 @@ class Scheduler:
         n = self.redraws - r0
         if n > 0 and now - t0 <= max(4 * COST_WINDOW_S, 2 * MAX_PERIOD):   # (longer: nobody was playing)
             used = (cpu - c0) / (now - t0)              # of one core
-            step = min(COST_STEP, max(1 / COST_STEP, used / self._share))
+            step = min(COST_STEP, max(1 / COST_STEP, (used / self._share) ** 0.5))
             self.cost = min(MAX_COST, max(self.draw_cost, self.cost * step))
         self._window = (now, cpu, self.redraws)
 
