@@ -81,6 +81,23 @@ def _loads(data: bytes):
     return pickle.loads(data)
 
 
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """Cores this process may use: the CPUs it may run on, and no more than a container's CPU
+    quota (``docker run --cpus 1`` leaves every host CPU visible to ``os.cpu_count()`` but lets the
+    container use one)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open(cpu_max).read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(-(-int(quota) // int(period)))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
 def default_workers() -> int:
     """Worker processes to use: ``PLAYGROUND_TRAIN_WORKERS`` (default ``auto`` = one per core
     beyond the first, at most 4: none on one core; ``0`` = always train in the app process). Each
@@ -89,7 +106,7 @@ def default_workers() -> int:
     (README, "A class on one server")."""
     env = os.environ.get("PLAYGROUND_TRAIN_WORKERS", "auto").strip().lower() or "auto"
     if env == "auto":
-        return max(0, min(4, (os.cpu_count() or 1) - 1))
+        return max(0, min(4, usable_cores() - 1))
     try:
         return max(0, int(env or 0))
     except ValueError:

@@ -179,3 +179,26 @@ def test_every_training_page_gives_the_same_history_in_a_worker(pool, page):
     assert strip(here.history) == strip(there.history) and len(here.history) >= 1
     for a, b in zip(here.model.state_dict().values(), there.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_auto_counts_a_containers_cpu_quota_not_the_hosts_cpus(tmp_path, monkeypatch):
+    """``auto`` is one worker per usable core beyond the first: a container limited to one CPU
+    (cgroup v2 cpu.max "100000 100000") gets none, whatever the host has."""
+    from playground import workers
+
+    one = tmp_path / "one"
+    one.write_text("100000 100000\n")
+    assert workers.usable_cores(str(one)) == 1
+    two = tmp_path / "two"
+    two.write_text("150000 100000\n")                 # --cpus 1.5: two cores, partly
+    assert workers.usable_cores(str(two)) == min(2, workers.usable_cores(str(tmp_path / "none")))
+    unlimited = tmp_path / "max"
+    unlimited.write_text("max 100000\n")
+    assert workers.usable_cores(str(unlimited)) == workers.usable_cores(str(tmp_path / "none")) >= 1
+    monkeypatch.setattr(workers, "usable_cores", lambda: 1)
+    monkeypatch.delenv("PLAYGROUND_TRAIN_WORKERS", raising=False)
+    assert workers.default_workers() == 0
+    monkeypatch.setattr(workers, "usable_cores", lambda: 2)
+    assert workers.default_workers() == 1
+    monkeypatch.setenv("PLAYGROUND_TRAIN_WORKERS", "0")
+    assert workers.default_workers() == 0
