@@ -15,25 +15,25 @@ process. Either way, every full script run of the session (``setup_page``) and e
 callback calls ``hold()`` first: the run comes back (in place, exactly where it was) and nothing
 else ever reads a trainer that is being trained.
 
-Sharing the server fairly (a class on one process). The browser asks for the next redraw on a
-short timer, whether or not the last one has arrived; Streamlit then starts the next fragment run
-at once and drops the previous run's messages that were not sent yet. So the fragment paces
-itself: a process-wide ``Scheduler`` lets one redraw draw at a time (first come, first served)
-and keeps a budget: redraws start at most one per ``cost / share`` seconds, where ``cost`` is
-measured as the process's CPU time that was not training (the redraws, Streamlit sending them,
-clicks, page loads: ``showing_cpu``) per finished redraw, and ``share`` is the part of one core
-that showing may take (``LOCAL_DRAW_SHARE`` = half while the runs train on threads here, the other
-half is training; ``DRAW_SHARE`` with worker processes). Each playing session's redraw period is
+Sharing the server fairly (a class on one process). Streamlit's fragment timer asks for the next
+redraw every interval, whether or not the last one has arrived, and a new fragment run drops the
+previous run's messages that were not sent yet. So each playing redraw ends by retiming the
+browser (``browser_interval``, ``_retime_browser``: Streamlit's own ``auto_rerun`` message, never
+the same interval twice, so the frontend restarts its timer when the redraw arrives): the browser
+asks again after the rest of the session's period, counted from delivery. A process-wide
+``Scheduler`` lets one redraw draw at a time (first come, first served) and keeps a budget:
+redraws start at most one per ``cost / share`` seconds, where ``cost`` is steered once a second so
+that the process's CPU time that was not training (the redraws, Streamlit sending them, clicks,
+page loads: ``showing_cpu``) is ``share`` of one core (``LOCAL_DRAW_SHARE`` while the runs train
+on threads here, ``DRAW_SHARE`` with worker processes). Each playing session's redraw period is
 then about ``playing sessions × cost / share`` (``MIN_PERIOD`` to ``MAX_PERIOD``). After drawing,
-the fragment waits until its messages have left for the browser, then sleeps out the rest of its
-period, returning at once when the student clicks anything (a full rerun is waiting). A full run
-in progress (``FullRuns``: ⏸ Pause, ▶ Play, a changed setting, a page load) goes first: new
-redraws and the training threads wait for it (at most ``CLICK_PRIORITY_S``), so a click is not
-queued behind the class's redraws for the one GIL; a fragment run while paused (the timer's last
-tick) skips the queue. When the server is full, the page says so and redraws
-less often; it never freezes. Where no background training happens (the first redraw after Play,
-Streamlit's AppTest, which has no browser timer), the fragment trains ``TRAIN_BUDGET`` s itself; a
-real server's full runs (▶ Play, a changed setting) do not, so they stay cheap for the others.
+the fragment waits until its messages have left for the browser. A full run in progress
+(``FullRuns``: ⏸ Pause, ▶ Play, a changed setting, a page load) goes first: new redraws and the
+training threads wait for it (at most ``CLICK_PRIORITY_S``), and it waits until its live charts
+have left before it goes on (the timer's waiting fragment run would clear them). When the server
+is full, the page says so and redraws less often; it never freezes. Where no background training
+happens (the first redraw after Play of a lone student, Streamlit's AppTest, which has no browser
+timer), the fragment trains ``TRAIN_BUDGET`` s itself; a real server's full runs do not.
 What each step costs the server's main process in CPU: ``python bench/redraw_cost.py``.
 Runs left idle (nobody played or looked for ``IDLE_RELEASE_S``) give their trainer's memory back.
 """
@@ -439,10 +439,10 @@ class Scheduler:
     One redraw draws at a time, first come first served, and redraws *start* at most one per
     ``cost / share`` seconds, so that everything that showing costs (the redraws, Streamlit
     sending them, the clicks and page loads, the timer's requests) takes about ``share`` of one
-    core and training gets the rest. ``cost`` is measured, not guessed: over windows of
+    core and training gets the rest. ``cost`` is steered, not guessed: over windows of
     ``COST_WINDOW_S``, the process's CPU time that was not training (``showing_cpu``: all threads,
-    the sending included) divided by the redraws finished in the window (a moving average; never
-    below the redraw's own CPU). So with N sessions playing, each session redraws about every
+    the sending included) against the share (see ``_measure``; never below the redraw's own CPU).
+    So with N sessions playing, each session redraws about every
     ``N × cost / share`` seconds (between ``MIN_PERIOD`` and ``MAX_PERIOD``), the gap grows with the
     class, and the total stays within the budget. A full run in progress (a click) goes first."""
 
