@@ -36,7 +36,11 @@ def test_a_four_trial_sweep_fills_its_table_and_plots(sweep_server, page):
     panel.locator("summary").click()
     wait_for_app(page)
     # the panel offers the learning rate × the first hidden layer's width (2..6 around the page's 4)
-    assert page.locator('input[aria-label="n1 · neurons in hidden layer 1"]').input_value() == "2..6"
+    box = page.locator('input[aria-label="n1 · neurons in hidden layer 1"]')
+    deadline = time.monotonic() + 30       # (a loaded machine may show the box before its value)
+    while box.input_value() != "2..6" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert box.input_value() == "2..6"
     _fill(page, "Trials", "4")
     _fill(page, "Epochs per trial", "2")
     page.get_by_role("button", name="▶ Start the sweep").click()
