@@ -174,3 +174,34 @@ def test_the_browser_waits_out_its_period_itself_and_never_twice_the_same_interv
     second = bi(1.0, 0.05, first)
     assert second != first and abs(second - first) < 0.002
     assert bi(1.0, 0.05, second) != second
+
+
+def test_the_next_redraw_is_the_session_that_waited_longest_since_its_last():
+    """Turns go to the waiting session whose last redraw is oldest (arrival order among equals):
+    a browser that asks more often, or a session that started playing earlier, gets no more of
+    them. Nobody drawing and no budget gap in the way: the order alone decides."""
+    import threading
+
+    s = Scheduler(cpu=lambda: 0.0)
+    s.cost = 1e-4
+    order = []
+
+    def redraw(who):
+        assert s.acquire(lambda: False, budget=False, who=who)
+        order.append(who)
+        s.release(0.0, counted=False)
+
+    redraw("eager")                     # drew just now
+    s._drawing = True                   # someone is drawing: the next two wait in line
+    t1 = threading.Thread(target=redraw, args=("eager",))
+    t1.start()
+    time.sleep(0.05)                    # "eager" asked first ...
+    t2 = threading.Thread(target=redraw, args=("patient",))
+    t2.start()                          # ... "patient" never drew
+    time.sleep(0.05)
+    with s._cond:
+        s._drawing = False
+        s._cond.notify_all()
+    t1.join(2)
+    t2.join(2)
+    assert order == ["eager", "patient", "eager"]

@@ -40,6 +40,7 @@ Runs left idle (nobody played or looked for ``IDLE_RELEASE_S``) give their train
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import threading
 import time
@@ -453,6 +454,8 @@ class Scheduler:
         self._full_runs = full_runs
         self._cond = threading.Condition()
         self._queue: collections.deque = collections.deque()
+        self._tickets = itertools.count()
+        self._drawn: dict = {}                # session -> when its last redraw started
         self._drawing = False
         self._seen: dict[str, float] = {}
         self._next_start = 0.0                # the budget: no redraw starts before this
@@ -490,14 +493,20 @@ class Scheduler:
         with self._cond:
             self._seen.pop(who, None)
 
+    def _next_in_line(self):
+        """The waiting redraw whose session has waited longest since its last redraw (arrival
+        order among equals): a session whose browser asks more often gets no more turns."""
+        return min(self._queue, key=lambda t: (self._drawn.get(t[0], 0.0), t[1]))
+
     def acquire(self, abort: Callable[[], bool], timeout: float = 10.0, remote: bool = True,
-                budget: bool = True) -> bool:
-        """Wait for this redraw's turn (first in line, nobody drawing, the budget's gap since the
-        last start, no click in progress); False if ``abort()`` became true (a click is waiting)."""
-        ticket = object()
+                budget: bool = True, who: str | None = None) -> bool:
+        """Wait for this redraw's turn (next in line, nobody drawing, the budget's gap since the
+        last start, no click in progress); False if ``abort()`` became true (a click is waiting).
+        ``who``: the session, for the order (see ``_next_in_line``)."""
         share = self._share = DRAW_SHARE if remote else LOCAL_DRAW_SHARE
         deadline = self._clock() + timeout
         with self._cond:
+            ticket = (who if who is not None else object(), next(self._tickets))
             self._queue.append(ticket)
             first_in_line = None
             try:
@@ -505,7 +514,7 @@ class Scheduler:
                     now = self._clock()
                     if abort() or now > deadline:
                         return False
-                    if not self._drawing and self._queue[0] is ticket:
+                    if not self._drawing and self._next_in_line() is ticket:
                         first_in_line = first_in_line or now
                         clicked = (self._full_runs is not None and self._full_runs.active()
                                    and now - first_in_line < CLICK_PRIORITY_S)
@@ -516,6 +525,10 @@ class Scheduler:
                         wait = 0.05
                     self._cond.wait(max(0.001, wait))
                 self._drawing = True
+                self._drawn[ticket[0]] = now
+                if len(self._drawn) > 4 * len(self._seen) + 64:     # sessions long gone
+                    for k in [k for k, t in self._drawn.items() if now - t > 60.0]:
+                        del self._drawn[k]
                 if budget:      # every playing session redraws at least every MAX_PERIOD, whatever it costs
                     self._next_start = now + min(self.gap(share), MAX_PERIOD / self.playing())
                 return True
@@ -832,8 +845,13 @@ class LiveTraining:
     def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS):
         """Draw (and keep training while playing) inside a fragment that reruns while playing.
         In a browser, each fragment-only rerun takes its turn in the process's ``SCHEDULER``,
-        draws, waits for its messages to leave, and sleeps out its fair period."""
+        draws, waits for its messages to leave, and tells the browser when to ask again."""
         playing = self.playing
+        if playing and _in_server() and not _fragment_rerun():
+            # the first tick after a full run (▶ Play, a setting): the session's share on a busy
+            # server, not 20 requests a second until the first redraw retimes the browser
+            interval = max(interval, round(min(BROWSER_MAX_INTERVAL,
+                                               BROWSER_EAGER * SCHEDULER.period(remote=self.thread.remote)), 2))
 
         @st.fragment(run_every=interval if playing else None)
         def _live():
@@ -847,7 +865,7 @@ class LiveTraining:
             if paced:
                 SCHEDULER.seen(worker.sid)
             if fragment_only:           # every redraw takes its turn; a playing one within the budget
-                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote, budget=paced):
+                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote, budget=paced, who=worker.sid):
                     return              # a click is waiting: let its full rerun go first
             waited = time.monotonic() - t0
             t_draw = time.thread_time()     # the redraw's own CPU time (not its waits for the GIL)
