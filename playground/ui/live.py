@@ -69,6 +69,7 @@ DELIVERY_WAIT = 0.5     # at most this long for a redraw's messages to leave for
 FULL_RUN_DELIVERY_WAIT = 3.0    # ... and for a full run's live charts (see LiveTraining.run)
 BROWSER_EAGER = 0.75    # the browser asks again after this part of its period (so a turn never waits for it) ...
 BROWSER_MAX_INTERVAL = 1.0  # ... and at most this long (a period grown by a burst of clicks shrinks soon)
+WORKERS_FROM = 2        # runs move to worker processes once this many sessions play
 IDLE_RELEASE_S = 900.0  # a run nobody played or looked at for this long gives back its memory
 
 
@@ -365,7 +366,10 @@ class BackgroundTraining:
         self._trainer = trainer
         # Only a page's own Trainer moves (not, e.g., the language-model page's fine-tune pair,
         # two trainers in one), and only in a real server (AppTest trains here, as it always did).
-        movable = type(trainer) is Trainer and _in_server()
+        # And only once a second session plays: a lone student's run stays on a thread here, so a
+        # browser on the same machine keeps the other core (bench/live_page.py: 4.1 redraws/s on a
+        # thread against 2.5-3.0 with a worker, on 2 cores).
+        movable = type(trainer) is Trainer and _in_server() and SCHEDULER.playing() >= WORKERS_FROM
         if movable and pool.enabled and pool.start(self.sid, trainer, keep_alive_s=keep_alive):
             self._remote = True
             return
