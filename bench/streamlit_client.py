@@ -71,11 +71,11 @@ Everything is bounded in time and only loopback servers are accepted.
 """
 from __future__ import annotations
 
-import collections
-import os
 import asyncio
+import collections
 import http.cookiejar
 import ipaddress
+import os
 import re
 import socket
 import time
@@ -486,7 +486,9 @@ class BrowserSession:
         self._app_hash_set = False
         self.app_state_clears = 0
         self.timers: dict[str, list] = {}      # fragment id -> [interval s, next due (monotonic)]
-        self._trace = collections.deque(maxlen=300) if os.environ.get("BENCH_TRACE") else None
+        # BENCH_TRACE=file: on a protocol error, append the tab's last 300 messages there (debugging)
+        self._trace_path = os.environ.get("BENCH_TRACE") or None
+        self._trace = collections.deque(maxlen=300) if self._trace_path else None
         # bookkeeping
         self.events: list[Event] = []
         self.errors: list[str] = []
@@ -631,9 +633,8 @@ class BrowserSession:
         except ProtocolError as e:
             run = "fragment" if self.fragment_ids_this_run else "full"
             self.error(f"{e} (during a {run} run)")
-            trace = os.environ.get("BENCH_TRACE")
-            if trace:           # the last messages before the error, for debugging the protocol
-                with open(trace, "a") as fh:
+            if self._trace_path:        # the last messages before the error, for debugging the protocol
+                with open(self._trace_path, "a") as fh:
                     fh.write(f"=== {self.name}: {e}\n" + "\n".join(self._trace) + "\n")
         except Exception as e:  # noqa: BLE001 - a bug in this client must not hang the bench
             self.error(f"client error: {type(e).__name__}: {e}")

@@ -90,7 +90,8 @@ def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
     try:
-        quota, period = open(cpu_max).read().split()[:2]
+        with open(cpu_max) as fh:
+            quota, period = fh.read().split()[:2]
         if quota != "max":
             n = min(n, max(1, int(-(-int(quota) // int(period)))))
     except (OSError, ValueError):
@@ -108,7 +109,7 @@ def default_workers() -> int:
     if env == "auto":
         return max(0, min(4, usable_cores() - 1))
     try:
-        return max(0, int(env or 0))
+        return max(0, int(env))
     except ValueError:
         return 0
 

@@ -55,10 +55,6 @@ def _template_json() -> dict | None:
     return _TEMPLATES[name]
 
 
-_SHORT_TYPES = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4", "uint32": "u4",
-                "float32": "f4", "float64": "f8"}       # plotly's plotlyjsShortTypes
-
-
 def _typed_array(v: np.ndarray):
     """``to_typed_array_spec(v)`` for a plain numeric numpy array, without plotly's generic
     checks (which ask narwhals whether the array is a Spark, Polars ... frame, every time: a
@@ -66,19 +62,21 @@ def _typed_array(v: np.ndarray):
     bytes in base64, ``shape`` for 2-D and up. ``None`` where plotly's own path is needed."""
     import base64
 
+    from _plotly_utils import utils as pu
+
     if v.size == 0 or not v.dtype.isnative:
         return None
     name = v.dtype.name
     if name in ("int64", "uint64"):
+        narrower = ((("int8", pu.int8min, pu.int8max), ("int16", pu.int16min, pu.int16max),
+                     ("int32", pu.int32min, pu.int32max)) if name == "int64" else
+                    (("uint8", 0, pu.uint8max), ("uint16", 0, pu.uint16max), ("uint32", 0, pu.uint32max)))
         lo, hi = int(v.min()), int(v.max())
-        for small, a, b in (("int8", -128, 127), ("int16", -32768, 32767), ("int32", -2**31, 2**31 - 1)) \
-                if name == "int64" else (("uint8", 0, 255), ("uint16", 0, 65535), ("uint32", 0, 2**32 - 1)):
-            if a <= lo and hi <= b:
-                v, name = v.astype(small), small
-                break
-        else:
+        name = next((small for small, a, b in narrower if a <= lo and hi <= b), None)
+        if name is None:
             return None
-    short = _SHORT_TYPES.get(name)
+        v = v.astype(name)
+    short = pu.plotlyjsShortTypes.get(name)
     if short is None:
         return None
     out = {"dtype": short, "bdata": base64.b64encode(np.ascontiguousarray(v)).decode("ascii")}

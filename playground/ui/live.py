@@ -21,7 +21,8 @@ previous run's messages that were not sent yet. So each playing redraw ends by r
 browser (``browser_interval``, ``_retime_browser``: Streamlit's own ``auto_rerun`` message, never
 the same interval twice, so the frontend restarts its timer when the redraw arrives): the browser
 asks again after the rest of the session's period, counted from delivery. A process-wide
-``Scheduler`` lets one redraw draw at a time (first come, first served) and keeps a budget:
+``Scheduler`` lets one redraw draw at a time (the session that waited longest since its last
+redraw next) and keeps a budget:
 redraws start at most one per ``cost / share`` seconds, where ``cost`` is steered once a second so
 that the process's CPU time that was not training (the redraws, Streamlit sending them, clicks,
 page loads: ``showing_cpu``) is ``share`` of one core (``LOCAL_DRAW_SHARE`` while the runs train
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import os
 import threading
 import time
 import weakref
@@ -50,6 +50,7 @@ from typing import Callable
 import streamlit as st
 
 from playground.train import Trainer
+from playground.workers import usable_cores
 
 TICK_SECONDS = 0.05     # browser timer while playing, until the first redraw retimes it (see browser_interval)
 MIN_INTERVAL = 0.02     # the retimed timer: at least this long after a redraw arrived
@@ -113,13 +114,6 @@ class FullRuns:
             return
         with self._lock:
             self._runs[id(ctx)] = (ctx, thread or threading.current_thread(), self._clock())
-
-    def finish(self, ctx=None) -> None:
-        """This full run no longer goes first (what the click changed has been drawn)."""
-        ctx = _run_context() if ctx is None else ctx
-        if ctx is not None and self._runs:
-            with self._lock:
-                self._runs.pop(id(ctx), None)
 
     def active(self) -> bool:
         if not self._runs:              # the common case, without the lock
@@ -192,7 +186,7 @@ class TrainingSlots:
                 self._busy -= 1
 
 
-TRAIN_SLOTS = TrainingSlots((os.cpu_count() or 2) - 1, yield_to=FULL_RUNS)
+TRAIN_SLOTS = TrainingSlots(usable_cores() - 1, yield_to=FULL_RUNS)
 
 
 class TrainingThread:
@@ -441,7 +435,7 @@ def _in_server() -> bool:
 class Scheduler:
     """The process's redraws, shared fairly within a budget of the CPU.
 
-    One redraw draws at a time, first come first served, and redraws *start* at most one per
+    One redraw draws at a time (see ``_next_in_line``), and redraws *start* at most one per
     ``cost / share`` seconds, so that everything that showing costs (the redraws, Streamlit
     sending them, the clicks and page loads, the timer's requests) takes about ``share`` of one
     core and training gets the rest. ``cost`` is steered, not guessed: over windows of
@@ -854,8 +848,7 @@ class LiveTraining:
         if playing and _in_server() and not _fragment_rerun():
             # the first tick after a full run (▶ Play, a setting): the session's share on a busy
             # server, not 20 requests a second until the first redraw retimes the browser
-            interval = max(interval, round(min(BROWSER_MAX_INTERVAL,
-                                               BROWSER_EAGER * SCHEDULER.period(remote=self.thread.remote)), 2))
+            interval = max(interval, browser_interval(SCHEDULER.period(remote=self.thread.remote), 0.0, None))
 
         @st.fragment(run_every=interval if playing else None)
         def _live():
