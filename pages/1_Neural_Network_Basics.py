@@ -33,16 +33,16 @@ st.caption("Everything TensorFlow Playground does, with a real PyTorch MLP under
 
 # ---- hyper-parameters (top bar, as in TF Playground) -------------------------------------------------
 live = LiveTraining("basics")
-top = st.columns([3, 1.3, 1.3, 1.3, 1.3, 1.3])
-with top[1]:
+top = st.columns(5)
+with top[0]:
     st.select_slider("Learning rate", LEARNING_RATES, key=K("lr"), format_func=lambda v: f"{v:g}")
-with top[2]:
+with top[1]:
     st.selectbox("Activation", tuple(ACTIVATION_LABELS), key=K("activation"), format_func=ACTIVATION_LABELS.get)
-with top[3]:
+with top[2]:
     st.selectbox("Optimizer", tuple(OPTIMIZERS), key=K("optimizer"), format_func=OPTIMIZERS.get)
-with top[4]:
+with top[3]:
     st.selectbox("Regularization", tuple(REGULARIZATION), key=K("reg"), format_func=REGULARIZATION.get)
-with top[5]:
+with top[4]:
     st.select_slider("Regularization rate", REG_RATES, key=K("reg_rate"), format_func=lambda v: f"{v:g}",
                      disabled=state.get("reg") == "none")
 
@@ -109,9 +109,6 @@ except (ValueError, RuntimeError) as e:
 trainer.set_lr(config.lr)           # live settings: applied to the running trainer, no rebuild
 trainer.set_regularization(config.regularization, config.reg_rate)
 
-with top[0]:
-    live.controls()
-
 with c_data:
     st.markdown("#### Display")
     st.toggle("Log-scale loss", key=K("log_y"))
@@ -124,7 +121,10 @@ with c_data:
 def draw(tr: Trainer) -> None:
     rec = tr.latest
     classification = ds.problem == "classification"
-    m = st.columns(6 if classification else 4)
+    # One flex row, not st.columns: 7 messages a redraw instead of 13 (each column is a block of its own),
+    # which on a server shared by a class is what its sending keeps up with (bench/load.py).
+    row = st.container(horizontal=True, gap="small")
+    m = [row] * (6 if classification else 4)
     m[0].metric("Epoch", f"{tr.epoch:,}")
     m[1].metric("Training loss", f"{rec['train_loss']:.4f}")
     m[2].metric("Validation loss", f"{rec['val_loss']:.4f}")
@@ -140,10 +140,13 @@ def draw(tr: Trainer) -> None:
     if tr.diverged:
         st.error(f"⚠️ Training {tr.diverged}", icon="💥")
     data = tr.data
+    # Two columns of two charts (3 blocks, not 6 for two rows of two: fewer messages per redraw).
     col_net, col_out = st.columns([1.1, 1])
+    col_loss, col_pvt = col_net, col_out
     with col_net:
         net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features),
-                                                              ready=True), seconds=2.0)
+                                                              ready=True), seconds=2.0,
+                            depends=(state.get("dataset"), tuple(features)))
         st.plotly_chart(net, key="basics.net", config=png_config("basics_net"))
     with col_out:
         pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
@@ -158,12 +161,12 @@ def draw(tr: Trainer) -> None:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                y_te if show_test else None, ready=True)
         st.plotly_chart(fig, key="basics.output", config=png_config("basics_output"))
-    col_loss, col_pvt = st.columns(2)
     with col_loss:
         st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y"), ready=True), key="basics.loss",
                         config=png_config("basics_loss"))
     with col_pvt:
-        st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te), seconds=2.0), key="basics.pvt",
+        st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te), seconds=2.0, depends=ds.problem),
+                        key="basics.pvt",
                         config=png_config("basics_pvt"))
 
 
@@ -180,11 +183,15 @@ def pred_vs_true(tr: Trainer, y_te: np.ndarray):
                                   title=f"Validation set · accuracy {acc:.1%} · MCC {mc:.2f}", ready=True)
 
 
-with c_view:
-    live.run(draw)
+def paused_panels(tr: Trainer) -> None:
     if not live.playing:
-        test_panel(trainer, ("accuracy", "mcc") if ds.problem == "classification" else ("r2",), key="basics.test",
+        test_panel(tr, ("accuracy", "mcc") if ds.problem == "classification" else ("r2",), key="basics.test",
                    what="points")
+
+
+with c_view:
+    # ▶ / ⏸ live in the live view's fragment: a click redraws the view, not the whole page
+    live.run(draw, controls="Step", after=paused_panels)
 
 # ---- explanations ------------------------------------------------------------------------------------
 tab_params, tab_gd, tab_cmp, tab_code, tab_save = st.tabs(["🔢 Parameters", "⛰️ Gradient descent",
@@ -238,7 +245,8 @@ with tab_code:
     st.markdown("The same run as a plain PyTorch script: `MLP(...)` ↔ the network boxes, "
                 f"`{spec.activation}` ↔ the activation dropdown, `lr={config.lr:g}` ↔ the learning-rate slider. "
                 "It regenerates the same data with the same seed, so it trains the same network.")
-    code = script_for(run, trainer)
+    code = live.memo("code", (run.signature, repr(run.config), repr(run.spec), trainer.epoch),   # live settings too
+                     lambda: script_for(run, trainer))
     st.download_button("⬇️ Download train_mlp.py", code, file_name="train_mlp.py", mime="text/x-python")
     st.code(code, language="python")
 

@@ -238,6 +238,7 @@ def _checks(state: PageState, lesson: L.Lesson, number: int, slot) -> None:
 
     @st.fragment(run_every=1.0 if live.playing else None)
     def _draw():
+        live.companion(1.0)       # ▶ / ⏸ in the live view start and stop this timer too
         step = lesson.step(number)
         tr = live.trainer
         settings = {**step.page_info.settings, **{k: v for k, v in state.values().items()

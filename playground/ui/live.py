@@ -492,19 +492,21 @@ class Scheduler:
             self._seen.pop(who, None)
 
     def _next_in_line(self):
-        """The waiting redraw whose session has waited longest since its last redraw (arrival
-        order among equals): a session whose browser asks more often gets no more turns."""
-        return min(self._queue, key=lambda t: (self._drawn.get(t[0], 0.0), t[1]))
+        """A click's redraw first (▶ Play, ⏸ Pause in the live view); then the waiting redraw whose
+        session has waited longest since its last redraw (arrival order among equals): a session
+        whose browser asks more often gets no more turns."""
+        return min(self._queue, key=lambda t: (not t[2], self._drawn.get(t[0], 0.0), t[1]))
 
     def acquire(self, abort: Callable[[], bool], timeout: float = 10.0, remote: bool = True,
-                budget: bool = True, who: str | None = None) -> bool:
+                budget: bool = True, who: str | None = None, first: bool = False) -> bool:
         """Wait for this redraw's turn (next in line, nobody drawing, the budget's gap since the
         last start, no click in progress); False if ``abort()`` became true (a click is waiting).
-        ``who``: the session, for the order (see ``_next_in_line``)."""
+        ``who``: the session, for the order (see ``_next_in_line``); ``first``: a click's redraw,
+        which goes before the others."""
         share = self._share = DRAW_SHARE if remote else LOCAL_DRAW_SHARE
         deadline = self._clock() + timeout
         with self._cond:
-            ticket = (who if who is not None else object(), next(self._tickets))
+            ticket = (who if who is not None else object(), next(self._tickets), bool(first))
             self._queue.append(ticket)
             first_in_line = None
             try:
@@ -622,9 +624,46 @@ def _click_waiting() -> bool:
         if state != ScriptRequestType.RERUN:
             return False
         data = req._rerun_data
-        return not _fragment_run_should_not_preempt_script(data.fragment_id_queue, data.is_fragment_scoped_rerun)
+        return (not _fragment_run_should_not_preempt_script(data.fragment_id_queue, data.is_fragment_scoped_rerun)
+                or _is_click(data))
     except Exception:  # noqa: BLE001 - unknown Streamlit internals: never pace
         return True
+
+
+def _is_click(data) -> bool:
+    """A pending rerun that a person asked for (a button in a fragment, ▶ Play or ⏸ Pause in the
+    live view), not the fragment's timer: a trigger value among its widget states, or not an
+    auto-rerun. (Timer ticks folded into it keep its trigger: Streamlit coalesces them.)"""
+    if not getattr(data, "is_auto_rerun", True):
+        return True
+    ws = getattr(data, "widget_states", None)
+    return bool(ws is not None and any(w.WhichOneof("value") == "trigger_value" and w.trigger_value
+                                       for w in ws.widgets))
+
+
+def _yield_to_click() -> None:
+    """End this fragment run now in favour of the pending rerun (a click), the way Streamlit
+    itself ends a run for a newer one: ``RerunException`` with the pending request. The browser
+    then keeps what it shows (the run "finished early for a rerun") until the click's run redraws
+    it, instead of clearing the fragment's elements for a run that drew nothing. A fragment's own
+    click does not stop a fragment run by itself (Streamlit lets fragment reruns queue), and the
+    scheduler's queue would have it wait its turn behind the class."""
+    try:
+        from dataclasses import replace
+
+        from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+        from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+
+        req = _run_context().script_requests
+        with req._lock:
+            if req._state != ScriptRequestType.RERUN:
+                return
+            data = req._rerun_data
+            req._state = ScriptRequestType.CONTINUE
+            req._rerun_data = replace(data, replay_trigger_values=None)
+    except Exception:  # noqa: BLE001 - unknown Streamlit internals: the run just ends
+        return
+    raise RerunException(data)
 
 
 def _wait_delivered(deadline: float) -> None:
@@ -685,6 +724,15 @@ def _retime_browser(fragment_id: str, interval: float) -> None:
     msg = ForwardMsg()
     msg.auto_rerun.interval = interval
     msg.auto_rerun.fragment_id = fragment_id
+    _run_context().enqueue(msg)
+
+
+def _stop_browser_timer(fragment_id: str) -> None:
+    """Stop the browser's timer for this fragment (Streamlit's ``stop_auto_rerun`` message)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msg = ForwardMsg()
+    msg.stop_auto_rerun.fragment_ids.append(fragment_id)
     _run_context().enqueue(msg)
 
 
@@ -777,17 +825,50 @@ class LiveTraining:
         self.thread.stop()
         st.session_state[self._sk] = None
         st.session_state[self._pk] = False
+        self._clicked()
+
+    @property
+    def _ck(self):
+        return f"{self.key}._click"
+
+    def _clicked(self):
+        """A control was pressed: this run is a person's, not the timer's (see ``run``)."""
+        st.session_state[self._ck] = True
+
+    def companion(self, interval: float) -> None:
+        """Called inside another fragment that redraws every ``interval`` s while this run plays
+        (a lesson's checks in the sidebar). With the controls in the live view (``run``), ▶ and ⏸
+        do not rerun the page, so that fragment's timer would stay as the last full run set it:
+        the live view's clicks start it (▶) or give it one last redraw (⏸), in which it stops
+        its own timer here."""
+        fid = _fragment_id()
+        if not fid or not _in_server():
+            return
+        follows = st.session_state.setdefault(f"{self.key}._companions", {})
+        follows.pop(fid, None)
+        follows[fid] = float(interval)
+        while len(follows) > 4:                 # fragments of earlier layouts
+            follows.pop(next(iter(follows)))
+        if _fragment_rerun() and not self.playing:
+            _stop_browser_timer(fid)
+
+    def _retime_companions(self) -> None:
+        for fid, interval in list(st.session_state.get(f"{self.key}._companions", {}).items()):
+            _retime_browser(fid, interval if self.playing else MIN_INTERVAL)
 
     def _play(self):
         tr = self.trainer
         self.set_playing(not (tr is not None and tr.done))
+        self._clicked()
 
     def _pause(self):
         self.thread.hold()
         SCHEDULER.forget(self.thread.sid)
         self.set_playing(False)
+        self._clicked()
 
     def _step(self):
+        self._clicked()
         self.thread.hold()
         self.set_playing(False)
         tr = self.trainer
@@ -810,17 +891,39 @@ class LiveTraining:
         c3.button("↺ Reset", key=f"{self.key}.reset", on_click=self.reset, width="stretch",
                   help="New initial weights from the seed; epoch back to 0.")
 
-    def throttle(self, name: str, build: Callable[[], object], seconds: float = 0.5):
+    def _stamp(self, depends=()) -> tuple:
+        """What a view of the run shows, as far as the run goes: which trainer, how far it has
+        trained (and what else the view ``depends`` on)."""
+        tr = self.trainer
+        return (id(tr), getattr(tr, "steps", None), getattr(tr, "epoch", None),
+                len(getattr(tr, "history", ()) or ()), depends)
+
+    def throttle(self, name: str, build: Callable[[], object], seconds: float = 0.5, depends=()):
         """While playing, rebuild an expensive figure at most every ``seconds`` and reuse the
-        last one in between (a redraw then costs almost nothing). Always fresh when paused."""
+        last one in between (a redraw then costs almost nothing). When paused, fresh: rebuilt
+        unless the run has not moved since it was built (same trainer, steps and epoch, and the
+        same ``depends``, for what else the figure shows), as on ▶ Play or a display toggle."""
         slot = f"{self.key}._cache.{name}"
         now = time.perf_counter()
         seconds = max(seconds, 2 * SCHEDULER.period())     # a busy server refreshes them less often
         cached = st.session_state.get(slot)
-        if self.playing and cached is not None and now - cached[0] < seconds:
+        stamp = self._stamp(depends)
+        if cached is not None and ((self.playing and now - cached[0] < seconds)
+                                   or (not self.playing and len(cached) > 2 and cached[2] == stamp)):
             return cached[1]
         value = build()
-        st.session_state[slot] = (now, value)
+        st.session_state[slot] = (now, value, stamp)
+        return value
+
+    def memo(self, name: str, key, build: Callable[[], object]):
+        """``build()`` once per ``key`` (a run's exported script, per run and epoch): the page's
+        full runs (▶ Play, ⏸ Pause, a toggle) then skip work whose inputs did not change."""
+        slot = f"{self.key}._memo.{name}"
+        cached = st.session_state.get(slot)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = build()
+        st.session_state[slot] = (key, value)
         return value
 
     def steady(self, trainer: Trainer, name: str, seconds: float = 1.0):
@@ -840,10 +943,20 @@ class LiveTraining:
             st.session_state[slot] = (time.perf_counter(), got)
         return got
 
-    def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS):
+    def run(self, draw: Callable[[Trainer], None], budget: float = TRAIN_BUDGET, interval: float = TICK_SECONDS,
+            controls: str | None = None, after: Callable[[Trainer], None] | None = None):
         """Draw (and keep training while playing) inside a fragment that reruns while playing.
         In a browser, each fragment-only rerun takes its turn in the process's ``SCHEDULER``,
-        draws, waits for its messages to leave, and tells the browser when to ask again."""
+        draws, waits for its messages to leave, and tells the browser when to ask again.
+
+        ``controls`` (the Step button's label): ▶ Play / ⏸ Pause / Step / Reset at the top of the
+        live view, inside the fragment, instead of ``controls()`` elsewhere on the page. A click
+        then reruns the live view only (a redraw, ~30 messages), not the whole page (~160): on a
+        server shared by a class, whose pauses come in bursts, that is what keeps ⏸ Pause within
+        a second (bench/load.py). The click's redraw goes first in the scheduler, stops or starts
+        the browser's timer itself, and a waiting timer redraw of the session gives way to it.
+        ``after(trainer)``: drawn below ``draw`` in the same fragment (what a page shows only
+        when paused, such as its test-set panel, so that it comes and goes with ⏸ / ▶ too)."""
         playing = self.playing
         if playing and _in_server() and not _fragment_rerun():
             # the first tick after a full run (▶ Play, a setting): the session's share on a busy
@@ -857,13 +970,21 @@ class LiveTraining:
                 return
             worker = self.thread
             fragment_only = _fragment_rerun()       # a browser's redraw, not a full run of the page
+            ss = st.session_state
+            clicked = bool(ss.pop(self._ck, False)) and fragment_only     # ▶ / ⏸ / Step in this fragment
+            if clicked and ss.get(self._sk) is None:
+                st.rerun(scope="app")               # ↺ Reset: the page builds its run again
             paced = self.playing and fragment_only
             t0 = time.monotonic()
             if paced:
                 SCHEDULER.seen(worker.sid)
             if fragment_only:           # every redraw takes its turn; a playing one within the budget
-                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote, budget=paced, who=worker.sid):
-                    return              # a click is waiting: let its full rerun go first
+                if not SCHEDULER.acquire(_click_waiting, remote=worker.remote, budget=paced, who=worker.sid,
+                                         first=clicked):
+                    _yield_to_click()   # a click is waiting: its run goes first (a full one, or this fragment's)
+                    return
+            if controls is not None:
+                self.controls(controls)
             waited = time.monotonic() - t0
             t_draw = time.thread_time()     # the redraw's own CPU time (not its waits for the GIL)
             touch(tr)
@@ -898,10 +1019,19 @@ class LiveTraining:
                                f"redraw about every {period:.1f} s so everyone gets a fair share. "
                                "Training goes on in between.")
                 draw(tr)
+                if after is not None:
+                    after(tr)
             finally:
                 if fragment_only:
                     _drawing(False)
                     SCHEDULER.release(time.thread_time() - t_draw, counted=paced)
+            if clicked and _in_server():
+                self._retime_companions()
+            if fragment_only and not self.playing and controls is not None and _in_server():
+                fid = _fragment_id()
+                if fid:     # paused here (not by a full run, which clears the browser's timers itself)
+                    _stop_browser_timer(fid)
+                    st.session_state.pop(f"{self.key}._browser", None)
             if paced and self.playing and not tr.done:
                 # train while the browser renders, and until the next turn (the wait for it included)
                 worker.release(tr, keep_alive=KEEP_ALIVE + 2 * (period + waited))
