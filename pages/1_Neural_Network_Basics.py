@@ -118,6 +118,12 @@ with c_data:
 
 
 # ---- the live view -----------------------------------------------------------------------------------
+def live_config(name: str) -> dict:
+    """While playing, the charts are static pictures (no hover, zoom or toolbar): Plotly then skips
+    its interaction layers on each of the several redraws a second; paused, they are interactive."""
+    return {**png_config(name), "staticPlot": True} if live.playing else png_config(name)
+
+
 def draw(tr: Trainer) -> None:
     rec = tr.latest
     classification = ds.problem == "classification"
@@ -147,7 +153,7 @@ def draw(tr: Trainer) -> None:
         net = live.throttle("network", lambda: network_figure(**network_snapshot(tr, state.get("dataset"), features),
                                                               ready=True), seconds=2.0,
                             depends=(state.get("dataset"), tuple(features)))
-        st.plotly_chart(net, key="basics.net", config=png_config("basics_net"))
+        st.plotly_chart(net, key="basics.net", config=live_config("basics_net"))
     with col_out:
         pts, pred = output_on_grid(tr, state.get("dataset"), features, 50 if ds.dims == 2 else 200)
         P = data.meta
@@ -160,14 +166,14 @@ def draw(tr: Trainer) -> None:
         else:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                y_te if show_test else None, ready=True)
-        st.plotly_chart(fig, key="basics.output", config=png_config("basics_output"))
+        st.plotly_chart(fig, key="basics.output", config=live_config("basics_output"))
     with col_loss:
         st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y"), ready=True), key="basics.loss",
-                        config=png_config("basics_loss"))
+                        config=live_config("basics_loss"))
     with col_pvt:
         st.plotly_chart(live.throttle("pvt", lambda: pred_vs_true(tr, y_te), seconds=2.0, depends=ds.problem),
                         key="basics.pvt",
-                        config=png_config("basics_pvt"))
+                        config=live_config("basics_pvt"))
 
 
 def pred_vs_true(tr: Trainer, y_te: np.ndarray):

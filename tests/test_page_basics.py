@@ -108,3 +108,23 @@ def test_the_training_doctor_speaks_on_the_page(app_test):
     assert not at.exception
     alerts = [a.value for a in (*at.error, *at.warning)]
     assert any("Try:" in a and "learning rate" in a.lower() for a in alerts), alerts
+
+
+def test_play_pause_live_in_the_live_view_and_the_test_panel_shows_when_paused(app_test):
+    """▶ / ⏸ are drawn inside the live view's fragment (a click redraws the view, not the page),
+    and the test-set panel is there only while paused."""
+    at = app_test(PAGE)
+    at.run()
+    assert not at.exception
+    assert at.button(key="basics.play").label == "▶ Play"
+    assert any(b.key == "basics.test" for b in at.button)           # paused: "Score the test points"
+    at.button(key="basics.play").click().run()
+    assert not at.exception
+    assert at.button(key="basics.pause").label == "⏸ Pause"
+    assert not any(b.key == "basics.test" for b in at.button)       # playing: no test panel
+    at.button(key="basics.pause").click().run()
+    assert at.button(key="basics.play").label == "▶ Play"
+    assert any(b.key == "basics.test" for b in at.button)
+    epoch = metric(at, "Epoch")
+    at.button(key="basics.step").click().run()
+    assert int(metric(at, "Epoch")) == int(epoch) + 1

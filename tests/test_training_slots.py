@@ -205,3 +205,62 @@ def test_the_next_redraw_is_the_session_that_waited_longest_since_its_last():
     t1.join(2)
     t2.join(2)
     assert order == ["eager", "patient", "eager"]
+
+
+def test_a_clicks_redraw_goes_before_the_class_and_a_session_redraws_at_most_every_min_period():
+    """⏸ Pause in the live view is a redraw of its own fragment: it goes before the sessions
+    waiting for their turn (else it waited behind the whole class). And one session, however
+    early its browser asks, redraws at most every MIN_PERIOD."""
+    import threading
+
+    from playground.ui.live import MIN_PERIOD
+
+    s = Scheduler(cpu=lambda: 0.0)
+    s.cost = 1e-4
+    order = []
+
+    def redraw(who, first=False):
+        assert s.acquire(lambda: False, budget=False, who=who, first=first)
+        order.append(who)
+        s.release(0.0, counted=False)
+
+    s._drawing = True
+    waiting = [threading.Thread(target=redraw, args=(f"s{i}",)) for i in range(3)]
+    for t in waiting:
+        t.start()
+        time.sleep(0.02)
+    click = threading.Thread(target=redraw, args=("clicker", True))
+    click.start()
+    time.sleep(0.05)
+    with s._cond:
+        s._drawing = False
+        s._cond.notify_all()
+    for t in waiting + [click]:
+        t.join(2)
+    assert order[0] == "clicker" and sorted(order[1:]) == ["s0", "s1", "s2"]
+
+    starts = []
+    for _ in range(4):                  # a lone session within the budget: spaced by MIN_PERIOD
+        assert s.acquire(lambda: False, who="alone")
+        starts.append(time.monotonic())
+        s.release(0.0)
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= MIN_PERIOD - 0.01
+
+
+def test_a_pending_click_is_told_from_the_timer():
+    """A rerun a person asked for (not an auto-rerun, or one carrying a button's trigger, which
+    Streamlit keeps when it folds timer ticks into it) makes a waiting timer redraw give way."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    from playground.ui.live import _is_click
+
+    tick = RerunData(fragment_id_queue=["f"], is_auto_rerun=True, widget_states=WidgetStates())
+    assert not _is_click(tick)
+    assert _is_click(RerunData(fragment_id_queue=["f"], is_auto_rerun=False))
+    ws = WidgetStates()
+    w = ws.widgets.add()
+    w.id, w.trigger_value = "pause", True
+    assert _is_click(RerunData(fragment_id_queue=["f"], is_auto_rerun=True, widget_states=ws))
+    w.trigger_value = False
+    assert not _is_click(RerunData(fragment_id_queue=["f"], is_auto_rerun=True, widget_states=ws))

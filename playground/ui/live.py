@@ -518,9 +518,11 @@ class Scheduler:
                         first_in_line = first_in_line or now
                         clicked = (self._full_runs is not None and self._full_runs.active()
                                    and now - first_in_line < CLICK_PRIORITY_S)
-                        if (now >= self._next_start or not budget) and not clicked:
+                        # a session redraws at most every MIN_PERIOD (its browser asks a little early)
+                        start = max(self._next_start, self._drawn.get(ticket[0], -MIN_PERIOD) + MIN_PERIOD)
+                        if (now >= start or not budget) and not clicked:
                             break
-                        wait = 0.01 if clicked else min(0.05, self._next_start - now)
+                        wait = 0.01 if clicked else min(0.05, start - now)
                     else:
                         wait = 0.05
                     self._cond.wait(max(0.001, wait))
