@@ -1,4 +1,6 @@
 """Neural Network Basics: TensorFlow Playground, with a real PyTorch model underneath."""
+import base64
+
 import numpy as np
 import streamlit as st
 
@@ -9,7 +11,7 @@ from playground.codegen import script_for
 from playground.data import toy
 from playground.metrics import accuracy, confusion, mcc, r2
 from playground.models import ACTIVATION_LABELS
-from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure
+from playground.plots.toy import curve_figure, landscape_figure, network_figure, output_figure, output_picture
 from playground.setups import basics as setup
 from playground.setups.basics import (ACCUM_CHOICES, BALANCE_CHOICES, BATCH_CHOICES, CMP_EPOCHS, GD_RATES, MAX_LAYERS,
                                       MAX_NEURONS, REG_RATES, WARMUP_CHOICES)
@@ -159,14 +161,23 @@ def draw(tr: Trainer) -> None:
         P = data.meta
         show_test = state.get("show_test")
         y_tr, y_te = data.y_train.cpu().numpy(), data.y_val.cpu().numpy()
-        if ds.dims == 2:
+        if ds.dims == 2 and live.playing:
+            # while training plays: one picture (axes and legend drawn in), not a Plotly figure, which
+            # cost the browser ~60 ms of its main thread per redraw; interactive again when paused
+            jpeg = output_picture(pred, 50, P["points_train"], y_tr, P["points_val"] if show_test else None,
+                                  y_te if show_test else None, ds.problem, state.get("discretize"))
+            st.html(f'<img alt="Output of the network over the input square" style="width:100%;height:auto" '
+                    f'src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}">')
+            fig = None
+        elif ds.dims == 2:
             fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                 y_te if show_test else None, ds.problem, state.get("discretize"),
                                 hover=not live.playing, ready=True)
         else:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                y_te if show_test else None, ready=True)
-        st.plotly_chart(fig, key="basics.output", config=live_config("basics_output"))
+        if fig is not None:
+            st.plotly_chart(fig, key="basics.output", config=live_config("basics_output"))
     with col_loss:
         st.plotly_chart(plots.loss_figure(tr.history, state.get("log_y"), ready=True), key="basics.loss",
                         config=live_config("basics_loss"))

@@ -207,3 +207,27 @@ def test_output_view_image_puts_points_and_output_where_the_axes_say():
     assert orange[0] > orange[2] + 60, orange        # the output there: orange
     quiet = output_figure(np.zeros(50 * 50), 50, pts, y, None, None, "classification", hover=False).to_dict()
     assert not any(t.get("marker", {}).get("opacity") == 0 for t in quiet["data"][1:])
+
+
+def test_the_live_output_picture_shows_the_prediction_under_its_axes():
+    """While Basics plays, its output view is one JPEG (axes, title and legend drawn in): class 1
+    (blue) where the network says 1, class 0 (orange) elsewhere, at the right places."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from playground.plots import toy
+
+    xs = np.linspace(-6, 6, 50)
+    xx, yy = np.meshgrid(xs, xs)                      # row 0 = lowest x2, as output_on_grid
+    pred = ((xx > 0) & (yy > 0)).astype(float)       # class 1 only in the upper-right quadrant
+    jpeg = toy.output_picture(pred.ravel(), 50, np.zeros((0, 2)), np.zeros(0), None, None, "classification")
+    img = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    _, (left, top) = toy._picture_frame("Output", "blue = class 1, orange = class 0", False, toy.PICTURE_PX)
+    px = toy.PICTURE_PX
+    upper_right = np.asarray(img.getpixel((left + 3 * px // 4, top + px // 4)), float)
+    lower_left = np.asarray(img.getpixel((left + px // 4, top + 3 * px // 4)), float)
+    assert upper_right[2] > upper_right[0] + 60          # blue
+    assert lower_left[0] > lower_left[2] + 60            # orange
+    assert img.size[0] > px and img.size[1] > px         # room for the axes

@@ -87,11 +87,96 @@ def output_image(z: np.ndarray, points_train, y_train, points_test, y_test, zmin
 
     from PIL import Image
 
+    img = _output_rgb(z, points_train, y_train, points_test, y_test, zmin, zmax, problem, px, opacity)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _output_rgb(z, points_train, y_train, points_test, y_test, zmin, zmax, problem, px, opacity=0.85):
+    """``output_image`` before encoding: a PIL RGB image."""
+    from PIL import Image
+
     rgb = diverging_rgb(z, zmin, zmax) * opacity + 255 * (1 - opacity)
     img = Image.fromarray(rgb.astype(np.uint8), "RGB").resize((px, px), Image.BILINEAR).convert("RGBA")
     img = Image.alpha_composite(img, _points_overlay(points_train, y_train, points_test, y_test, problem, px))
+    return img.convert("RGB")
+
+
+_FRAMES: "dict[tuple, object]" = {}         # the picture's axes, title and legend, per look (few, small)
+PICTURE_PX = 480         # the output square of output_picture (a redraw's picture: cheaper to encode and send)
+
+
+def _picture_frame(title: str, key: str, has_test: bool, px: int):
+    """The static part of ``output_picture``: white canvas, title, axis ticks and titles, legend,
+    the square's position. Cached: only the square changes while a model trains."""
+    k = (title, key, has_test, px)
+    hit = _FRAMES.get(k)
+    if hit is not None:
+        return hit
+    from PIL import Image, ImageDraw, ImageFont
+
+    # shown at about half its size in the page's column: fonts as plotly's, doubled
+    big, small = ImageFont.load_default(size=max(14, px // 15)), ImageFont.load_default(size=max(12, px // 20))
+    left, top, bottom = px // 7, px // 8, px // 5
+    w, h = left + px + px // 40, top + px + bottom
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    d.text((left, top // 2), title, font=big, fill="#31333f", anchor="lm", stroke_width=1, stroke_fill="#31333f")
+    d.text((left + d.textlength(title, font=big) + 12, top // 2), f"({key})", font=small, fill="#31333f",
+           anchor="lm")
+    d.rectangle((left - 1, top - 1, left + px, top + px), outline="#bfc5d3")
+    for v in range(-int(RANGE), int(RANGE) + 1, max(1, int(RANGE) // 2) if RANGE >= 4 else 1):
+        x = left + (v + RANGE) / (2 * RANGE) * px
+        y = top + (RANGE - v) / (2 * RANGE) * px
+        d.line((x, top + px, x, top + px + 4), fill="#31333f")
+        d.text((x, top + px + 6), str(v), font=small, fill="#31333f", anchor="mt")
+        d.line((left - 5, y, left - 1, y), fill="#31333f")
+        d.text((left - 7, y), str(v), font=small, fill="#31333f", anchor="rm")
+    d.text((left + px / 2, top + px + px // 11), "x1", font=small, fill="#31333f", anchor="mt")
+    d.text((px // 40, top + px / 2), "x2", font=small, fill="#31333f", anchor="lm")
+    ly, r = top + px + bottom * 4 // 5, max(5, px // 60)
+    items = [("train", False)] + ([("validation", True)] if has_test else [])
+    widths = [2 * r + 6 + d.textlength(n, font=small) for n, _ in items]
+    x = left + (px - sum(widths) - 20 * (len(items) - 1)) / 2
+    for (name, hollow), wd in zip(items, widths):
+        d.ellipse((x, ly - r, x + 2 * r, ly + r), fill=None if hollow else "#9aa0a6",
+                  outline="black" if hollow else "white", width=1)
+        if hollow:
+            d.ellipse((x + r - 1, ly - 1, x + r + 1, ly + 1), fill="black")
+        d.text((x + 2 * r + 6, ly), name, font=small, fill="#31333f", anchor="lm")
+        x += wd + 20
+    hit = _FRAMES[k] = (img, (left, top))
+    return hit
+
+
+def output_picture(grid_pred: np.ndarray, resolution: int, points_train: np.ndarray, y_train: np.ndarray,
+                   points_test: np.ndarray | None, y_test: np.ndarray | None, problem: str,
+                   discretize: bool = False, title: str = "Output", px: int = PICTURE_PX) -> bytes:
+    """The output view of ``output_figure`` as one JPEG picture, axes and legend drawn in: what the
+    live view shows while training plays. A browser swaps a picture for a fraction of what Plotly
+    costs it to redraw a figure (Chromium on the 2-core machine: ~60 ms of its main thread per
+    redraw), and nothing in it can be hovered while it changes several times a second anyway."""
+    import io
+
+    z = grid_pred.reshape(resolution, resolution)
+    if problem == "classification":
+        z = (z >= 0.5).astype(float) if discretize else z
+        zmin, zmax = 0.0, 1.0
+    else:
+        z = np.sign(z) if discretize else z
+        zmin, zmax = -1.0, 1.0
+    key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
+    has_test = points_test is not None and len(points_test) > 0
+    frame, (left, top) = _picture_frame(title, key, has_test, px)
+    from PIL import Image
+
+    square = _output_rgb(z, points_train, y_train, points_test, y_test, zmin, zmax, problem, px)
+    square = square.transpose(Image.Transpose.FLIP_TOP_BOTTOM)   # plotly's image trace ran upwards; a picture runs down
+    img = frame.copy()
+    img.paste(square, (left, top))
     buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="JPEG", quality=92)
+    img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
 
 
