@@ -85,8 +85,6 @@ def output_image(z: np.ndarray, points_train, y_train, points_test, y_test, zmin
     the points' layer is drawn once per data set and a JPEG is encoded in about a millisecond."""
     import io
 
-    from PIL import Image
-
     img = _output_rgb(z, points_train, y_train, points_test, y_test, zmin, zmax, problem, px, opacity)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=92)
