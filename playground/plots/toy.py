@@ -101,6 +101,15 @@ def _output_rgb(z, points_train, y_train, points_test, y_test, zmin, zmax, probl
     return img.convert("RGB")
 
 
+def _output_levels(grid_pred: np.ndarray, resolution: int, problem: str, discretize: bool):
+    """The output on the grid as the view colours it, and its colour range: class 1's probability
+    (0/1 when discretized) or the regression value (its sign when discretized)."""
+    z = grid_pred.reshape(resolution, resolution)
+    if problem == "classification":
+        return ((z >= 0.5).astype(float) if discretize else z), 0.0, 1.0
+    return (np.sign(z) if discretize else z), -1.0, 1.0
+
+
 _FRAMES: "dict[tuple, object]" = {}         # the picture's axes, title and legend, per look (few, small)
 PICTURE_PX = 480         # the output square of output_picture (a redraw's picture: cheaper to encode and send)
 
@@ -157,13 +166,7 @@ def output_picture(grid_pred: np.ndarray, resolution: int, points_train: np.ndar
     redraw), and nothing in it can be hovered while it changes several times a second anyway."""
     import io
 
-    z = grid_pred.reshape(resolution, resolution)
-    if problem == "classification":
-        z = (z >= 0.5).astype(float) if discretize else z
-        zmin, zmax = 0.0, 1.0
-    else:
-        z = np.sign(z) if discretize else z
-        zmin, zmax = -1.0, 1.0
+    z, zmin, zmax = _output_levels(grid_pred, resolution, problem, discretize)
     key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
     has_test = points_test is not None and len(points_test) > 0
     frame, (left, top) = _picture_frame(title, key, has_test, px)
@@ -186,13 +189,7 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
     shows its coordinates and label on hover (left out while training plays)."""
     import base64
 
-    z = grid_pred.reshape(resolution, resolution)
-    if problem == "classification":
-        z = (z >= 0.5).astype(float) if discretize else z
-        zmin, zmax = 0.0, 1.0
-    else:
-        z = np.sign(z) if discretize else z
-        zmin, zmax = -1.0, 1.0
+    z, zmin, zmax = _output_levels(grid_pred, resolution, problem, discretize)
     jpeg = output_image(z, points_train, y_train, points_test, y_test, zmin, zmax, problem)
     d = 2 * RANGE / OUTPUT_PX
     data = [dict(type="image", source="data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
