@@ -172,7 +172,7 @@ def draw(tr: Trainer) -> None:
         elif ds.dims == 2:
             fig = output_figure(pred, 50, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                 y_te if show_test else None, ds.problem, state.get("discretize"),
-                                hover=not live.playing, ready=True)
+                                hover=True, ready=True)     # paused here: the picture above while playing
         else:
             fig = curve_figure(pts, pred, P["points_train"], y_tr, P["points_val"] if show_test else None,
                                y_te if show_test else None, ready=True)

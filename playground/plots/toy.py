@@ -110,6 +110,11 @@ def _output_levels(grid_pred: np.ndarray, resolution: int, problem: str, discret
     return (np.sign(z) if discretize else z), -1.0, 1.0
 
 
+def _colour_key(problem: str) -> str:
+    """What the output view's colours mean (its title's note)."""
+    return "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
+
+
 _FRAMES: "dict[tuple, object]" = {}         # the picture's axes, title and legend, per look (few, small)
 PICTURE_PX = 480         # the output square of output_picture (a redraw's picture: cheaper to encode and send)
 
@@ -167,7 +172,7 @@ def output_picture(grid_pred: np.ndarray, resolution: int, points_train: np.ndar
     import io
 
     z, zmin, zmax = _output_levels(grid_pred, resolution, problem, discretize)
-    key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
+    key = _colour_key(problem)
     has_test = points_test is not None and len(points_test) > 0
     frame, (left, top) = _picture_frame(title, key, has_test, px)
     from PIL import Image
@@ -211,7 +216,7 @@ def output_figure(grid_pred: np.ndarray, resolution: int, points_train: np.ndarr
                              marker=dict(size=9, opacity=0), customdata=np.round(np.asarray(yv, float).reshape(-1), 3),
                              hovertemplate="x1=%{x:.2f}<br>x2=%{y:.2f}<br>label %{customdata}<extra>" + name
                                            + "</extra>"))
-    key = "blue = class 1, orange = class 0" if problem == "classification" else "blue = positive, orange = negative"
+    key = _colour_key(problem)
     layout = layout_dict(f"{title} <span style='font-size:12px'>({key})</span>", 440, fixed_margins=True,
                          xaxis=dict(range=[-RANGE, RANGE], title=dict(text="x1"), constrain="domain", showgrid=False,
                                     zeroline=False),
